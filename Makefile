@@ -1,0 +1,53 @@
+# ml-connector — the two commands are `make demo` and `make test`; both set up .venv on their own.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.mlc-installed
+LOCKS   := requirements.txt requirements-dev.txt
+# Python 3.11 is the supported interpreter; prefer an explicit python3.11 when one is on PATH.
+PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+UV      := $(shell command -v uv 2>/dev/null)
+
+.PHONY: help venv test demo up lock clean
+
+help:
+	@echo "make demo   run every DAG once through Airflow's scheduler against the sandbox, print a summary"
+	@echo "make test   run the whole test suite"
+	@echo "make up     sandbox + airflow standalone on http://127.0.0.1:8080 until Ctrl-C"
+	@echo "make lock   re-resolve requirements*.in into the pinned requirements*.txt (needs uv)"
+
+venv: $(STAMP)
+
+# (Re)build the virtualenv when it is missing, on another Python than 3.11, or older than a lock.
+$(STAMP): $(LOCKS)
+	@if ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then \
+	  $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "ml-connector needs Python 3.11, found " + sys.version.split()[0])' && \
+	  rm -rf $(VENV) && echo "creating $(VENV) with $(PYTHON)" && \
+	  if [ -n "$(UV)" ]; then $(UV) venv -q --python $(PYTHON) $(VENV); else $(PYTHON) -m venv $(VENV); fi; \
+	fi
+	@echo "installing the pinned dependencies into $(VENV) ..."
+	@if [ -n "$(UV)" ]; then \
+	  VIRTUAL_ENV=$(VENV) $(UV) pip sync -q $(LOCKS); \
+	else \
+	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt; \
+	fi
+	@touch $(STAMP)
+
+test: venv
+	$(PY) -m pytest
+
+demo: venv
+	$(PY) bin/mlc demo
+
+up: venv
+	$(PY) bin/mlc up
+
+lock:
+	@test -n "$(UV)" || { echo "make lock needs uv (pip install uv)"; exit 1; }
+	$(UV) pip compile -q --python-version 3.11 requirements.in -o requirements.txt
+	$(UV) pip compile -q --python-version 3.11 requirements-dev.in -o requirements-dev.txt
+
+clean:
+	rm -rf $(VENV) .mlc .pytest_cache

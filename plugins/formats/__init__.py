@@ -1,0 +1,1 @@
+"""Formats of ml-connector: pure-Python writers and readers, no Airflow import."""

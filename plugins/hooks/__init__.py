@@ -1,0 +1,1 @@
+"""Hooks of ml-connector: one module per external system, protocol only."""

@@ -1,0 +1,1 @@
+"""Operators of ml-connector: thin wiring between hooks, formats and staging."""

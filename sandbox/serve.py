@@ -1,0 +1,94 @@
+"""Run the whole sandbox in one process: ``python -m sandbox.serve --workdir DIR --state FILE``.
+
+Starts every server of :func:`sandbox.servers.build_servers` plus a control server, writes a state
+file (the ``AIRFLOW_CONN_*`` variables that reach the servers, the control URL, the SFTP root)
+once everything listens, and stops everything on SIGINT or SIGTERM. Faults are armed from other
+processes through the control server: ``POST /faults/<server>`` with ``{name, times, params}``,
+``DELETE /faults/<server>``, ``GET /servers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from sandbox.base import SandboxServer, connection_env, running
+from sandbox.http import HttpSandbox, Request, Response
+from sandbox.servers import build_servers
+
+log = logging.getLogger("sandbox")
+
+
+class ControlServer(HttpSandbox):
+    """Arms and clears faults on the other servers of this process, over HTTP."""
+
+    name = "control"
+
+    def __init__(self, servers: list[SandboxServer]) -> None:
+        super().__init__()
+        self.servers = {server.name: server for server in servers}
+
+    def connections(self) -> dict[str, dict]:
+        return {}
+
+    def handle(self, request: Request) -> Response:
+        parts = [p for p in request.path.split("/") if p]
+        if parts == ["servers"] and request.method == "GET":
+            return Response.json({
+                name: {"port": s.port, "supported": sorted(s.supported_faults), "armed": s.faults.armed()}
+                for name, s in self.servers.items()
+            })
+        if len(parts) == 2 and parts[0] == "faults" and parts[1] in self.servers:
+            server = self.servers[parts[1]]
+            if request.method == "POST":
+                spec = request.json() or {}
+                try:
+                    server.inject(spec["name"], spec.get("times", 1), **spec.get("params", {}))
+                except (KeyError, ValueError) as exc:
+                    return Response.json({"error": str(exc)}, 400)
+                return Response.json({"armed": server.faults.armed()}, 201)
+            if request.method == "DELETE":
+                server.clear_faults(request.query.get("name", [None])[0])
+                return Response.json({"armed": server.faults.armed()})
+        return Response.json({"error": f"no route for {request.method} {request.path}"}, 404)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, required=True, help="where the servers keep their files")
+    parser.add_argument("--state", type=Path, required=True, help="JSON file written once all servers listen")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(levelname)s %(message)s")
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    servers = build_servers(args.workdir.resolve())
+    control = ControlServer(servers)
+    with running(*servers, control):
+        state = {
+            "pid": os.getpid(),
+            "control_url": control.url,
+            "sftp_root": str((args.workdir / "sftp").resolve()),
+            "servers": {s.name: {"port": s.port} for s in servers},
+            "env": connection_env(servers),
+        }
+        tmp = args.state.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(args.state)
+        log.info("sandbox ready: %s", ", ".join(f"{s.name}=127.0.0.1:{s.port}" for s in servers))
+        stop.wait()
+        log.info("sandbox stopping")
+    args.state.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""The sandbox plus a real Airflow (``airflow standalone``): ``make demo`` and ``make up``.
+
+``demo``: start the sandbox and Airflow, unpause and trigger every DAG in ``dags/``, wait for
+every run to finish, print a summary (DAG, run, state, what each task delivered, sha256), stop
+everything, and exit non-zero if any run did not succeed.
+
+``up``: start the same and leave it running for a person at the UI until Ctrl-C.
+
+Children run in their own sessions so that a Ctrl-C reaches only this process, which then stops
+them in order: Airflow first (with SIGINT, the only signal ``airflow standalone`` shuts its
+children down on), then the sandbox.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+TERMINAL = {"success", "failed"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def dag_ids(dags_folder: Path) -> list[str]:
+    """DAG ids declared in ``dags_folder`` (``dag_id="..."`` literals), without importing Airflow."""
+    found: list[str] = []
+    for path in sorted(dags_folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.keyword) and node.arg == "dag_id" and isinstance(node.value, ast.Constant):
+                found.append(str(node.value.value))
+    return found
+
+
+def _stop_process(proc: subprocess.Popen, sig: int, name: str, timeout: float) -> None:
+    """Send ``sig`` to ``proc``, wait, then kill its whole process group if it lingers."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"[stack] {name} did not stop within {timeout:.0f}s; killing its process group", flush=True)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+def _restore_sigint() -> None:
+    # A job started from a non-interactive shell inherits SIGINT=ignored, and `airflow standalone`
+    # stops its children only on SIGINT: give it the default handler back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextmanager
+def sandbox(workdir: Path) -> Iterator[dict[str, Any]]:
+    """Run ``python -m sandbox.serve`` and yield its state (connections, control URL)."""
+    state_file = workdir / "sandbox-state.json"
+    state_file.unlink(missing_ok=True)
+    log = (workdir / "sandbox.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.serve", "--workdir", str(workdir / "sandbox"), "--state", str(state_file)],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not state_file.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"sandbox did not start; see {workdir / 'sandbox.log'}")
+            time.sleep(0.1)
+        yield json.loads(state_file.read_text())
+    finally:
+        _stop_process(proc, signal.SIGTERM, "sandbox", 20)
+        log.close()
+
+
+def airflow_env(home: Path, api_port: int, connections: dict[str, str], password_file: Path) -> dict[str, str]:
+    """Environment for an Airflow that reads this repo's dags/plugins and reaches the sandbox."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+    env.update(connections)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
+        "MLC_STAGING_URL": f"file://{home / 'staging'}",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    })
+    return env
+
+
+class Airflow:
+    """A running ``airflow standalone`` and a small client of its REST API."""
+
+    def __init__(self, home: Path, api_port: int, connections: dict[str, str]) -> None:
+        self.home = home
+        self.url = f"http://127.0.0.1:{api_port}"
+        self.password_file = home / "simple_auth_manager_passwords.json"
+        home.mkdir(parents=True, exist_ok=True)
+        if not self.password_file.exists():
+            self.password_file.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
+        self.password = json.loads(self.password_file.read_text())["admin"]
+        self.env = airflow_env(home, api_port, connections, self.password_file)
+        self.proc: subprocess.Popen | None = None
+        self._session = requests.Session()
+
+    def start(self, timeout: float = 180) -> None:
+        log = (self.home / "standalone.log").open("ab")
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "airflow"), "standalone"], cwd=self.home, env=self.env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_restore_sigint,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"airflow standalone exited; see {self.home / 'standalone.log'}")
+            try:
+                health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).json()
+                if all(health.get(c, {}).get("status") == "healthy"
+                       for c in ("metadatabase", "scheduler", "dag_processor")):
+                    break
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(1)
+        else:
+            raise RuntimeError(f"airflow did not become healthy in {timeout:.0f}s; see {self.home / 'standalone.log'}")
+        token = requests.post(f"{self.url}/auth/token", json={"username": "admin", "password": self.password},
+                              timeout=10)
+        token.raise_for_status()
+        self._session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop_process(self.proc, signal.SIGINT, "airflow standalone", 45)
+            self.proc = None
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._session.request(method, f"{self.url}/api/v2{path}", timeout=30, **kwargs)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{method} {path} -> {response.status_code}: {response.text[:500]}")
+        return response.json() if response.content else None
+
+    def wait_for_dags(self, expected: list[str], timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            errors = self.api("GET", "/importErrors")
+            if errors["total_entries"]:
+                details = "; ".join(f"{e['filename']}: {e['stack_trace'][-300:]}" for e in errors["import_errors"])
+                raise RuntimeError(f"DAG import errors: {details}")
+            known = {d["dag_id"] for d in self.api("GET", "/dags", params={"limit": 1000})["dags"]}
+            if set(expected) <= known:
+                return
+            time.sleep(1)
+        raise RuntimeError(f"DAGs not parsed within {timeout:.0f}s: {sorted(set(expected) - known)}")
+
+
+def _delivered(xcom: Any) -> tuple[str, str]:
+    """Summarise one task's XCom manifest as (what, sha256)."""
+    if not isinstance(xcom, dict):
+        return "", ""
+    parts = []
+    for key in ("remote_path", "file", "files", "table", "rows", "records", "inserted", "updated"):
+        if key in xcom and xcom[key] not in (None, "", []):
+            parts.append(f"{key}={xcom[key]}")
+    return " ".join(parts), str(xcom.get("sha256") or "")
+
+
+def run_demo(workdir: Path, timeout: float = 900) -> int:
+    """Run every DAG once against the sandbox through the scheduler; return the exit code."""
+    expected = dag_ids(REPO / "dags")
+    home = workdir / "airflow"
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    with sandbox(workdir) as state:
+        airflow = Airflow(home, free_port(), state["env"])
+        try:
+            print(f"[demo] starting airflow standalone at {airflow.url} ...", flush=True)
+            airflow.start()
+            airflow.wait_for_dags(expected)
+            triggered: dict[str, str] = {}
+            for dag_id in expected:
+                airflow.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+                run = airflow.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": {}})
+                triggered[dag_id] = run["dag_run_id"]
+                print(f"[demo] triggered {dag_id} run {run['dag_run_id']}", flush=True)
+            deadline = time.monotonic() + timeout
+            while True:
+                runs = {d: airflow.api("GET", f"/dags/{d}/dagRuns", params={"limit": 100})["dag_runs"]
+                        for d in expected}
+                pending = [r for rs in runs.values() for r in rs if r["state"] not in TERMINAL]
+                if not pending and all(any(r["dag_run_id"] == triggered[d] for r in runs[d]) for d in expected):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"runs still not finished after {timeout:.0f}s: "
+                                       f"{[(r['dag_id'], r['dag_run_id'], r['state']) for r in pending]}")
+                time.sleep(2)
+            for dag_id in expected:
+                for run in sorted(runs[dag_id], key=lambda r: r["dag_run_id"]):
+                    tis = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
+                    for ti in sorted(tis["task_instances"], key=lambda t: t["task_id"]):
+                        what, sha = "", ""
+                        if ti["state"] == "success":
+                            try:
+                                entry = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/"
+                                                    f"taskInstances/{ti['task_id']}/xcomEntries/return_value")
+                                what, sha = _delivered(entry.get("value"))
+                            except RuntimeError:
+                                pass
+                        rows.append((dag_id, run["dag_run_id"], run["state"], ti["task_id"], ti["state"] or "",
+                                     f"{what} {sha}".strip()))
+        finally:
+            print("[demo] stopping airflow and the sandbox ...", flush=True)
+            airflow.stop()
+    _print_table(("DAG", "run", "run state", "task", "task state", "delivered / sha256"), rows)
+    failed = sorted({(r[0], r[1]) for r in rows if r[2] != "success"})
+    if not rows:
+        print("[demo] no DAG ran")
+        return 1
+    for dag_id, run_id in failed:
+        print(f"[demo] FAILED: {dag_id} {run_id}; task logs under {home / 'logs'}")
+    print(f"[demo] {len({(r[0], r[1]) for r in rows}) - len(failed)} run(s) succeeded, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print(line.format(*header))
+    print(line.format(*("-" * w for w in widths)))
+    for row in rows:
+        print(line.format(*row))
+
+
+def run_up(workdir: Path, api_port: int = 8080) -> int:
+    """Start the sandbox and Airflow and keep them up until Ctrl-C (or SIGTERM)."""
+    stop = {"now": False}
+
+    def _ask_stop(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _ask_stop)
+    signal.signal(signal.SIGINT, _ask_stop)
+    with sandbox(workdir) as state:
+        airflow = Airflow(workdir / "airflow", api_port, state["env"])
+        try:
+            airflow.start()
+            print(f"\nAirflow UI: {airflow.url}   user: admin   password: {airflow.password}")
+            print(f"Sandbox SFTP root: {state['sftp_root']}   fault control: {state['control_url']}")
+            print("Connections:", ", ".join(k.removeprefix("AIRFLOW_CONN_").lower() for k in state["env"]))
+            print("Press Ctrl-C to stop everything.\n", flush=True)
+            while not stop["now"] and airflow.proc is not None and airflow.proc.poll() is None:
+                time.sleep(0.5)
+        finally:
+            print("\n[up] stopping airflow and the sandbox ...", flush=True)
+            airflow.stop()
+    print("[up] stopped.")
+    return 0

@@ -1,0 +1,75 @@
+"""Test harness: an isolated AIRFLOW_HOME, the repo's dags/plugins, and sandbox fixtures.
+
+Airflow reads its configuration when first imported, so everything below the docstring that
+touches the environment runs before any test module imports airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mlc-test-airflow-"))
+
+for _key in [k for k in os.environ if k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))]:
+    del os.environ[_key]
+os.environ.update({
+    "AIRFLOW_HOME": str(AIRFLOW_HOME),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
+    "MLC_STAGING_URL": f"file://{AIRFLOW_HOME / 'staging'}",
+})
+sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+
+import pytest  # noqa: E402
+
+from sandbox.servers import build_sftp  # noqa: E402
+from sandbox.sftp import SftpSandbox  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A migrated metadata database (SQLite, in the test AIRFLOW_HOME), once per session."""
+    from airflow.utils import db
+
+    db.resetdb()
+
+
+@pytest.fixture
+def sftp_sandbox(tmp_path: Path) -> Iterator[SftpSandbox]:
+    """The sandbox SFTP server on a free port: ``partner`` (key) and ``stampli`` (password)."""
+    with build_sftp(tmp_path / "sftp") as server:
+        yield server
+
+
+@pytest.fixture
+def use_connections(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, dict]], None]:
+    """Expose connections (conn id -> JSON form) to Airflow as ``AIRFLOW_CONN_*`` for one test."""
+
+    def _use(connections: dict[str, dict]) -> None:
+        for conn_id, conn in connections.items():
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+    return _use
+
+
+@pytest.fixture
+def sftp_connections(sftp_sandbox: SftpSandbox, use_connections: Callable) -> SftpSandbox:
+    """``sftp_default`` and ``stampli_sftp`` pointing at the sandbox, host key pinned."""
+    use_connections(sftp_sandbox.connections())
+    return sftp_sandbox
+
+

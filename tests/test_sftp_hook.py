@@ -1,0 +1,168 @@
+"""MlcSFTPHook against the sandbox SFTP server: verified host keys, auth, chroot, faults."""
+
+from __future__ import annotations
+
+import io
+import logging
+import subprocess
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from hooks.sftp import (
+    HostKeyMismatchError,
+    HostKeyUnknownError,
+    MlcSFTPHook,
+    is_retryable_connect_error,
+    key_fingerprint,
+)
+from sandbox.sftp import HOST_KEY, ROTATED_HOST_KEY, public_key_line
+
+
+def upload(hook: MlcSFTPHook, payload: bytes, final: str) -> list[str]:
+    """Upload under a temporary name, rename, and return the folder listing."""
+    with hook.get_managed_conn() as sftp:
+        sftp.putfo(io.BytesIO(payload), f"{final}.part", confirm=True)
+        sftp.posix_rename(f"{final}.part", final)
+        return sorted(sftp.listdir("."))
+
+
+def test_key_user_uploads_and_renames_with_pinned_host_key(sftp_connections):
+    hook = MlcSFTPHook(ssh_conn_id="sftp_default")
+
+    listing = upload(hook, b"ISA*00*...~\n", "invoice.x12")
+
+    assert listing == ["invoice.x12"]
+    assert (sftp_connections.home("partner") / "invoice.x12").read_bytes() == b"ISA*00*...~\n"
+    assert hook.no_host_key_check is False
+
+
+def test_password_user_lands_in_its_own_chroot(sftp_connections):
+    hook = MlcSFTPHook(ssh_conn_id="stampli_sftp")
+
+    upload(hook, b"a,b\n", "invoices.csv")
+
+    assert (sftp_connections.home("stampli") / "invoices.csv").read_bytes() == b"a,b\n"
+    assert not (sftp_connections.home("partner") / "invoices.csv").exists()
+
+
+def test_paths_cannot_leave_the_chroot(sftp_connections):
+    hook = MlcSFTPHook(ssh_conn_id="stampli_sftp")
+    with hook.get_managed_conn() as sftp:
+        assert sftp.normalize("../../..") == "/"
+        sftp.putfo(io.BytesIO(b"x"), "../../../escape.txt")
+
+    assert (sftp_connections.home("stampli") / "escape.txt").read_bytes() == b"x"
+    assert not (sftp_connections.root / "escape.txt").exists()
+    assert not (sftp_connections.root.parent / "escape.txt").exists()
+
+
+def test_wrong_password_fails_once_without_retries(sftp_sandbox, use_connections):
+    conn = sftp_sandbox.connection("stampli")
+    conn["password"] = "not-the-password"
+    use_connections({"stampli_sftp": conn})
+
+    with pytest.raises(paramiko.AuthenticationException):
+        MlcSFTPHook(ssh_conn_id="stampli_sftp").get_conn()
+
+    assert sftp_sandbox.connections_made == 1
+
+
+def test_changed_host_key_fails_at_once_naming_both_fingerprints(sftp_connections):
+    sftp_connections.inject("host_key_change")
+    hook = MlcSFTPHook(ssh_conn_id="sftp_default")
+
+    with pytest.raises(HostKeyMismatchError) as excinfo:
+        hook.get_conn()
+
+    message = str(excinfo.value)
+    assert key_fingerprint(sftp_connections.host_key) in message
+    assert key_fingerprint(public_key_line(ROTATED_HOST_KEY)) in message
+    assert "sftp_default" in message
+    assert sftp_connections.connections_made == 1, "a host key mismatch must not be retried"
+
+    sftp_connections.clear_faults("host_key_change")
+    assert upload(MlcSFTPHook(ssh_conn_id="sftp_default"), b"ok", "after.txt") == ["after.txt"]
+
+
+def test_unpinned_host_key_is_refused_even_when_the_extra_asks_to_skip(sftp_sandbox, use_connections):
+    conn = sftp_sandbox.connection("stampli")
+    del conn["extra"]["host_key"]
+    conn["extra"]["no_host_key_check"] = "true"
+    use_connections({"stampli_sftp": conn})
+    hook = MlcSFTPHook(ssh_conn_id="stampli_sftp")
+
+    with pytest.raises(HostKeyUnknownError, match="host_key"):
+        hook.get_conn()
+    assert hook.no_host_key_check is False
+
+
+def test_explicit_opt_out_connects_and_warns(sftp_sandbox, use_connections, caplog):
+    conn = sftp_sandbox.connection("stampli")
+    del conn["extra"]["host_key"]
+    conn["extra"]["insecure_skip_host_key_check"] = "true"
+    use_connections({"stampli_sftp": conn})
+
+    with caplog.at_level(logging.WARNING):
+        listing = upload(MlcSFTPHook(ssh_conn_id="stampli_sftp"), b"x", "x.txt")
+
+    assert listing == ["x.txt"]
+    assert any("Host key verification is DISABLED" in r.getMessage() for r in caplog.records)
+
+
+def test_opt_out_and_pinned_key_together_are_rejected(sftp_sandbox, use_connections):
+    conn = sftp_sandbox.connection("stampli", insecure_skip_host_key_check="true")
+    use_connections({"stampli_sftp": conn})
+
+    with pytest.raises(ValueError, match="remove one of them"):
+        MlcSFTPHook(ssh_conn_id="stampli_sftp")
+
+
+def test_disk_full_fails_the_upload_and_leaves_no_final_file(sftp_connections):
+    sftp_connections.inject("disk_full")
+    hook = MlcSFTPHook(ssh_conn_id="sftp_default")
+
+    with pytest.raises(OSError):
+        upload(hook, b"0123456789", "bills.csv")
+
+    assert not (sftp_connections.home("partner") / "bills.csv").exists()
+    # The retry overwrites the partial temporary file and renames it: one complete file, no leftovers.
+    assert upload(MlcSFTPHook(ssh_conn_id="sftp_default"), b"0123456789", "bills.csv") == ["bills.csv"]
+    assert (sftp_connections.home("partner") / "bills.csv").read_bytes() == b"0123456789"
+
+
+def test_dropped_connection_fails_the_upload_and_a_retry_succeeds(sftp_connections):
+    sftp_connections.inject("disconnect")
+
+    with pytest.raises((paramiko.SSHException, OSError, EOFError)):
+        upload(MlcSFTPHook(ssh_conn_id="sftp_default"), b"payload", "vendors.csv")
+    assert not (sftp_connections.home("partner") / "vendors.csv").exists()
+
+    upload(MlcSFTPHook(ssh_conn_id="sftp_default"), b"payload", "vendors.csv")
+    assert (sftp_connections.home("partner") / "vendors.csv").read_bytes() == b"payload"
+
+
+@pytest.mark.parametrize(
+    ("exc", "retryable"),
+    [
+        (ConnectionRefusedError(), True),
+        (TimeoutError(), True),
+        (EOFError(), True),
+        (paramiko.SSHException("Error reading SSH protocol banner"), True),
+        (paramiko.AuthenticationException("Authentication failed."), False),
+        (paramiko.SSHException("Server '[127.0.0.1]:2222' not found in known_hosts"), False),
+        (HostKeyMismatchError("x"), False),
+        (ValueError("bad extra"), False),
+    ],
+)
+def test_retry_predicate(exc, retryable):
+    assert is_retryable_connect_error(exc) is retryable
+
+
+def test_fingerprint_is_the_one_ssh_keygen_prints():
+    """Expect the same SHA256 fingerprint OpenSSH shows, so an operator can compare them by eye."""
+    pub = Path(f"{HOST_KEY}.pub")
+    openssh = subprocess.run(["ssh-keygen", "-l", "-f", str(pub)], capture_output=True, text=True, check=True)
+
+    assert key_fingerprint(pub.read_text()) == openssh.stdout.split()[1]
