@@ -56,17 +56,20 @@ def audit(
 
 
 def parse_audit_line(line: str) -> dict[str, Any] | None:
-    """Return the record of a log line that holds an AUDIT entry, else ``None``."""
+    """Return the record of a log line that holds an AUDIT entry, else ``None``.
+
+    Accepts console lines (``... AUDIT {json} [logger] loc=...``) and the JSON-lines task log
+    files of Airflow 3, where the entry is the escaped ``event`` of the outer JSON object.
+    """
     at = line.find(AUDIT_PREFIX + "{")
     if at < 0:
         return None
-    payload = line[at + len(AUDIT_PREFIX) :]
     try:
-        return json.loads(payload)
+        record, _ = json.JSONDecoder().raw_decode(line, at + len(AUDIT_PREFIX))
+        return record if isinstance(record, dict) else None
     except json.JSONDecodeError:
-        # Structured (JSON-lines) task logs escape the message: decode the outer line first.
         try:
             outer = json.loads(line)
         except json.JSONDecodeError:
             return None
-        return parse_audit_line(str(outer.get("event", "")))
+        return parse_audit_line(str(outer.get("event", ""))) if isinstance(outer, dict) else None
