@@ -91,8 +91,10 @@ class SandboxServer(abc.ABC):
     name: str = "sandbox"
     supported_faults: frozenset[str] = frozenset()
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, public_host: str | None = None) -> None:
+        #: Address the server binds to, and the one its connections name (differs in containers).
         self.host = host
+        self.public_host = public_host or host
         self.port = port
         self.faults = FaultPlan(self.supported_faults)
         self._started = False
@@ -133,6 +135,14 @@ class SandboxServer(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def airflow_connections(servers: list[SandboxServer]) -> dict[str, dict[str, Any]]:
+    """Every connection of ``servers``, in the format of ``airflow connections import``."""
+    found: dict[str, dict[str, Any]] = {}
+    for server in servers:
+        found.update(server.connections())
+    return found
 
 
 def connection_env(servers: list[SandboxServer]) -> dict[str, str]:

@@ -108,15 +108,17 @@ class HttpSandbox(SandboxServer):
 
     supported_faults = HTTP_TRANSPORT_FAULTS
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, request_log_size: int = 1000) -> None:
-        super().__init__(host, port)
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, public_host: str | None = None, request_log_size: int = 1000
+    ) -> None:
+        super().__init__(host, port, public_host)
         self.requests: deque[Request] = deque(maxlen=request_log_size)
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.public_host}:{self.port}"
 
     def handle(self, request: Request) -> Response:
         """Answer one request as the real system would."""

@@ -7,6 +7,7 @@ Later emulators (Intacct, Exact Online, Sterling) are added to :func:`build_serv
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sandbox.base import SandboxServer
 from sandbox.sftp import CLIENT_KEY, SftpSandbox, SftpUser
@@ -16,11 +17,12 @@ from sandbox.snowflake import SnowflakeSandbox
 STAMPLI_PASSWORD = "stampli-sandbox-password"  # noqa: S105 - sandbox fixture
 
 
-def build_sftp(root: Path) -> SftpSandbox:
+def build_sftp(root: Path, **where: Any) -> SftpSandbox:
     """The SFTP server: ``partner`` logs in by key (sftp_default), ``stampli`` by password."""
     client_pub = Path(f"{CLIENT_KEY}.pub").read_text()
     return SftpSandbox(
         root,
+        **where,
         users={"partner": SftpUser(authorized_keys=client_pub), "stampli": SftpUser(password=STAMPLI_PASSWORD)},
         conn_users={
             "sftp_default": {"user": "partner", "key_file": str(CLIENT_KEY)},
@@ -29,6 +31,16 @@ def build_sftp(root: Path) -> SftpSandbox:
     )
 
 
-def build_servers(workdir: Path) -> list[SandboxServer]:
-    """Every sandbox server, not yet started, keeping its state under ``workdir``."""
-    return [build_sftp(workdir / "sftp"), SnowflakeSandbox()]
+def build_servers(
+    workdir: Path, host: str = "127.0.0.1", public_host: str | None = None, ports: dict[str, int] | None = None
+) -> list[SandboxServer]:
+    """Every sandbox server, not yet started, keeping its state under ``workdir``.
+
+    ``ports`` fixes a server's port by name (``sftp``, ``snowflake``); the others take a free one.
+    """
+    ports = ports or {}
+
+    def where(name: str) -> dict[str, Any]:
+        return {"host": host, "public_host": public_host, "port": ports.get(name, 0)}
+
+    return [build_sftp(workdir / "sftp", **where("sftp")), SnowflakeSandbox(**where("snowflake"))]

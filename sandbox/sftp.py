@@ -116,11 +116,12 @@ class SftpSandbox(SandboxServer):
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        public_host: str | None = None,
         host_key_path: Path = HOST_KEY,
         rotated_host_key_path: Path = ROTATED_HOST_KEY,
         conn_users: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__(host, port)
+        super().__init__(host, port, public_host)
         self.root = Path(root).resolve()
         self.users = users
         self.host_key_path = host_key_path
@@ -167,19 +168,21 @@ class SftpSandbox(SandboxServer):
         self._acceptor = self._run(self._listen())
         self.port = self._acceptor.sockets[0].getsockname()[1]
 
+    async def _close_acceptor(self) -> None:
+        # asyncio servers are not thread-safe: close on the loop's own thread.
+        if self._acceptor is not None:
+            self._acceptor.close()
+            await self._acceptor.wait_closed()
+            self._acceptor = None
+
     def _relisten(self, key_path: Path) -> None:
-        assert self._acceptor is not None
-        self._acceptor.close()
-        self._run(self._acceptor.wait_closed())
+        self._run(self._close_acceptor())
         self._active_key_path = key_path
         self._acceptor = self._run(self._listen())
 
     def _stop(self) -> None:
         assert self._loop is not None and self._thread is not None
-        if self._acceptor is not None:
-            self._acceptor.close()
-            self._run(self._acceptor.wait_closed())
-            self._acceptor = None
+        self._run(self._close_acceptor())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
@@ -202,7 +205,7 @@ class SftpSandbox(SandboxServer):
         spec = self.users[user]
         conn: dict[str, Any] = {
             "conn_type": "sftp",
-            "host": self.host,
+            "host": self.public_host,
             "port": self.port,
             "login": user,
             "extra": {"host_key": self.host_key, "look_for_keys": "false", **extra},

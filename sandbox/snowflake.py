@@ -25,8 +25,11 @@ class SnowflakeSandbox(SandboxServer):
     name = "snowflake"
     supported_faults: frozenset[str] = frozenset()
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, conn_id: str = "snowflake_default") -> None:
-        super().__init__(host, port)
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, public_host: str | None = None,
+        conn_id: str = "snowflake_default",
+    ) -> None:
+        super().__init__(host, port, public_host)
         self.conn_id = conn_id
         self._stack: contextlib.ExitStack | None = None
         self.connect_kwargs: dict[str, Any] = {}
@@ -57,7 +60,7 @@ class SnowflakeSandbox(SandboxServer):
                     "database": DATABASE,
                     "warehouse": "MLC_WH",
                     "role": "MLC_LOADER",
-                    "host": self.host,
+                    "host": self.public_host,
                     "port": self.port,
                     "protocol": "http",
                     "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},

@@ -1,0 +1,11 @@
+# The ml-connector Airflow image for docker-compose.yaml: Airflow 3.3.2 on Python 3.11 plus the
+# pinned dependency closure. dags/, plugins/ and include/ are mounted, not baked in, so a DAG
+# change needs no rebuild. Build the sandbox image with --build-arg WITH_SANDBOX=true.
+FROM apache/airflow:3.3.2-python3.11
+
+ARG WITH_SANDBOX=false
+COPY --chown=airflow:0 requirements.txt requirements-dev.txt /opt/mlc/
+RUN pip install --no-cache-dir -r /opt/mlc/requirements.txt \
+ && if [ "$WITH_SANDBOX" = "true" ]; then pip install --no-cache-dir -r /opt/mlc/requirements-dev.txt; fi
+COPY --chown=airflow:0 sandbox /opt/mlc/sandbox
+ENV PYTHONPATH=/opt/mlc:/opt/airflow/plugins

@@ -1,0 +1,50 @@
+"""`make demo` end to end: the real scheduler (airflow standalone) runs every DAG against the sandbox."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from operators.audit import parse_audit_line
+from sandbox.servers import STAMPLI_PASSWORD
+from sandbox.stack import dag_ids
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.integration
+
+
+def test_dag_ids_are_read_without_importing_airflow():
+    assert "mlc_connections_check" in dag_ids(REPO / "dags")
+
+
+def _airflow_processes() -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in ps.splitlines() if "airflow standalone" in line or "sandbox.serve" in line]
+
+
+def test_demo_runs_every_dag_to_success_and_stops_everything(tmp_path):
+    before = _airflow_processes()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+    env.pop("AIRFLOW_HOME", None)
+
+    done = subprocess.run([sys.executable, str(REPO / "bin" / "mlc"), "demo", "--workdir", str(tmp_path / "demo")],
+                          capture_output=True, text=True, env=env, timeout=900)
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    for dag_id in dag_ids(REPO / "dags"):
+        assert re.search(rf"^{dag_id}\s+manual__\S+\s+success\s", out, re.M), f"{dag_id} missing from summary"
+    assert re.search(r"check_sftp_default\s+success\s+remote_path=\S+ [0-9a-f]{64}$", out, re.M)
+    assert re.search(r"\d+ run\(s\) succeeded, 0 failed", out)
+    assert _airflow_processes() == before, "the demo left processes running"
+    # The task logs are the audit trail: the scheduler's workers wrote AUDIT lines into them.
+    logs = list((tmp_path / "demo" / "airflow" / "logs").rglob("task_id=check_sftp_default/attempt=1.log"))
+    audits = [a for log in logs for a in map(parse_audit_line, log.read_text().splitlines()) if a]
+    assert audits and all(a["event"] == "connection_checked" and a["status"] == "ok" for a in audits)
+    all_logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "demo" / "airflow" / "logs").rglob("*.log"))
+    assert STAMPLI_PASSWORD not in all_logs, "a password reached the task logs"
