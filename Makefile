@@ -31,6 +31,7 @@ $(STAMP): $(LOCKS)
 	@if [ -n "$(UV)" ]; then \
 	  VIRTUAL_ENV=$(VENV) $(UV) pip sync -q $(LOCKS); \
 	else \
+	  $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null; \
 	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt; \
 	fi
 	@touch $(STAMP)

@@ -7,11 +7,10 @@ runs tasks in other processes (the scheduler's workers) reach this server over H
 
 from __future__ import annotations
 
-import contextlib
-import logging
+import socket
+import threading
+import time
 from typing import Any
-
-import fakesnow
 
 from sandbox.base import SandboxServer
 
@@ -31,29 +30,41 @@ class SnowflakeSandbox(SandboxServer):
     ) -> None:
         super().__init__(host, port, public_host)
         self.conn_id = conn_id
-        self._stack: contextlib.ExitStack | None = None
-        self.connect_kwargs: dict[str, Any] = {}
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
 
     def _start(self) -> None:
-        logging.getLogger("uvicorn").setLevel(logging.WARNING)
-        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-        self._stack = contextlib.ExitStack()
-        self.connect_kwargs = self._stack.enter_context(
-            fakesnow.server(port=self.port or None, host=self.host)
-        )
-        self.port = int(self.connect_kwargs["port"])
+        # What fakesnow.server() does, by hand: that helper imports its own `fakesnow.server`
+        # submodule, which shadows the helper after the first call in a process.
+        import uvicorn
+        from fakesnow.server import app
+
+        if not self.port:
+            with socket.socket() as sock:
+                sock.bind((self.host, 0))
+                self.port = sock.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, name="sandbox-snowflake", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"fakesnow server did not start on {self.host}:{self.port}")
+            time.sleep(0.05)
 
     def _stop(self) -> None:
-        assert self._stack is not None
-        self._stack.close()
-        self._stack = None
+        assert self._server is not None and self._thread is not None
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._server = None
 
     def connections(self) -> dict[str, dict[str, Any]]:
         return {
             self.conn_id: {
                 "conn_type": "snowflake",
-                "login": self.connect_kwargs.get("user", "fake"),
-                "password": self.connect_kwargs.get("password", "snow"),
+                # fakesnow accepts any credentials; these are the ones its docs use.
+                "login": "fake",
+                "password": "snow",
                 "schema": SCHEMA,
                 "extra": {
                     "account": "fakesnow",
