@@ -14,6 +14,7 @@ children down on), then the sandbox.
 from __future__ import annotations
 
 import ast
+import ctypes
 import json
 import os
 import secrets
@@ -22,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def _stop_process(proc: subprocess.Popen, sig: int, name: str, timeout: float) -
         os.kill(proc.pid, sig)
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        print(f"[stack] {name} did not stop within {timeout:.0f}s; killing its process group", flush=True)
+        _say(f"[stack] {name} did not stop within {timeout:.0f}s; killing its process group")
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -66,10 +67,30 @@ def _stop_process(proc: subprocess.Popen, sig: int, name: str, timeout: float) -
         proc.wait(timeout=10)
 
 
-def _restore_sigint() -> None:
-    # A job started from a non-interactive shell inherits SIGINT=ignored, and `airflow standalone`
-    # stops its children only on SIGINT: give it the default handler back.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _say(message: str) -> None:
+    """Print progress; a closed stdout (``make up | tee`` after Ctrl-C) must not stop the teardown."""
+    try:
+        print(message, flush=True)
+    except OSError:
+        pass
+
+
+def _child_setup(stop_signal: int) -> Callable[[], None]:
+    """Return a ``preexec_fn``: default SIGINT, and ``stop_signal`` when this process dies.
+
+    A job started from a non-interactive shell inherits SIGINT=ignored, and `airflow standalone`
+    stops its children only on SIGINT: give it the default handler back. The parent-death signal
+    (Linux) makes the child stop itself even if this process is killed outright.
+    """
+
+    def setup() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, stop_signal)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    return setup
 
 
 @contextmanager
@@ -81,6 +102,7 @@ def sandbox(workdir: Path) -> Iterator[dict[str, Any]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "sandbox.serve", "--workdir", str(workdir / "sandbox"), "--state", str(state_file)],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=_child_setup(signal.SIGTERM),
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")])},
     )
     try:
@@ -140,7 +162,8 @@ class Airflow:
         log = (self.home / "standalone.log").open("ab")
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "airflow"), "standalone"], cwd=self.home, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_restore_sigint,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_child_setup(signal.SIGINT),
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -241,7 +264,7 @@ def run_demo(workdir: Path, timeout: float = 900) -> int:
                         rows.append((dag_id, run["dag_run_id"], run["state"], ti["task_id"], ti["state"] or "",
                                      f"{what} {sha}".strip()))
         finally:
-            print("[demo] stopping airflow and the sandbox ...", flush=True)
+            _say("[demo] stopping airflow and the sandbox ...")
             airflow.stop()
     _print_table(("DAG", "run", "run state", "task", "task state", "delivered / sha256"), rows)
     failed = sorted({(r[0], r[1]) for r in rows if r[2] != "success"})
@@ -283,7 +306,7 @@ def run_up(workdir: Path, api_port: int = 8080) -> int:
             while not stop["now"] and airflow.proc is not None and airflow.proc.poll() is None:
                 time.sleep(0.5)
         finally:
-            print("\n[up] stopping airflow and the sandbox ...", flush=True)
             airflow.stop()
-    print("[up] stopped.")
+            _say("\n[up] airflow stopped; stopping the sandbox ...")
+    _say("[up] stopped.")
     return 0
