@@ -51,6 +51,24 @@ class Response:
         return cls(status, text.encode(), {"Content-Type": content_type})
 
 
+def fault_control(server: SandboxServer, request: Request) -> Response:
+    """Fault control of ``server`` over HTTP: GET lists, POST arms ``{name, times, params}``, DELETE clears."""
+    if request.method == "GET":
+        return Response.json({"server": server.name, "supported": sorted(server.supported_faults),
+                              "armed": server.faults.armed()})
+    if request.method == "DELETE":
+        server.clear_faults(request.query.get("name", [None])[0])
+        return Response.json({"armed": server.faults.armed()})
+    if request.method == "POST":
+        spec = request.json() or {}
+        try:
+            server.inject(spec["name"], spec.get("times", 1), **spec.get("params", {}))
+        except (KeyError, ValueError) as exc:
+            return Response.json({"error": str(exc)}, 400)
+        return Response.json({"armed": server.faults.armed()}, 201)
+    return Response.json({"error": "method not allowed"}, 405)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -125,23 +143,10 @@ class HttpSandbox(SandboxServer):
         raise NotImplementedError
 
     def control(self, request: Request) -> Response:
-        """Serve ``/__sandbox__/faults``: GET lists, POST arms ``{name, times, params}``, DELETE clears."""
+        """Serve ``/__sandbox__/faults`` for this server (see :func:`fault_control`)."""
         if request.path != f"{CONTROL_PREFIX}/faults":
             return Response.json({"error": f"unknown control path {request.path}"}, 404)
-        if request.method == "GET":
-            return Response.json({"server": self.name, "supported": sorted(self.supported_faults),
-                                  "armed": self.faults.armed()})
-        if request.method == "DELETE":
-            self.clear_faults(request.query.get("name", [None])[0])
-            return Response.json({"armed": self.faults.armed()})
-        if request.method == "POST":
-            spec = request.json() or {}
-            try:
-                self.inject(spec["name"], spec.get("times", 1), **spec.get("params", {}))
-            except (KeyError, ValueError) as exc:
-                return Response.json({"error": str(exc)}, 400)
-            return Response.json({"armed": self.faults.armed()}, 201)
-        return Response.json({"error": "method not allowed"}, 405)
+        return fault_control(self, request)
 
     def _start(self) -> None:
         self._httpd = _Server((self.host, self.port), _Handler)

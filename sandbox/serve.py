@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.base import SandboxServer, airflow_connections, connection_env, running
-from sandbox.http import HttpSandbox, Request, Response
+from sandbox.http import HttpSandbox, Request, Response, fault_control
 from sandbox.servers import build_servers
 
 log = logging.getLogger("sandbox")
@@ -46,17 +46,7 @@ class ControlServer(HttpSandbox):
                 for name, s in self.servers.items()
             })
         if len(parts) == 2 and parts[0] == "faults" and parts[1] in self.servers:
-            server = self.servers[parts[1]]
-            if request.method == "POST":
-                spec = request.json() or {}
-                try:
-                    server.inject(spec["name"], spec.get("times", 1), **spec.get("params", {}))
-                except (KeyError, ValueError) as exc:
-                    return Response.json({"error": str(exc)}, 400)
-                return Response.json({"armed": server.faults.armed()}, 201)
-            if request.method == "DELETE":
-                server.clear_faults(request.query.get("name", [None])[0])
-                return Response.json({"armed": server.faults.armed()})
+            return fault_control(self.servers[parts[1]], request)
         return Response.json({"error": f"no route for {request.method} {request.path}"}, 404)
 
 
