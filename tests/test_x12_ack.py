@@ -113,8 +113,9 @@ def test_reading_a_partner_rejection():
     (txn,) = group["sets"]
     assert (txn["transaction_set"], txn["control_number"], txn["status"]) == ("837", "0021", "R")
     assert txn["errors"] == [{"code": "5", "text": "one or more segments in error"}]
-    assert txn["segment_errors"][0]["segment"] == "CLM"
-    assert txn["segment_errors"][0]["elements"][0]["code"] == "7"
+    assert txn["segment_errors"] == [{
+        "segment": "NM1", "position": "8", "loop": None, "code": "8", "text": "segment has data element errors",
+        "elements": [{"position": "8", "reference": "66", "code": "7", "text": "invalid code value", "data": "MI"}]}]
 
 
 def test_reading_a_ta1():
