@@ -28,7 +28,9 @@ def transliterate(value: str) -> str:
     folded = unicodedata.normalize("NFKD", value)
     folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
     return folded.translate({0x2018: "'", 0x2019: "'", 0x201C: '"', 0x201D: '"', 0x2013: "-", 0x2014: "-",
-                             0x00A0: " ", 0x00DF: "SS"})
+                             0x00A0: " ", 0x00DF: "SS",
+                             0x0141: "L", 0x0142: "l", 0x00D8: "O", 0x00F8: "o", 0x0110: "D", 0x0111: "d",
+                             0x00C6: "AE", 0x00E6: "ae", 0x0152: "OE", 0x0153: "oe"})
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,17 @@ class TextPolicy:
                               record=record, field=field)
         cleaned = self._bad.sub(self.replacement, value)  # type: ignore[attr-defined]
         if self.charset is not None:
-            cleaned = transliterate(cleaned)
-            if self.upper:
-                cleaned = cleaned.upper()
-            cleaned = "".join(ch if ch in self.charset and ch not in self.forbidden else self.replacement
-                              for ch in cleaned)
+            cleaned = "".join(self._fit(ch) for ch in cleaned)
         return cleaned.strip()
+
+    def _fit(self, ch: str) -> str:
+        """One character into the charset: kept, transliterated (``ü`` -> ``u``), or replaced."""
+        assert self.charset is not None
+        if ch in self.charset and ch not in self.forbidden:
+            return ch
+        folded = transliterate(ch)
+        if self.upper:
+            folded = folded.upper()
+        if folded and all(c in self.charset and c not in self.forbidden for c in folded):
+            return folded
+        return self.replacement

@@ -1,0 +1,115 @@
+"""EDIFACT message builders: INVOIC (D96A, or D01B) from the canonical invoice record.
+
+The record is the one the X12 810 uses (see :mod:`formats.x12_sets`), plus optional GS1
+identifiers on parties (``id`` with ``id_agency`` 9) and ``vat_number``. Amounts are written with
+two decimals and the interchange's decimal mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from formats.edifact import EdifactSyntax
+from formats.errors import RenderError
+from formats.values import as_date, as_decimal, cents, decimal_text
+
+DIRECTORIES = {"D96A": ("INVOIC", "D", "96A", "UN", "EAN008"), "D01B": ("INVOIC", "D", "01B", "UN", "EAN010")}
+DOCUMENT_CODES = {"DI": "380", "CR": "381", "DR": "383"}
+Seg = tuple[str, list[Any]]
+
+
+def _text(record: Mapping[str, Any], name: str, max_len: int, index: int | None, key: str | None,
+          required: bool = False, label: str | None = None) -> str | None:
+    value = record.get(name)
+    if value is None or str(value).strip() == "":
+        if required:
+            raise RenderError("is required", record=index, field=label or name, key=key)
+        return None
+    value = str(value).strip()
+    if len(value) > max_len:
+        raise RenderError(f"{value!r} is longer than the {max_len} characters its element allows",
+                          record=index, field=label or name, key=key)
+    return value
+
+
+def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: EdifactSyntax | None = None,
+           directory: str = "D96A") -> tuple[tuple[str, ...], list[Seg]]:
+    """Return (message identifier, segments) of one INVOIC."""
+    syntax = syntax or EdifactSyntax()
+    key = str(record.get("number") or "") or None
+
+    def amount(value: Decimal) -> str:
+        return syntax.amount(decimal_text(cents(value), 2))
+
+    def number(value: Decimal) -> str:
+        return syntax.amount(decimal_text(value))
+
+    if directory not in DIRECTORIES:
+        raise RenderError(f"INVOIC directory must be one of {sorted(DIRECTORIES)}, not {directory!r}", field="directory")
+    invoice_number = _text(record, "number", 35, index, key, required=True)
+    if record.get("date") in (None, ""):
+        raise RenderError("is required", record=index, field="date", key=key)
+    segs: list[Seg] = [
+        ("BGM", [DOCUMENT_CODES.get(str(record.get("type") or "DI"), "380"), invoice_number, "9"]),
+        ("DTM", [["137", as_date(record["date"], "date", index).strftime("%Y%m%d"), "102"]]),
+    ]
+    due = (record.get("terms") or {}).get("due_date")
+    if due:
+        segs.append(("DTM", [["13", as_date(due, "terms.due_date", index).strftime("%Y%m%d"), "102"]]))
+    if record.get("po_number"):
+        segs.append(("RFF", [["ON", _text(record, "po_number", 35, index, key)]]))
+    for i, party in enumerate(record.get("parties") or [], 1):
+        label = f"parties[{i}]"
+        role = {"RE": "SU", "VN": "SU", "SE": "SU"}.get(str(party.get("role")), str(party.get("role") or ""))
+        if not role:
+            raise RenderError("is required", record=index, field=f"{label}.role", key=key)
+        ident = _text(party, "id", 35, index, key, label=f"{label}.id")
+        agency = party.get("id_agency") or ("9" if ident and ident.isdigit() and len(ident) == 13 else "ZZZ")
+        segs.append(("NAD", [role, [ident, None, agency] if ident else None, None,
+                             _text(party, "name", 35, index, key, required=True, label=f"{label}.name"),
+                             _text(party, "address1", 35, index, key, label=f"{label}.address1"),
+                             _text(party, "city", 35, index, key, label=f"{label}.city"),
+                             _text(party, "state", 9, index, key, label=f"{label}.state"),
+                             _text(party, "postal_code", 17, index, key, label=f"{label}.postal_code"),
+                             _text(party, "country", 3, index, key, label=f"{label}.country")]))
+        if party.get("vat_number"):
+            segs.append(("RFF", [["VA", _text(party, "vat_number", 35, index, key, label=f"{label}.vat_number")]]))
+    if record.get("currency"):
+        segs.append(("CUX", [["2", _text(record, "currency", 3, index, key), "4"]]))
+    terms = record.get("terms") or {}
+    if terms.get("net_days"):
+        segs.append(("PAT", ["1", None, ["5", "3", "D", str(terms["net_days"])]]))
+    lines = record.get("lines") or []
+    if not lines:
+        raise RenderError("has no lines", record=index, field="lines", key=key)
+    total = Decimal(0)
+    for i, line in enumerate(lines, 1):
+        label = f"lines[{i}]"
+        quantity = line.get("quantity")
+        price = line.get("unit_price")
+        if quantity in (None, "") and price in (None, ""):
+            if line.get("amount") in (None, ""):
+                raise RenderError("needs quantity and unit_price, or amount", record=index, field=label, key=key)
+            qty, unit = Decimal(1), as_decimal(line["amount"], f"{label}.amount", index)
+        else:
+            qty = as_decimal(quantity, f"{label}.quantity", index)
+            unit = as_decimal(price, f"{label}.unit_price", index)
+        line_amount = cents(qty * unit)
+        total += line_amount
+        item = _text(line, "item_id", 35, index, key, label=f"{label}.item_id")
+        segs.append(("LIN", [str(i), None, [item, line.get("item_type") or "SA"] if item else None]))
+        description = _text(line, "description", 35, index, key, label=f"{label}.description")
+        if description:
+            segs.append(("IMD", ["F", None, [None, None, None, description]]))
+        segs += [("QTY", [["47", number(qty), line.get("uom") or "EA"]]),
+                 ("MOA", [["203", amount(line_amount)]]),
+                 ("PRI", [["AAA", number(unit)]])]
+    stated = record.get("total")
+    if stated not in (None, "") and cents(as_decimal(stated, "total", index)) != total:
+        raise RenderError(f"total {stated} does not equal the sum of the lines {total}", record=index,
+                          field="total", key=key)
+    segs += [("UNS", ["S"]), ("CNT", [["2", str(len(lines))]]),
+             ("MOA", [["77", amount(total)]]), ("MOA", [["79", amount(total)]])]
+    return DIRECTORIES[directory], segs
