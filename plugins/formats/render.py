@@ -1,0 +1,244 @@
+"""Render canonical or source records into a partner's file, as its mapping says.
+
+``render(mapping, records, out, ...)`` streams: each record is mapped, built and written as it
+comes. A record that cannot be rendered is not written and not dropped either: it is returned in
+``RenderResult.rejected`` with its number, key and reason, and the rest of the file goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from formats.control_numbers import ControlNumberStore
+from formats.csvfile import CsvOptions, write_csv
+from formats.edifact import EdifactParty, EdifactSyntax, EdifactWriter
+from formats.edifact_sets import invoic
+from formats.errors import RenderError
+from formats.fixed_width import Column, RecordLayout, write_fixed
+from formats.mapping import LEAF_KEYS, get_path
+from formats.text import X12_BASIC, X12_EXTENDED, TextPolicy
+from formats.values import as_date, as_decimal, decimal_text
+from formats.x12 import FUNCTIONAL_IDS, Party, X12Separators, X12Writer
+from formats.x12_sets import BUILDERS
+
+
+@dataclass
+class RenderResult:
+    records: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    control_numbers: dict[str, Any] = field(default_factory=dict)
+    bytes: int = 0
+
+
+class _Counting:
+    """A binary writer that counts and hashes what passes through."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out, self.size, self.digest = out, 0, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        self.digest.update(data)
+        return self.out.write(data)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    # io.TextIOWrapper (CSV) needs these on the raw stream
+    closed = False
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+
+def resolve(spec: Any, record: Mapping[str, Any], index: int | None, name: str) -> Any:
+    """Resolve one field spec (leaf, group, list or repeat) against a source record."""
+    if isinstance(spec, list):
+        return [resolve(item, record, index, f"{name}[{i}]") for i, item in enumerate(spec, 1)]
+    if isinstance(spec, dict) and "fields" in spec:
+        items = get_path(record, spec["path"]) or []
+        if isinstance(items, Mapping):
+            items = [items]  # a single child element (XML answers) is a list of one
+        return [resolve(spec["fields"], item, index, f"{name}[{i}]") for i, item in enumerate(items, 1)]
+    if isinstance(spec, dict) and not (set(spec) & LEAF_KEYS):
+        return {key: resolve(sub, record, index, f"{name}.{key}" if name else key) for key, sub in spec.items()}
+    value = spec["const"] if "const" in spec else get_path(record, spec["path"]) if "path" in spec else None
+    if value is None or value == "":
+        value = spec.get("default")
+    if (value is None or value == "") and spec.get("required"):
+        raise RenderError("is required", record=index, field=name)
+    if value is None or value == "":
+        return None
+    if "lookup" in spec:
+        table = spec["lookup"]
+        if str(value) in table:
+            value = table[str(value)]
+        elif "lookup_default" in spec:
+            value = spec["lookup_default"]
+        else:
+            raise RenderError(f"{value!r} has no entry in the lookup table", record=index, field=name)
+    kind = spec.get("type", "text")
+    if kind == "date":
+        day = as_date(value, name, index)
+        return day.strftime(spec["format"]) if spec.get("format") else day.isoformat()
+    if kind in ("amount", "number"):
+        number = as_decimal(value, name, index)
+        return decimal_text(number, 2) if kind == "amount" else decimal_text(number)
+    return str(value)
+
+
+def file_name(mapping: Mapping[str, Any], *, timestamp: datetime, run_id: str = "", control: Any = "") -> str:
+    """The delivered file name from the mapping's pattern (``{date:%Y%m%d}``, ``{control}``, ``{run}``)."""
+    pattern = mapping.get("file_name") or "{document}_{date:%Y%m%d%H%M%S}.txt"
+    try:
+        name = pattern.format(date=timestamp, control=control, run=run_id, document=mapping.get("document", "data"))
+    except (KeyError, ValueError, IndexError) as exc:
+        raise RenderError(f"file_name pattern {pattern!r} is invalid: {exc}", field="file_name") from None
+    if "/" in name or "\\" in name or name.startswith(".") or not name.strip():
+        raise RenderError(f"file name {name!r} must be a plain file name", field="file_name")
+    return name
+
+
+def _mapped(mapping: Mapping[str, Any], records: Iterable[Mapping[str, Any]], result: RenderResult
+            ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (record number, canonical record); a record that cannot be mapped goes to ``rejected``."""
+    key_field = mapping.get("record_key")
+    for index, record in enumerate(records, 1):
+        try:
+            yield index, resolve(mapping["fields"], record, index, "")
+        except RenderError as exc:
+            result.rejected.append(_rejection(exc, index, record, key_field))
+
+
+def _rejection(exc: RenderError, index: int, record: Mapping[str, Any], key_field: str | None) -> dict[str, Any]:
+    key = exc.key or (str(get_path(record, key_field)) if key_field and get_path(record, key_field) else None)
+    return {"record": index, "key": key, "field": exc.field, "error": exc.reason}
+
+
+def render(mapping: Mapping[str, Any], records: Iterable[Mapping[str, Any]], out: IO[bytes], *,
+           timestamp: datetime, run_key: str, store: ControlNumberStore) -> RenderResult:
+    """Write ``records`` to ``out`` as ``mapping`` says; return counts, rejections, control numbers."""
+    result = RenderResult()
+    sink = _Counting(out)
+    fmt = mapping["format"]
+    if fmt == "x12":
+        _render_x12(mapping, records, sink, timestamp, run_key, store, result)
+    elif fmt == "edifact":
+        _render_edifact(mapping, records, sink, timestamp, run_key, store, result)
+    elif fmt == "csv":
+        _render_csv(mapping, records, sink, result)
+    else:
+        _render_fixed(mapping, records, sink, result)
+    result.bytes = sink.size
+    result.control_numbers["sha256"] = sink.digest.hexdigest()
+    return result
+
+
+def _party(spec: Mapping[str, Any]) -> Party:
+    return Party(str(spec.get("qualifier", "ZZ")), str(spec["id"]), spec.get("group_id"))
+
+
+def _render_x12(mapping, records, sink, timestamp, run_key, store, result) -> None:
+    conf = mapping["x12"]
+    sender, receiver = _party(conf["sender"]), _party(conf["receiver"])
+    pair = f"{sender.qualifier}:{sender.id}|{receiver.qualifier}:{receiver.id}"
+    isa13 = store.allocate(f"ISA|{pair}", run_key)
+    gs06 = store.allocate(f"GS|{pair}", run_key)
+    text = conf.get("text") or {}
+    charset = X12_BASIC if text.get("charset") == "basic" else X12_EXTENDED
+    writer = X12Writer(sink, sender=sender, receiver=receiver, control_number=isa13, timestamp=timestamp,
+                       version=str(conf.get("version", "00401")), usage=conf.get("usage", "P"),
+                       ack_requested=bool(conf.get("ack_requested", False)),
+                       separators=X12Separators(**conf["separators"]) if conf.get("separators") else None,
+                       text=TextPolicy(policy=text.get("policy", "clean"), charset=charset,
+                                       upper=bool(text.get("upper", False))),
+                       line_break=bool(conf.get("line_break", True)))
+    set_id = str(mapping["document"])
+    writer.begin_group(FUNCTIONAL_IDS[set_id], gs06)
+    build = BUILDERS[set_id]
+    st02s = []
+    for index, canonical in _mapped(mapping, records, result):
+        try:
+            st02s.append(writer.write_set(set_id, build(canonical, index), record=index))
+            result.records += 1
+        except RenderError as exc:
+            result.rejected.append(_rejection(exc, index, canonical, "number"))
+    writer.close()
+    result.control_numbers.update({"isa13": f"{isa13:09d}", "gs06": str(gs06), "st02": st02s,
+                                   "sender": sender.id, "receiver": receiver.id, "functional_id": FUNCTIONAL_IDS[set_id]})
+
+
+def _render_edifact(mapping, records, sink, timestamp, run_key, store, result) -> None:
+    conf = mapping["edifact"]
+    syntax = EdifactSyntax(**(conf.get("syntax") or {}))
+    sender = EdifactParty(str(conf["sender"]["id"]), str(conf["sender"].get("qualifier", "14")))
+    recipient = EdifactParty(str(conf["recipient"]["id"]), str(conf["recipient"].get("qualifier", "14")))
+    number = store.allocate(f"UNB|{sender.qualifier}:{sender.id}|{recipient.qualifier}:{recipient.id}", run_key)
+    reference = f"{number:09d}"
+    writer = EdifactWriter(sink, sender=sender, recipient=recipient, reference=reference, timestamp=timestamp,
+                           syntax=syntax, policy=conf.get("policy", "clean"), application=conf.get("application"),
+                           test=bool(conf.get("test", False)), line_break=bool(conf.get("line_break", True)))
+    refs = []
+    for index, canonical in _mapped(mapping, records, result):
+        try:
+            identifier, segments = invoic(canonical, index, syntax=syntax, directory=conf.get("directory", "D96A"))
+            refs.append(writer.write_message(identifier, segments, record=index))
+            result.records += 1
+        except RenderError as exc:
+            result.rejected.append(_rejection(exc, index, canonical, "number"))
+    writer.close()
+    result.control_numbers.update({"unb": reference, "unh": refs, "sender": sender.id, "recipient": recipient.id})
+
+
+def _flat_rows(mapping, records, result) -> Iterator[tuple[int, dict[str, Any]]]:
+    columns = mapping["columns"] if mapping["format"] == "csv" else None
+    specs = {c["name"]: {k: v for k, v in c.items() if k in LEAF_KEYS} for c in columns} if columns else None
+    key_field = mapping.get("record_key")
+    for index, record in enumerate(records, 1):
+        try:
+            if specs is None:
+                # The layout's Column types and formats the value; resolve only finds it.
+                row = {c["name"]: resolve({k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}},
+                                          record, index, c["name"])
+                       for c in mapping["fixed_width"]["detail"]["columns"]
+                       if set(c) & {"path", "const", "default"}}
+            else:
+                row = {name: resolve(spec, record, index, name) for name, spec in specs.items()}
+            yield index, row
+        except RenderError as exc:
+            result.rejected.append(_rejection(exc, index, record, key_field))
+
+
+def _render_csv(mapping, records, sink, result) -> None:
+    options = CsvOptions(**(mapping.get("csv") or {}))
+    names = [c["name"] for c in mapping["columns"]]
+    rows = (tuple(row[n] for n in names) for _index, row in _flat_rows(mapping, records, result))
+    result.records = write_csv(sink, names, rows, options)
+
+
+def _layout(spec: Mapping[str, Any]) -> RecordLayout:
+    cols = tuple(Column(name=c["name"], start=c["start"], width=c["width"], type=c.get("type", "text"),
+                        align=c.get("align"), pad=c.get("pad"), format=c.get("format"),
+                        truncate=bool(c.get("truncate", False))) for c in spec["columns"])
+    return RecordLayout(cols, spec.get("length"), fields=dict(spec.get("fields") or {}))
+
+
+def _render_fixed(mapping, records, sink, result) -> None:
+    conf = mapping["fixed_width"]
+    detail = _layout(conf["detail"])
+    header = _layout(conf["header"]) if "header" in conf else None
+    trailer = _layout(conf["trailer"]) if "trailer" in conf else None
+    rows = (row for _index, row in _flat_rows(mapping, records, result))
+    result.records = write_fixed(sink, detail, rows, header=header, trailer=trailer, sum_fields=conf.get("sums", ()),
+                                 encoding=conf.get("encoding", "ascii"),
+                                 line_ending={"lf": "\n"}.get(conf.get("line_ending", "crlf"), "\r\n"))
