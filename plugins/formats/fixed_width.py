@@ -5,7 +5,7 @@ field named, unless the column allows truncation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -102,10 +102,13 @@ class RecordLayout:
 def write_fixed(out: IO[bytes], detail: RecordLayout, rows: Iterable[Mapping[str, Any]], *,
                 header: RecordLayout | None = None, trailer: RecordLayout | None = None,
                 header_values: Mapping[str, Any] | None = None, sum_fields: Sequence[str] = (),
-                encoding: str = "ascii", line_ending: str = "\r\n") -> int:
+                encoding: str = "ascii", line_ending: str = "\r\n",
+                on_error: Callable[[int, RenderError], None] | None = None) -> int:
     """Write header, one detail line per row, and a trailer; return the number of detail lines.
 
-    The trailer sees ``record_count`` and ``sum_<field>`` for every name in ``sum_fields``.
+    The trailer sees ``record_count`` and ``sum_<field>`` for every name in ``sum_fields``. With
+    ``on_error``, a row that cannot be rendered is handed to it (row number, error) and left out of
+    the file, the count and the sums; without it, the error is raised.
     """
 
     def emit(text: str, record: int | None) -> None:
@@ -119,11 +122,19 @@ def write_fixed(out: IO[bytes], detail: RecordLayout, rows: Iterable[Mapping[str
         emit(header.render(header_values or {}, None), None)
     count = 0
     sums = {name: Decimal(0) for name in sum_fields}
-    for count, row in enumerate(rows, 1):
-        emit(detail.render(row, count), count)
-        for name in sum_fields:
-            if row.get(name) not in (None, ""):
-                sums[name] += as_decimal(row[name], name, count)
+    for number, row in enumerate(rows, 1):
+        try:
+            line = detail.render(row, number)
+            amounts = {n: as_decimal(row[n], n, number) for n in sum_fields if row.get(n) not in (None, "")}
+        except RenderError as exc:
+            if on_error is None:
+                raise
+            on_error(number, exc)
+            continue
+        emit(line, number)
+        count += 1
+        for name, amount in amounts.items():
+            sums[name] += amount
     if trailer is not None:
         emit(trailer.render({**(header_values or {}), "record_count": count,
                              **{f"sum_{k}": v for k, v in sums.items()}}, None), None)

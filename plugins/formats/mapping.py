@@ -101,8 +101,8 @@ def _check_keys(node: Any, allowed: set[str], what: str, source: str) -> None:
             raise _fail(f"unknown key {key!r} in {what}; expected one of {sorted(allowed)}", source, node, key)
 
 
-def _check_leaf(spec: Any, where: str, source: str) -> None:
-    _check_keys(spec, LEAF_KEYS, where, source)
+def _check_leaf(spec: Any, where: str, source: str, allowed: set[str] = LEAF_KEYS) -> None:
+    _check_keys(spec, allowed, where, source)
     if "path" not in spec and "const" not in spec and "default" not in spec:
         raise _fail(f"{where} needs 'path', 'const' or 'default'", source, spec)
     if "path" in spec and (not isinstance(spec["path"], str) or not re.fullmatch(r"[^.\s]+(\.[^.\s]+)*", spec["path"])):
@@ -128,8 +128,8 @@ def _check_fields(node: Any, where: str, source: str) -> None:
             if not isinstance(spec.get("path"), str):
                 raise _fail(f"{here} needs the 'path' of the source list", source, spec)
             _check_fields(spec["fields"], f"{here}.fields", source)
-        elif isinstance(spec, dict) and spec and not (set(spec) & LEAF_KEYS):
-            _check_fields(spec, here, source)
+        elif isinstance(spec, dict) and spec and all(isinstance(v, (dict, list)) for v in spec.values()):
+            _check_fields(spec, here, source)  # a group of fields (terms, a party)
         else:
             _check_leaf(spec, here, source)
 
@@ -155,7 +155,8 @@ def check_mapping(data: Any, source: str = "<mapping>") -> None:
         parties = ("sender", "receiver") if fmt == "x12" else ("sender", "recipient")
         for party in parties:
             if not isinstance(section.get(party), dict) or not section[party].get("id"):
-                raise _fail(f"{fmt}.{party} needs an 'id'", source, section, party if party in section else None)
+                node, key = (section, party) if party in section else (data, fmt)
+                raise _fail(f"{fmt}.{party} needs an 'id'", source, node, key)
     else:
         if fmt in data:
             _check_keys(data[fmt], SECTION_KEYS[fmt], fmt, source)
@@ -167,7 +168,7 @@ def check_mapping(data: Any, source: str = "<mapping>") -> None:
                 _check_keys(col, COLUMN_KEYS, f"columns[{i}]", source)
                 if not col.get("name"):
                     raise _fail(f"columns[{i}] needs a 'name'", source, col)
-                _check_leaf({k: v for k, v in col.items() if k in LEAF_KEYS}, f"columns[{i}] ({col['name']})", source)
+                _check_leaf(col, f"columns[{i}] ({col['name']})", source, COLUMN_KEYS)
         else:
             section = data.get("fixed_width") or {}
             if "detail" not in section:

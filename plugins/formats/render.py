@@ -200,11 +200,14 @@ def _render_edifact(mapping, records, sink, timestamp, run_key, store, result) -
     result.control_numbers.update({"unb": reference, "unh": refs, "sender": sender.id, "recipient": recipient.id})
 
 
-def _flat_rows(mapping, records, result) -> Iterator[tuple[int, dict[str, Any]]]:
+def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = None
+               ) -> Iterator[tuple[int, dict[str, Any]]]:
     columns = mapping["columns"] if mapping["format"] == "csv" else None
     specs = {c["name"]: {k: v for k, v in c.items() if k in LEAF_KEYS} for c in columns} if columns else None
     key_field = mapping.get("record_key")
     for index, record in enumerate(records, 1):
+        if keys is not None and key_field:
+            keys[index] = str(get_path(record, key_field)) if get_path(record, key_field) is not None else None
         try:
             if specs is None:
                 # The layout's Column types and formats the value; resolve only finds it.
@@ -238,7 +241,19 @@ def _render_fixed(mapping, records, sink, result) -> None:
     detail = _layout(conf["detail"])
     header = _layout(conf["header"]) if "header" in conf else None
     trailer = _layout(conf["trailer"]) if "trailer" in conf else None
-    rows = (row for _index, row in _flat_rows(mapping, records, result))
-    result.records = write_fixed(sink, detail, rows, header=header, trailer=trailer, sum_fields=conf.get("sums", ()),
-                                 encoding=conf.get("encoding", "ascii"),
-                                 line_ending={"lf": "\n"}.get(conf.get("line_ending", "crlf"), "\r\n"))
+    keys: dict[int, str | None] = {}
+    numbers: list[int] = []
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for index, row in _flat_rows(mapping, records, result, keys):
+            numbers.append(index)
+            yield row
+
+    def rejected(position: int, exc: RenderError) -> None:
+        index = numbers[position - 1]  # the writer counts the rows it was given; report the source record
+        result.rejected.append({"record": index, "key": keys.get(index), "field": exc.field, "error": exc.reason})
+
+    result.records = write_fixed(sink, detail, rows(), header=header, trailer=trailer,
+                                 sum_fields=conf.get("sums", ()), encoding=conf.get("encoding", "ascii"),
+                                 line_ending={"lf": "\n"}.get(conf.get("line_ending", "crlf"), "\r\n"),
+                                 on_error=rejected)

@@ -1,0 +1,169 @@
+"""Partner mappings: every shipped mapping loads and renders files the validators accept; mistakes
+in a mapping are reported with the file, the line and what was expected."""
+
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from formats.control_numbers import FileControlNumberStore
+from formats.errors import MappingError
+from formats.mapping import load_mapping
+from formats.render import file_name, render
+from tests.edi.sources import INTACCT_BILL, SOURCES
+from tests.edi.validators import bots_errors, pydifact_roundtrip, x12_envelope_errors
+
+MAPPINGS = Path(__file__).resolve().parent.parent / "include" / "mappings"
+WHEN = datetime(2026, 11, 21, 6, 0)
+
+
+def run(mapping: dict, records: list[dict], tmp_path: Path, run_key: str = "run-1"):
+    out = io.BytesIO()
+    store = FileControlNumberStore(tmp_path / "control.json")
+    result = render(mapping, records, out, timestamp=WHEN, run_key=run_key, store=store)
+    return out.getvalue(), result
+
+
+def test_a_mapping_ships_for_each_flow():
+    flows = {p.parent.name for p in MAPPINGS.rglob("*.yaml")}
+    assert flows == {"intacct_to_sftp", "stampli_to_intacct", "exact_online_to_sftp", "intacct_to_sterling",
+                     "intacct_to_snowflake"}
+    assert set(SOURCES) == {str(p.relative_to(MAPPINGS)) for p in MAPPINGS.rglob("*.yaml")}
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_shipped_mapping_renders_a_valid_file(name, tmp_path):
+    mapping = load_mapping(MAPPINGS / name)
+
+    data, result = run(mapping, [SOURCES[name], SOURCES[name]], tmp_path)
+
+    assert result.rejected == [] and result.records == 2 and result.bytes == len(data)
+    if mapping["format"] == "x12":
+        assert x12_envelope_errors(data) == [] and bots_errors(data, "x12") == []
+    elif mapping["format"] == "edifact":
+        assert bots_errors(data, "edifact") == []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert len(list(pydifact_roundtrip(data.decode("latin-1")).get_messages())) == 2
+    assert file_name(mapping, timestamp=WHEN, run_id="manual__1", control="000000001")
+
+
+def test_csv_vendor_file_exact(tmp_path):
+    data, _ = run(load_mapping(MAPPINGS / "intacct_to_sftp/vendors_csv.yaml"), [SOURCES["intacct_to_sftp/vendors_csv.yaml"]],
+                  tmp_path)
+
+    assert data.decode() == (
+        "vendor_id,name,status,tax_id,email,address1,city,state,postal_code,country,terms,modified\r\n"
+        'V100,"Acme Distribution, Inc.",A,12-3456789,ap@acme.example,100 Main St,Springfield,IL,62701,'
+        "United States,Net 30,2026-11-01\r\n")
+
+
+def test_error_report_neutralises_formulas(tmp_path):
+    data, _ = run(load_mapping(MAPPINGS / "stampli_to_intacct/error_report_csv.yaml"),
+                  [SOURCES["stampli_to_intacct/error_report_csv.yaml"]], tmp_path)
+
+    assert data.decode().splitlines()[1] == \
+        "invoices_20261110.csv,7,INV-9,Unknown Co,'=1+1,vendor,vendor not found by ID or name"
+
+
+def test_fixed_width_file_exact(tmp_path):
+    data, _ = run(load_mapping(MAPPINGS / "intacct_to_sftp/bills_fixed_width.yaml"), [INTACCT_BILL, INTACCT_BILL],
+                  tmp_path)
+
+    lines = data.decode().split("\r\n")
+    assert lines[0] == "HMLCBUYER".ljust(80)
+    assert lines[1] == ("DBILL-1001           V100      Acme Distribution, Inc.  20261102"
+                        "0000000032500USD")
+    assert lines[3] == "T000000002000000000065000".ljust(80)
+    assert all(len(line) == 80 for line in lines[:4]) and lines[4] == ""
+
+
+def test_fixed_width_value_that_does_not_fit_is_rejected_with_record_and_field(tmp_path):
+    long_id = dict(INTACCT_BILL, VENDORID="V" * 11)
+
+    data, result = run(load_mapping(MAPPINGS / "intacct_to_sftp/bills_fixed_width.yaml"), [INTACCT_BILL, long_id],
+                       tmp_path)
+
+    assert result.records == 1
+    assert result.rejected == [{"record": 2, "key": "BILL-1001", "field": "vendor_id",
+                                "error": "'VVVVVVVVVVV' does not fit in 10 characters"}]
+
+
+def test_bad_records_are_reported_and_good_ones_still_go_through(tmp_path):
+    no_vendor = dict(INTACCT_BILL, RECORDID="BILL-2", VENDORNAME="")
+    bad_total = dict(INTACCT_BILL, RECORDID="BILL-3", TOTALENTERED="1.00")
+
+    data, result = run(load_mapping(MAPPINGS / "intacct_to_sftp/bills_x12_810.yaml"),
+                       [INTACCT_BILL, no_vendor, bad_total, INTACCT_BILL], tmp_path)
+
+    assert result.records == 2 and data.count(b"ST*810*") == 2
+    assert result.rejected == [
+        {"record": 2, "key": "BILL-2", "field": "parties[1].name", "error": "is required"},
+        {"record": 3, "key": "BILL-3", "field": "total", "error": "total 1.00 does not equal the sum of the lines 325.00"},
+    ]
+    assert x12_envelope_errors(data) == []
+
+
+def test_control_numbers_rise_per_run_and_repeat_for_the_same_run(tmp_path):
+    mapping = load_mapping(MAPPINGS / "intacct_to_sftp/bills_x12_810.yaml")
+
+    first, r1 = run(mapping, [INTACCT_BILL], tmp_path, "run-1")
+    second, r2 = run(mapping, [INTACCT_BILL], tmp_path, "run-2")
+    again, r3 = run(mapping, [INTACCT_BILL], tmp_path, "run-1")
+
+    assert (r1.control_numbers["isa13"], r2.control_numbers["isa13"]) == ("000000001", "000000002")
+    assert again == first and r3.control_numbers == r1.control_numbers
+    assert second != first
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "partner.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("format: x12\ndocument: '810'\nx12:\n  sender: {id: A}\n  receiver: {id: B}\nfields:\n  number: {pth: X}\n",
+     "partner.yaml:7: unknown key 'pth' in fields.number"),
+    ("format: xml\n", "partner.yaml:1: format must be one of"),
+    ("format: x12\ndocument: '999'\n", "partner.yaml:2: document for x12 must be one of"),
+    ("format: x12\ndocument: '810'\nfields: {}\nx12:\n  sender: {id: A}\n", "partner.yaml:4: x12.receiver needs an 'id'"),
+    ("format: csv\ncolumns:\n  - {name: a, path: A, type: money}\n", "partner.yaml:3: columns[0] (a): type must be one of"),
+    ("format: csv\ncolumns:\n  - {path: A}\n", "partner.yaml:3: columns[0] needs a 'name'"),
+    ("format: csv\ncolumns:\n  - {name: a, path: A}\n  - {name: b, path: 'A..B'}\n", "partner.yaml:4: columns[1] (b): path"),
+    ("format: csv\ncolumns: [{name: a, path: A}]\nformat: x12\n", "partner.yaml:3: duplicate key 'format'"),
+    ("format: csv\ncolumns: [\n", "partner.yaml:3: not valid YAML"),
+    ("format: fixed_width\nfixed_width:\n  detail:\n    columns:\n      - {name: a, start: 1}\n",
+     "partner.yaml:5: fixed_width.detail.columns[0] needs 'width'"),
+])
+def test_mapping_mistakes_name_file_line_and_expectation(tmp_path, text, message):
+    with pytest.raises(MappingError) as excinfo:
+        load_mapping(_write(tmp_path, text))
+
+    assert str(excinfo.value).split("/")[-1].startswith(message)
+
+
+@pytest.mark.parametrize("payload", [
+    "!!python/object/apply:os.system ['touch /tmp/mlc-pwned']",
+    "!!python/name:os.system",
+    "!!python/object/new:subprocess.Popen [['touch', '/tmp/mlc-pwned']]",
+])
+def test_mappings_cannot_execute_code(tmp_path, payload):
+    with pytest.raises(MappingError, match="not valid YAML"):
+        load_mapping(_write(tmp_path, f"format: csv\ncolumns: [{{name: a, path: A}}]\ndescription: {payload}\n"))
+    assert not Path("/tmp/mlc-pwned").exists()
+
+
+def test_lookup_without_entry_or_default_rejects_the_record(tmp_path):
+    mapping = copy.deepcopy(load_mapping(MAPPINGS / "intacct_to_sftp/vendors_csv.yaml"))
+    del mapping["columns"][2]["lookup_default"]
+
+    _data, result = run(mapping, [dict(SOURCES["intacct_to_sftp/vendors_csv.yaml"], STATUS="archived")], tmp_path)
+
+    assert result.rejected == [{"record": 1, "key": "V100", "field": "status",
+                                "error": "'archived' has no entry in the lookup table"}]
