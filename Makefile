@@ -10,12 +10,13 @@ LOCKS   := requirements.txt requirements-dev.txt
 PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 UV      := $(shell command -v uv 2>/dev/null)
 
-.PHONY: help venv test demo up lock clean
+.PHONY: help venv test demo up lock clean bench
 
 help:
 	@echo "make demo   run every DAG once through Airflow's scheduler against the sandbox, print a summary"
 	@echo "make test   run the whole test suite"
 	@echo "make up     sandbox + airflow standalone on http://127.0.0.1:8080 until Ctrl-C"
+	@echo "make bench  the benchmarks the issues name; writes bench/results.json"
 	@echo "make lock   re-resolve requirements*.in into the pinned requirements*.txt (needs uv)"
 
 venv: $(STAMP)
@@ -52,3 +53,6 @@ lock:
 
 clean:
 	rm -rf $(VENV) .mlc .pytest_cache
+
+bench: venv
+	$(PY) bench/formats_bench.py

@@ -8,7 +8,7 @@ comes. A record that cannot be rendered is not written and not dropped either: i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -61,40 +61,71 @@ class _Counting:
         return False
 
 
-def resolve(spec: Any, record: Mapping[str, Any], index: int | None, name: str) -> Any:
-    """Resolve one field spec (leaf, group, list or repeat) against a source record."""
+Resolver = Callable[[Mapping[str, Any], "int | None"], Any]
+
+
+def compile_spec(spec: Any, name: str = "") -> Resolver:
+    """Turn a field spec (leaf, group, list or repeat) into a function of (source record, record number).
+
+    Compiled once per mapping, so the per-record work is the lookups and conversions only.
+    """
     if isinstance(spec, list):
-        return [resolve(item, record, index, f"{name}[{i}]") for i, item in enumerate(spec, 1)]
+        items = [compile_spec(item, f"{name}[{i}]") for i, item in enumerate(spec, 1)]
+        return lambda record, index: [item(record, index) for item in items]
     if isinstance(spec, dict) and "fields" in spec:
-        items = get_path(record, spec["path"]) or []
-        if isinstance(items, Mapping):
-            items = [items]  # a single child element (XML answers) is a list of one
-        return [resolve(spec["fields"], item, index, f"{name}[{i}]") for i, item in enumerate(items, 1)]
+        path, inner = spec["path"], compile_spec(spec["fields"], name)
+
+        def repeat(record: Mapping[str, Any], index: int | None) -> list[Any]:
+            children = get_path(record, path) or []
+            if isinstance(children, Mapping):
+                children = [children]  # a single child element (XML answers) is a list of one
+            return [inner(child, index) for child in children]
+
+        return repeat
     if isinstance(spec, dict) and not (set(spec) & LEAF_KEYS):
-        return {key: resolve(sub, record, index, f"{name}.{key}" if name else key) for key, sub in spec.items()}
-    value = spec["const"] if "const" in spec else get_path(record, spec["path"]) if "path" in spec else None
-    if value is None or value == "":
-        value = spec.get("default")
-    if (value is None or value == "") and spec.get("required"):
-        raise RenderError("is required", record=index, field=name)
-    if value is None or value == "":
-        return None
-    if "lookup" in spec:
-        table = spec["lookup"]
-        if str(value) in table:
-            value = table[str(value)]
-        elif "lookup_default" in spec:
-            value = spec["lookup_default"]
-        else:
-            raise RenderError(f"{value!r} has no entry in the lookup table", record=index, field=name)
-    kind = spec.get("type", "text")
-    if kind == "date":
-        day = as_date(value, name, index)
-        return day.strftime(spec["format"]) if spec.get("format") else day.isoformat()
-    if kind in ("amount", "number"):
-        number = as_decimal(value, name, index)
-        return decimal_text(number, 2) if kind == "amount" else decimal_text(number)
-    return str(value)
+        subs = [(key, compile_spec(sub, f"{name}.{key}" if name else key)) for key, sub in spec.items()]
+        return lambda record, index: {key: sub(record, index) for key, sub in subs}
+    return _compile_leaf(spec, name)
+
+
+def _compile_leaf(spec: Mapping[str, Any], name: str) -> Resolver:
+    const, path, default = spec.get("const"), spec.get("path"), spec.get("default")
+    has_const, required, kind, fmt = "const" in spec, bool(spec.get("required")), spec.get("type", "text"), spec.get("format")
+    table = spec.get("lookup")
+    has_fallback, fallback = "lookup_default" in spec, spec.get("lookup_default")
+    simple = "." not in (path or ".")
+
+    def leaf(record: Mapping[str, Any], index: int | None) -> Any:
+        value = const if has_const else (record.get(path) if simple else get_path(record, path)) if path else None
+        if value is None or value == "":
+            value = default
+            if value is None or value == "":
+                if required:
+                    raise RenderError("is required", record=index, field=name)
+                return None
+        if table is not None:
+            key = str(value)
+            if key in table:
+                value = table[key]
+            elif has_fallback:
+                value = fallback
+            else:
+                raise RenderError(f"{value!r} has no entry in the lookup table", record=index, field=name)
+        if kind == "date":
+            day = as_date(value, name, index)
+            return day.strftime(fmt) if fmt else day.isoformat()
+        if kind == "amount":
+            return decimal_text(as_decimal(value, name, index), 2)
+        if kind == "number":
+            return decimal_text(as_decimal(value, name, index))
+        return value if value.__class__ is str else str(value)
+
+    return leaf
+
+
+def resolve(spec: Any, record: Mapping[str, Any], index: int | None, name: str) -> Any:
+    """Resolve one field spec against a source record (compiles it; prefer :func:`compile_spec` in loops)."""
+    return compile_spec(spec, name)(record, index)
 
 
 def file_name(mapping: Mapping[str, Any], *, timestamp: datetime, run_id: str = "", control: Any = "") -> str:
@@ -113,9 +144,10 @@ def _mapped(mapping: Mapping[str, Any], records: Iterable[Mapping[str, Any]], re
             ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (record number, canonical record); a record that cannot be mapped goes to ``rejected``."""
     key_field = mapping.get("record_key")
+    build = compile_spec(mapping["fields"])
     for index, record in enumerate(records, 1):
         try:
-            yield index, resolve(mapping["fields"], record, index, "")
+            yield index, build(record, index)
         except RenderError as exc:
             result.rejected.append(_rejection(exc, index, record, key_field))
 
@@ -202,22 +234,20 @@ def _render_edifact(mapping, records, sink, timestamp, run_key, store, result) -
 
 def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = None
                ) -> Iterator[tuple[int, dict[str, Any]]]:
-    columns = mapping["columns"] if mapping["format"] == "csv" else None
-    specs = {c["name"]: {k: v for k, v in c.items() if k in LEAF_KEYS} for c in columns} if columns else None
+    if mapping["format"] == "csv":
+        resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS}, c["name"]))
+                     for c in mapping["columns"]]
+    else:
+        # The layout's Column types and formats the value; resolving only finds it.
+        resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}},
+                                               c["name"]))
+                     for c in mapping["fixed_width"]["detail"]["columns"] if set(c) & {"path", "const", "default"}]
     key_field = mapping.get("record_key")
     for index, record in enumerate(records, 1):
         if keys is not None and key_field:
             keys[index] = str(get_path(record, key_field)) if get_path(record, key_field) is not None else None
         try:
-            if specs is None:
-                # The layout's Column types and formats the value; resolve only finds it.
-                row = {c["name"]: resolve({k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}},
-                                          record, index, c["name"])
-                       for c in mapping["fixed_width"]["detail"]["columns"]
-                       if set(c) & {"path", "const", "default"}}
-            else:
-                row = {name: resolve(spec, record, index, name) for name, spec in specs.items()}
-            yield index, row
+            yield index, {name: get(record, index) for name, get in resolvers}
         except RenderError as exc:
             result.rejected.append(_rejection(exc, index, record, key_field))
 

@@ -58,6 +58,14 @@ class TextPolicy:
             raise ValueError(f"replacement {self.replacement!r} is itself not allowed")
         pattern = "[" + re.escape(self.forbidden) + "\\x00-\\x1f\\x7f]" if self.forbidden else _CONTROL.pattern
         object.__setattr__(self, "_bad", re.compile(pattern))
+        # Characters that need no work at all: the fast path of is_clean().
+        safe = None if self.charset is None or self.upper else frozenset(
+            c for c in self.charset if c not in self.forbidden and not _CONTROL.match(c))
+        object.__setattr__(self, "_safe", safe)
+
+    def is_clean(self, value: str) -> bool:
+        """True when ``value`` can be written as it is (no cleaning, nothing to refuse)."""
+        return self._safe is not None and self._safe.issuperset(value)  # type: ignore[attr-defined]
 
     def apply(self, value: str, *, record: int | None = None, field: str | None = None) -> str:
         """Return ``value`` made safe, or raise :class:`RenderError` naming the record and field."""

@@ -20,6 +20,11 @@ def as_date(value: Any, field: str, record: int | None = None) -> date:
     if isinstance(value, date):
         return value
     text = str(value or "").strip()
+    if len(text) >= 10 and text[4] == "-":
+        try:
+            return date.fromisoformat(text[:10])  # the common case, in C
+        except ValueError:
+            pass
     for fmt in ("%Y-%m-%d", "%Y%m%d", "%m/%d/%Y"):
         try:
             return datetime.strptime(text[:10] if fmt == "%Y-%m-%d" else text, fmt).date()

@@ -132,7 +132,9 @@ class X12Writer:
 
     def format_segment(self, tag: str, elements: SegmentData, *, record: int | None = None) -> str:
         """Serialise one segment (without terminator); trailing empty elements are dropped."""
-        values = [self._element(v, record=record, name=f"{tag}{i:02d}") for i, v in enumerate(elements, 1)]
+        clean = self.text.is_clean
+        values = [v if v.__class__ is str and clean(v) else  # type: ignore[union-attr]
+                  self._element(v, record=record, name=f"{tag}{i:02d}") for i, v in enumerate(elements, 1)]
         while values and values[-1] == "":
             values.pop()
         return self.sep.element.join([tag, *values])
