@@ -17,7 +17,7 @@ from formats.errors import ParseError, RenderError
 from tests.edi.records import INVOICE
 from tests.edi.validators import bots_errors, pydifact_roundtrip, unoa_offenders
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "edi-samples"
+SAMPLES = Path(__file__).resolve().parent / "edi" / "samples"
 WHEN = datetime(2024, 1, 15, 12, 0)
 ENVELOPE = ContrlEnvelope("ACK0001", datetime(2024, 1, 15, 13, 0))
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")

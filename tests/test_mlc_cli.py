@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO.parent / "shared" / "edi-samples"
+SAMPLES = REPO / "tests" / "edi" / "samples"
 MAPPING = REPO / "include" / "mappings" / "intacct_to_sftp" / "bills_x12_810.yaml"
 
 

@@ -14,7 +14,7 @@ from tests.edi.records import INVOICE
 from tests.edi.validators import bots_errors, pyx12_validate_997, x12_envelope_errors
 from tests.test_x12 import render
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "edi-samples"
+SAMPLES = Path(__file__).resolve().parent / "edi" / "samples"
 ENVELOPE = AckEnvelope(control_number=5, group_control_number=7, timestamp=datetime(2024, 1, 16, 9, 30))
 
 
