@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.serve import main as serve_main  # noqa: F401 - the entry point the profile runs
 
 REPO = Path(__file__).resolve().parent.parent
 AIRFLOW_SERVICES = {

@@ -13,32 +13,19 @@ from typing import Any
 
 from formats.edifact import EdifactSyntax
 from formats.errors import RenderError
-from formats.values import as_date, as_decimal, cents, decimal_text
+from formats.fields import RecordFields
+from formats.values import as_decimal, cents, decimal_text
 
 DIRECTORIES = {"D96A": ("INVOIC", "D", "96A", "UN", "EAN008"), "D01B": ("INVOIC", "D", "01B", "UN", "EAN010")}
 DOCUMENT_CODES = {"DI": "380", "CR": "381", "DR": "383"}
 Seg = tuple[str, list[Any]]
 
 
-def _text(record: Mapping[str, Any], name: str, max_len: int, index: int | None, key: str | None,
-          required: bool = False, label: str | None = None) -> str | None:
-    value = record.get(name)
-    if value is None or str(value).strip() == "":
-        if required:
-            raise RenderError("is required", record=index, field=label or name, key=key)
-        return None
-    value = str(value).strip()
-    if len(value) > max_len:
-        raise RenderError(f"{value!r} is longer than the {max_len} characters its element allows",
-                          record=index, field=label or name, key=key)
-    return value
-
-
 def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: EdifactSyntax | None = None,
            directory: str = "D96A") -> tuple[tuple[str, ...], list[Seg]]:
     """Return (message identifier, segments) of one INVOIC."""
     syntax = syntax or EdifactSyntax()
-    key = str(record.get("number") or "") or None
+    ctx = RecordFields(record, index, "number")
 
     def amount(value: Decimal) -> str:
         return syntax.amount(decimal_text(cents(value), 2))
@@ -48,42 +35,41 @@ def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: Edifa
 
     if directory not in DIRECTORIES:
         raise RenderError(f"INVOIC directory must be one of {sorted(DIRECTORIES)}, not {directory!r}", field="directory")
-    invoice_number = _text(record, "number", 35, index, key, required=True)
-    if record.get("date") in (None, ""):
-        raise RenderError("is required", record=index, field="date", key=key)
+    invoice_number = ctx.text(record, "number", 35, required=True)
+    invoice_date = ctx.date(record, "date", required=True)
     segs: list[Seg] = [
         ("BGM", [DOCUMENT_CODES.get(str(record.get("type") or "DI"), "380"), invoice_number, "9"]),
-        ("DTM", [["137", as_date(record["date"], "date", index).strftime("%Y%m%d"), "102"]]),
+        ("DTM", [["137", invoice_date.strftime("%Y%m%d"), "102"]]),  # type: ignore[union-attr]
     ]
-    due = (record.get("terms") or {}).get("due_date")
+    due = ctx.date(record.get("terms") or {}, "due_date", label="terms.due_date")
     if due:
-        segs.append(("DTM", [["13", as_date(due, "terms.due_date", index).strftime("%Y%m%d"), "102"]]))
+        segs.append(("DTM", [["13", due.strftime("%Y%m%d"), "102"]]))
     if record.get("po_number"):
-        segs.append(("RFF", [["ON", _text(record, "po_number", 35, index, key)]]))
+        segs.append(("RFF", [["ON", ctx.text(record, "po_number", 35)]]))
     for i, party in enumerate(record.get("parties") or [], 1):
         label = f"parties[{i}]"
         role = {"RE": "SU", "VN": "SU", "SE": "SU"}.get(str(party.get("role")), str(party.get("role") or ""))
         if not role:
-            raise RenderError("is required", record=index, field=f"{label}.role", key=key)
-        ident = _text(party, "id", 35, index, key, label=f"{label}.id")
+            raise ctx.fail("is required", f"{label}.role")
+        ident = ctx.text(party, "id", 35, label=f"{label}.id")
         agency = party.get("id_agency") or ("9" if ident and ident.isdigit() and len(ident) == 13 else "ZZZ")
         segs.append(("NAD", [role, [ident, None, agency] if ident else None, None,
-                             _text(party, "name", 35, index, key, required=True, label=f"{label}.name"),
-                             _text(party, "address1", 35, index, key, label=f"{label}.address1"),
-                             _text(party, "city", 35, index, key, label=f"{label}.city"),
-                             _text(party, "state", 9, index, key, label=f"{label}.state"),
-                             _text(party, "postal_code", 17, index, key, label=f"{label}.postal_code"),
-                             _text(party, "country", 3, index, key, label=f"{label}.country")]))
+                             ctx.text(party, "name", 35, required=True, label=f"{label}.name"),
+                             ctx.text(party, "address1", 35, label=f"{label}.address1"),
+                             ctx.text(party, "city", 35, label=f"{label}.city"),
+                             ctx.text(party, "state", 9, label=f"{label}.state"),
+                             ctx.text(party, "postal_code", 17, label=f"{label}.postal_code"),
+                             ctx.text(party, "country", 3, label=f"{label}.country")]))
         if party.get("vat_number"):
-            segs.append(("RFF", [["VA", _text(party, "vat_number", 35, index, key, label=f"{label}.vat_number")]]))
+            segs.append(("RFF", [["VA", ctx.text(party, "vat_number", 35, label=f"{label}.vat_number")]]))
     if record.get("currency"):
-        segs.append(("CUX", [["2", _text(record, "currency", 3, index, key), "4"]]))
+        segs.append(("CUX", [["2", ctx.text(record, "currency", 3), "4"]]))
     terms = record.get("terms") or {}
     if terms.get("net_days"):
         segs.append(("PAT", ["1", None, ["5", "3", "D", str(terms["net_days"])]]))
     lines = record.get("lines") or []
     if not lines:
-        raise RenderError("has no lines", record=index, field="lines", key=key)
+        raise ctx.fail("has no lines", "lines")
     total = Decimal(0)
     for i, line in enumerate(lines, 1):
         label = f"lines[{i}]"
@@ -91,16 +77,16 @@ def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: Edifa
         price = line.get("unit_price")
         if quantity in (None, "") and price in (None, ""):
             if line.get("amount") in (None, ""):
-                raise RenderError("needs quantity and unit_price, or amount", record=index, field=label, key=key)
+                raise ctx.fail("needs quantity and unit_price, or amount", label)
             qty, unit = Decimal(1), as_decimal(line["amount"], f"{label}.amount", index)
         else:
             qty = as_decimal(quantity, f"{label}.quantity", index)
             unit = as_decimal(price, f"{label}.unit_price", index)
         line_amount = cents(qty * unit)
         total += line_amount
-        item = _text(line, "item_id", 35, index, key, label=f"{label}.item_id")
+        item = ctx.text(line, "item_id", 35, label=f"{label}.item_id")
         segs.append(("LIN", [str(i), None, [item, line.get("item_type") or "SA"] if item else None]))
-        description = _text(line, "description", 35, index, key, label=f"{label}.description")
+        description = ctx.text(line, "description", 35, label=f"{label}.description")
         if description:
             segs.append(("IMD", ["F", None, [None, None, None, description]]))
         segs += [("QTY", [["47", number(qty), line.get("uom") or "EA"]]),
@@ -108,8 +94,7 @@ def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: Edifa
                  ("PRI", [["AAA", number(unit)]])]
     stated = record.get("total")
     if stated not in (None, "") and cents(as_decimal(stated, "total", index)) != total:
-        raise RenderError(f"total {stated} does not equal the sum of the lines {total}", record=index,
-                          field="total", key=key)
+        raise ctx.fail(f"total {stated} does not equal the sum of the lines {total}", "total")
     segs += [("UNS", ["S"]), ("CNT", [["2", str(len(lines))]]),
              ("MOA", [["77", amount(total)]]), ("MOA", [["79", amount(total)]])]
     return DIRECTORIES[directory], segs

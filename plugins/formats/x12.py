@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import IO
 
 from formats.errors import ParseError, RenderError
-from formats.text import X12_BASIC, X12_EXTENDED, TextPolicy
+from formats.text import X12_EXTENDED, TextPolicy
 
 # GS01 functional identifier per transaction set (X12 code list 479).
 FUNCTIONAL_IDS = {"810": "IN", "820": "RA", "850": "PO", "855": "PR", "856": "SH", "997": "FA", "999": "FA",

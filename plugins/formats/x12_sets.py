@@ -29,56 +29,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from formats.errors import RenderError
-from formats.values import as_date, as_decimal, cents, decimal_text, implied
+from formats.fields import RecordFields
+from formats.values import cents, decimal_text, implied
 
 Seg = tuple[str, list[Any]]
-
-
-class _Ctx:
-    """Field access for one record, with errors that name the record and the field."""
-
-    def __init__(self, record: Mapping[str, Any], index: int | None, key_field: str) -> None:
-        self.record, self.index = record, index
-        self.key = str(record.get(key_field) or "") or None
-
-    def fail(self, message: str, field: str) -> RenderError:
-        return RenderError(message, record=self.index, field=field, key=self.key)
-
-    def text(self, src: Mapping[str, Any], name: str, max_len: int, *, required: bool = False,
-             label: str | None = None) -> str | None:
-        value = src.get(name)
-        if value is None or str(value).strip() == "":
-            if required:
-                raise self.fail("is required", label or name)
-            return None
-        value = str(value).strip()
-        if len(value) > max_len:
-            raise self.fail(f"{value!r} is longer than the {max_len} characters its element allows", label or name)
-        return value
-
-    def date(self, src: Mapping[str, Any], name: str, *, required: bool = False,
-             label: str | None = None) -> date | None:
-        if src.get(name) in (None, ""):
-            if required:
-                raise self.fail("is required", label or name)
-            return None
-        return as_date(src[name], label or name, self.index)
-
-    def amount(self, src: Mapping[str, Any], name: str, *, required: bool = False,
-               label: str | None = None) -> Decimal | None:
-        if src.get(name) in (None, ""):
-            if required:
-                raise self.fail("is required", label or name)
-            return None
-        return as_decimal(src[name], label or name, self.index)
 
 
 def _d8(value: date | None) -> str | None:
     return value.strftime("%Y%m%d") if value else None
 
 
-def _parties(ctx: _Ctx, roles: tuple[str, ...] | None = None) -> Iterator[Seg]:
+def _parties(ctx: RecordFields, roles: tuple[str, ...] | None = None) -> Iterator[Seg]:
     for i, party in enumerate(ctx.record.get("parties") or [], 1):
         label = f"parties[{i}]"
         role = ctx.text(party, "role", 3, required=True, label=f"{label}.role")
@@ -97,7 +58,7 @@ def _parties(ctx: _Ctx, roles: tuple[str, ...] | None = None) -> Iterator[Seg]:
                          ctx.text(party, "country", 3, label=f"{label}.country")]
 
 
-def _lines(ctx: _Ctx, tag: str) -> tuple[list[Seg], Decimal, int]:
+def _lines(ctx: RecordFields, tag: str) -> tuple[list[Seg], Decimal, int]:
     """IT1/PO1 loops; return segments, the sum of quantity x price, and the line count."""
     segments: list[Seg] = []
     total = Decimal(0)
@@ -131,7 +92,7 @@ def _lines(ctx: _Ctx, tag: str) -> tuple[list[Seg], Decimal, int]:
 
 def invoice_810(record: Mapping[str, Any], index: int | None = None) -> list[Seg]:
     """810 Invoice: BIG, CUR, N1 loops, ITD, IT1/PID loops, TDS, CTT."""
-    ctx = _Ctx(record, index, "number")
+    ctx = RecordFields(record, index, "number")
     segs: list[Seg] = [("BIG", [
         _d8(ctx.date(record, "date", required=True)), ctx.text(record, "number", 22, required=True),
         _d8(ctx.date(record, "po_date")), ctx.text(record, "po_number", 22), None, None,
@@ -160,7 +121,7 @@ def invoice_810(record: Mapping[str, Any], index: int | None = None) -> list[Seg
 
 def purchase_order_850(record: Mapping[str, Any], index: int | None = None) -> list[Seg]:
     """850 Purchase Order: BEG, CUR, N1 loops, PO1/PID loops, CTT."""
-    ctx = _Ctx(record, index, "number")
+    ctx = RecordFields(record, index, "number")
     segs: list[Seg] = [("BEG", ["00", record.get("type") or "SA", ctx.text(record, "number", 22, required=True),
                                 None, _d8(ctx.date(record, "date", required=True))])]
     if record.get("currency"):
@@ -174,7 +135,7 @@ def purchase_order_850(record: Mapping[str, Any], index: int | None = None) -> l
 
 def payment_820(record: Mapping[str, Any], index: int | None = None) -> list[Seg]:
     """820 Payment Order / Remittance Advice: BPR, TRN, CUR, N1 PR/PE, ENT + RMR per invoice."""
-    ctx = _Ctx(record, index, "reference")
+    ctx = RecordFields(record, index, "reference")
     amount = cents(ctx.amount(record, "amount", required=True))  # type: ignore[arg-type]
     remittances = record.get("remittances") or []
     if not remittances:
@@ -209,7 +170,7 @@ def payment_820(record: Mapping[str, Any], index: int | None = None) -> list[Seg
 
 def ship_notice_856(record: Mapping[str, Any], index: int | None = None) -> list[Seg]:
     """856 Ship Notice: BSN, HL shipment (DTM, N1), HL order (PRF), HL item (LIN, SN1) ..., CTT = HL count."""
-    ctx = _Ctx(record, index, "shipment_id")
+    ctx = RecordFields(record, index, "shipment_id")
     when = ctx.date(record, "date", required=True)
     segs: list[Seg] = [("BSN", ["00", ctx.text(record, "shipment_id", 30, required=True), _d8(when), "0000", "0001"]),
                        ("HL", ["1", None, "S", "1"])]
@@ -234,11 +195,11 @@ def ship_notice_856(record: Mapping[str, Any], index: int | None = None) -> list
 
 def vendor_838(record: Mapping[str, Any], index: int | None = None) -> list[Seg]:
     """838 Trading Partner Profile, one vendor per set: BTP, LX, N1 loop (N3, N4, PER, CUR, ITD)."""
-    ctx = _Ctx(record, index, "id")
+    ctx = RecordFields(record, index, "id")
     vendor_id = ctx.text(record, "id", 30, required=True)
     modified = ctx.date(record, "modified", required=True)
     segs: list[Seg] = [("BTP", ["00", vendor_id, _d8(modified), "0000", "VM"]), ("LX", ["1"])]
-    segs += _parties(_Ctx({**record, "parties": [{**record, "role": "VN"}]}, index, "id"))
+    segs += _parties(RecordFields({**record, "parties": [{**record, "role": "VN"}]}, index, "id"))
     if record.get("contact") or record.get("email") or record.get("phone"):
         per: list[Any] = ["IC", ctx.text(record, "contact", 60)]
         if record.get("email"):
