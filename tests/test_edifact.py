@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import io
-import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -101,10 +100,12 @@ def test_unoa_upper_cases_lower_case_under_clean_and_refuses_it_under_refuse():
     record["parties"][1]["name"] = "Müller GmbH"
 
     cleaned = render([record], level="UNOA")
-    with pytest.raises(RenderError, match=r"record 1 field 'NAD04'.*\['G', 'b', 'l', 'm', 'r', 'ü'\]|record 1 field 'NAD04'"):
+    with pytest.raises(RenderError) as excinfo:
         render([record], level="UNOA", policy="refuse")
 
     assert b"NAD+BT+B200::ZZZ++MULLER GMBH'" in cleaned
+    assert str(excinfo.value) == ("record 1 field 'NAD04': value 'Müller GmbH' contains characters not allowed "
+                                  "here: ['b', 'e', 'l', 'm', 'r', 'ü']")
     assert unoa_offenders(cleaned.decode("ascii")) == []
 
 
@@ -171,8 +172,7 @@ def test_contrl_for_public_samples(name, valid, uci):
     ack = build_contrl(data, ENVELOPE)
 
     assert check_edifact(data).valid is valid
-    assert f"+{uci}'".encode() in ack.split(b"UCI+", 1)[1].split(b"\n", 1)[0] + b"\n" or \
-        ack.split(b"UCI+", 1)[1].split(b"'", 1)[0].endswith(uci.encode())
+    assert ack.split(b"UCI+", 1)[1].split(b"'", 1)[0].endswith(f"+{uci}".encode())
     assert bots_errors(ack, "edifact") == []
     assert read_contrl(ack)["interchange_acks"][0]["action"] == uci[0]
 
@@ -206,4 +206,3 @@ def test_unreadable_input_is_a_parse_error(garbage):
 def test_service_characters_must_be_distinct():
     with pytest.raises(ValueError):
         EdifactSyntax(element=":", component=":")
-    warnings.simplefilter("ignore")

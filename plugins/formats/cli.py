@@ -12,6 +12,7 @@ Bad input of any kind: one clear line on stderr and exit code 2, never a traceba
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 
 from formats.control_numbers import FileControlNumberStore
 from formats.edifact import iter_segments as edifact_segments
-from formats.edifact_ack import ContrlEnvelope, build_contrl, check_edifact, read_contrl
+from formats.edifact_ack import SYNTAX_ERRORS, ContrlEnvelope, build_contrl, check_edifact, read_contrl
 from formats.errors import FormatError
 from formats.mapping import load_mapping
 from formats.render import render
@@ -85,7 +86,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     for item in result.rejected:
         key = f" ({item['key']})" if item.get("key") else ""
         print(f"rejected record {item['record']}{key} field {item['field']!r}: {item['error']}", file=sys.stderr)
-    print(f"rendered {result.records} record(s), {result.bytes} bytes, sha256 {result.control_numbers['sha256']}"
+    print(f"rendered {result.records} record(s), {result.bytes} bytes, sha256 {result.sha256}"
           f"{', ' + str(len(result.rejected)) + ' rejected' if result.rejected else ''}", file=sys.stderr)
     return 1 if result.rejected else 0
 
@@ -109,8 +110,6 @@ def _x12_report(data: bytes) -> tuple[bool, list[str]]:
 
 
 def _edifact_report(data: bytes) -> tuple[bool, list[str]]:
-    from formats.edifact_ack import SYNTAX_ERRORS
-
     check = check_edifact(data)
     lines = [f"EDIFACT interchange {check.reference} ({check.syntax.level}) from {':'.join(check.sender)} "
              f"to {':'.join(check.recipient)}"]
@@ -136,7 +135,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_ack(args: argparse.Namespace) -> int:
     data = _read(args.file)
     store = FileControlNumberStore(args.control_file)
-    run_key = f"mlc-ack|{Path(args.file).resolve()}|{__import__('hashlib').sha256(data).hexdigest()}"
+    run_key = f"mlc-ack|{Path(args.file).resolve()}|{hashlib.sha256(data).hexdigest()}"
     if standard_of(data, args.file) == "x12":
         result = check_interchange(data)
         pair = f"{result.receiver[0]}:{result.receiver[1]}|{result.sender[0]}:{result.sender[1]}"

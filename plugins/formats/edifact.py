@@ -164,13 +164,9 @@ class EdifactSegment:
 def decode(data: bytes | str) -> tuple[str, EdifactSyntax]:
     """Decode bytes per the UNB syntax identifier; return the text and its service characters."""
     if isinstance(data, bytes):
-        head = data[:200].decode("latin-1")
-        level = "UNOC"
-        at = head.find("UNB")
-        if at >= 0 and len(head) > at + 8:
-            level = head[at + 4:at + 8]
+        level = _level(data[:200].decode("latin-1"))
         try:
-            text = data.decode(ENCODINGS.get(level, "latin-1"))
+            text = data.decode(ENCODINGS[level] if level else "latin-1")
         except UnicodeDecodeError:
             # Outside its declared repertoire (UTF-8 in a UNOA file is common): read it anyway,
             # the repertoire check reports it.

@@ -32,6 +32,7 @@ class RenderResult:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     control_numbers: dict[str, Any] = field(default_factory=dict)
     bytes: int = 0
+    sha256: str = ""
 
 
 class _Counting:
@@ -172,7 +173,7 @@ def render(mapping: Mapping[str, Any], records: Iterable[Mapping[str, Any]], out
     else:
         _render_fixed(mapping, records, sink, result)
     result.bytes = sink.size
-    result.control_numbers["sha256"] = sink.digest.hexdigest()
+    result.sha256 = sink.digest.hexdigest()
     return result
 
 

@@ -32,7 +32,7 @@ class Rule:
     codes: frozenset[str] | None = None
 
 
-GS01_CODES = frozenset({*FUNCTIONAL_IDS.values(), "BE", "HB", "HC", "HI", "HN", "HP", "HR", "HS", "HP", "SH"})
+GS01_CODES = frozenset({*FUNCTIONAL_IDS.values(), "BE", "HB", "HC", "HI", "HN", "HP", "HR", "HS"})
 RULES: dict[str, tuple[Rule, ...]] = {
     "BIG": (Rule(1, 373, "DT", True), Rule(2, 76, "AN", True, 1, 22), Rule(3, 373, "DT"), Rule(4, 324, "AN", False, 1, 22)),
     "TDS": (Rule(1, 610, "N2", True, 1, 15),),
