@@ -167,3 +167,31 @@ def test_lookup_without_entry_or_default_rejects_the_record(tmp_path):
 
     assert result.rejected == [{"record": 1, "key": "V100", "field": "status",
                                 "error": "'archived' has no entry in the lookup table"}]
+
+
+@pytest.mark.parametrize("spec, record, expected", [
+    ({"const": "RE"}, {}, "RE"),
+    ({"const": 7}, {}, "7"),
+    ({"path": "A"}, {"A": 12}, "12"),
+    ({"path": "A"}, {"A": ""}, None),
+    ({"path": "A", "default": "X"}, {"A": ""}, "X"),
+    ({"path": "A", "type": "amount"}, {"A": "120.00"}, "120.00"),
+    ({"path": "A", "type": "amount"}, {"A": "120.5"}, "120.50"),
+    ({"path": "A", "type": "amount"}, {"A": "-0.005"}, "-0.01"),
+    ({"path": "A", "type": "amount"}, {"A": 3}, "3.00"),
+    ({"path": "A", "type": "date", "format": "%Y%m%d"}, {"A": "2026-11-02T10:00:00"}, "20261102"),
+    ({"path": "A.B"}, {"A": {"B": "deep"}}, "deep"),
+])
+def test_field_specs_resolve_to_exact_values(spec, record, expected):
+    from formats.render import compile_spec
+
+    assert compile_spec(spec, "f")(record, 1) == expected
+
+
+def test_a_required_plain_field_that_is_missing_names_record_and_field():
+    from formats.errors import RenderError
+    from formats.render import compile_spec
+
+    with pytest.raises(RenderError) as err:
+        compile_spec({"path": "VENDORID", "required": True}, "parties[1].id")({"VENDORID": ""}, 4)
+    assert (err.value.record, err.value.field, str(err.value).endswith("is required")) == (4, "parties[1].id", True)

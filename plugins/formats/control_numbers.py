@@ -67,17 +67,37 @@ class SqlControlNumberStore:
         import sqlalchemy as sa
 
         if self._engine is None:
-            self._engine = sa.create_engine(self.url, future=True)
+            engine = sa.create_engine(self.url, future=True)
             meta = sa.MetaData()
             self._seq = sa.Table(f"{self.prefix}_sequence", meta, sa.Column("key", sa.String(200), primary_key=True),
                                  sa.Column("last", sa.BigInteger, nullable=False))
             self._runs = sa.Table(f"{self.prefix}_run", meta, sa.Column("key", sa.String(200), primary_key=True),
                                   sa.Column("run_key", sa.String(500), primary_key=True),
                                   sa.Column("number", sa.BigInteger, nullable=False))
-            meta.create_all(self._engine)
+            for attempt in range(3):
+                try:
+                    meta.create_all(engine)
+                    break
+                except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+                    # Two workers creating the tables at once: PostgreSQL lets one win; look again.
+                    if attempt == 2:
+                        raise
+            self._engine = engine
         return self._engine, self._seq, self._runs
 
     def allocate(self, key: str, run_key: str) -> int:
+        import sqlalchemy as sa
+
+        for attempt in range(3):
+            try:
+                return self._allocate(key, run_key)
+            except sa.exc.IntegrityError:
+                # The same run_key allocated at the same moment elsewhere: its number is now stored.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _allocate(self, key: str, run_key: str) -> int:
         import sqlalchemy as sa
 
         engine, seq, runs = self._tables()

@@ -28,11 +28,12 @@ class RecordFields:
     def text(self, src: Mapping[str, Any], name: str, max_len: int, *, required: bool = False,
              label: str | None = None) -> str | None:
         value = src.get(name)
-        if value is None or str(value).strip() == "":
+        if value is not None:
+            value = (value if value.__class__ is str else str(value)).strip()
+        if not value:
             if required:
                 raise self.fail("is required", label or name)
             return None
-        value = str(value).strip()
         if len(value) > max_len:
             raise self.fail(f"{value!r} is longer than the {max_len} characters its element allows", label or name)
         return value

@@ -8,6 +8,7 @@ comes. A record that cannot be rendered is not written and not dropped either: i
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,6 +63,8 @@ class _Counting:
         return False
 
 
+_TWO_PLACES = re.compile(r"-?(?:0|[1-9][0-9]{0,30})\.[0-9][0-9]\Z")
+
 Resolver = Callable[[Mapping[str, Any], "int | None"], Any]
 
 
@@ -96,6 +99,21 @@ def _compile_leaf(spec: Mapping[str, Any], name: str) -> Resolver:
     has_fallback, fallback = "lookup_default" in spec, spec.get("lookup_default")
     simple = "." not in (path or ".")
 
+    if has_const and const not in (None, "") and table is None and kind == "text":
+        constant = str(const)
+        return lambda record, index: constant
+    if path and simple and table is None and kind == "text" and default is None and not has_const:
+        # The common leaf: a plain field copied as text. Same answers as the general leaf, less work.
+        def text_leaf(record: Mapping[str, Any], index: int | None) -> Any:
+            value = record.get(path)
+            if value is None or value == "":
+                if required:
+                    raise RenderError("is required", record=index, field=name)
+                return None
+            return value if value.__class__ is str else str(value)
+
+        return text_leaf
+
     def leaf(record: Mapping[str, Any], index: int | None) -> Any:
         value = const if has_const else (record.get(path) if simple else get_path(record, path)) if path else None
         if value is None or value == "":
@@ -116,6 +134,8 @@ def _compile_leaf(spec: Mapping[str, Any], name: str) -> Resolver:
             day = as_date(value, name, index)
             return day.strftime(fmt) if fmt else day.isoformat()
         if kind == "amount":
+            if value.__class__ is str and _TWO_PLACES.match(value):
+                return value  # already what decimal_text(..., 2) would give
             return decimal_text(as_decimal(value, name, index), 2)
         if kind == "number":
             return decimal_text(as_decimal(value, name, index))

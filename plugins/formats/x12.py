@@ -132,9 +132,13 @@ class X12Writer:
 
     def format_segment(self, tag: str, elements: SegmentData, *, record: int | None = None) -> str:
         """Serialise one segment (without terminator); trailing empty elements are dropped."""
-        clean = self.text.is_clean
-        values = [v if v.__class__ is str and clean(v) else  # type: ignore[union-attr]
-                  self._element(v, record=record, name=f"{tag}{i:02d}") for i, v in enumerate(elements, 1)]
+        values = ["" if v is None else v for v in elements]
+        try:
+            flat = "".join(values)  # one charset check for the whole segment: the common case
+        except TypeError:  # a composite element (or a non-string): element by element
+            flat = None
+        if flat is None or not self.text.is_clean(flat):
+            values = [self._element(v, record=record, name=f"{tag}{i:02d}") for i, v in enumerate(elements, 1)]
         while values and values[-1] == "":
             values.pop()
         return self.sep.element.join([tag, *values])

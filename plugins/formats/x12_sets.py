@@ -36,7 +36,7 @@ Seg = tuple[str, list[Any]]
 
 
 def _d8(value: date | None) -> str | None:
-    return value.strftime("%Y%m%d") if value else None
+    return f"{value.year:04d}{value.month:02d}{value.day:02d}" if value else None
 
 
 def _parties(ctx: RecordFields, roles: tuple[str, ...] | None = None) -> Iterator[Seg]:
