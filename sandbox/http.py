@@ -51,6 +51,10 @@ class Response:
         return cls(status, text.encode(), {"Content-Type": content_type})
 
 
+#: Answer with nothing and close the connection (a write that committed, then the link died).
+DROP = Response(status=-1)
+
+
 def fault_control(server: SandboxServer, request: Request) -> Response:
     """Fault control of ``server`` over HTTP: GET lists, POST arms ``{name, times, params}``, DELETE clears."""
     if request.method == "GET":
@@ -97,6 +101,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Response.text(fault.params.get("body", "Service Unavailable"), status))
             return
         response = sandbox.handle(request)
+        if response is DROP:
+            self.close_connection = True
+            self.connection.close()
+            return
         if sandbox.faults.take("malformed") is not None:
             response = Response(200, b"<html><body>Bad gateway</bo", {"Content-Type": "text/html"})
         self._send(response)

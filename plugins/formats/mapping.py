@@ -195,7 +195,12 @@ def _check_layout(layout: Any, where: str, source: str) -> None:
 
 
 def get_path(record: Mapping[str, Any], path: str) -> Any:
-    """Follow a dotted path through dicts and lists; ``None`` when any step is missing."""
+    """Follow a dotted path through dicts and lists; ``None`` when any step is missing.
+
+    A key that itself holds the dots (Intacct answers ``DISPLAYCONTACT.EMAIL1`` flat) wins.
+    """
+    if path in record:
+        return record[path]
     value: Any = record
     for step in path.split("."):
         if isinstance(value, Mapping):
