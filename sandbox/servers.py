@@ -1,6 +1,6 @@
 """The sandbox as a whole: which servers play which system, and the connections that reach them.
 
-Later emulators (Intacct, Exact Online, Sterling) are added to :func:`build_servers`; the demo,
+Emulators (Intacct now; Exact Online and Sterling later) are added to :func:`build_servers`; the demo,
 ``make up`` and the tests all start the sandbox through it, so a new server appears everywhere.
 """
 
@@ -9,7 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import os
+from datetime import datetime, timezone
+
 from sandbox.base import SandboxServer
+from sandbox.intacct import IntacctSandbox
+from sandbox.intacct_data import IntacctStore, Seed
 from sandbox.sftp import CLIENT_KEY, SftpSandbox, SftpUser
 from sandbox.snowflake import SnowflakeSandbox
 
@@ -31,16 +36,27 @@ def build_sftp(root: Path, **where: Any) -> SftpSandbox:
     )
 
 
+def build_intacct(root: Path, **where: Any) -> IntacctSandbox:
+    """The Intacct gateway: a company of ``MLC_SANDBOX_INTACCT_BILLS`` bills (default 200) spread over
+    the 30 days before today, so the DAGs' default windows find data; kept in ``root/intacct.db``."""
+    root.mkdir(parents=True, exist_ok=True)
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    store = IntacctStore(str(root / "intacct.db"))
+    seed = Seed(bills=int(os.environ.get("MLC_SANDBOX_INTACCT_BILLS", "200")), anchor=today)
+    return IntacctSandbox(store=store, seed=None if store.count("APBILL") else seed, **where)
+
+
 def build_servers(
     workdir: Path, host: str = "127.0.0.1", public_host: str | None = None, ports: dict[str, int] | None = None
 ) -> list[SandboxServer]:
     """Every sandbox server, not yet started, keeping its state under ``workdir``.
 
-    ``ports`` fixes a server's port by name (``sftp``, ``snowflake``); the others take a free one.
+    ``ports`` fixes a server's port by name (``sftp``, ``snowflake``, ``intacct``); the others take a free one.
     """
     ports = ports or {}
 
     def where(name: str) -> dict[str, Any]:
         return {"host": host, "public_host": public_host, "port": ports.get(name, 0)}
 
-    return [build_sftp(workdir / "sftp", **where("sftp")), SnowflakeSandbox(**where("snowflake"))]
+    return [build_sftp(workdir / "sftp", **where("sftp")), SnowflakeSandbox(**where("snowflake")),
+            build_intacct(workdir / "intacct", **where("intacct"))]
