@@ -56,3 +56,4 @@ clean:
 
 bench: venv
 	$(PY) bench/formats_bench.py
+	$(PY) bench/intacct_bench.py

@@ -245,7 +245,7 @@ class IntacctStore:
                     "WHENCREATED": stamp(rng.random() * 0.1), "WHENMODIFIED": stamp(0.1 + rng.random() * 0.9)}, audit=False)
             expense = [a for a in accounts if a[0] >= "6000"]
             bill_rows, line_rows, pay_rows, detail_rows = [], [], [], []
-            line_no = 0
+            line_no = payments = 0
             for i in range(1, spec.bills + 1):
                 vendor_id, vendor_name = vendors[rng.randrange(len(vendors))]
                 when = spec.anchor - timedelta(days=30) + timedelta(seconds=int(i / (spec.bills + 1) * span))
@@ -270,10 +270,11 @@ class IntacctStore:
                                   total if paid else 0.0, 0.0 if paid else total, total,
                                   f"Bill {i} from {vendor_name}", "3.AP", when.isoformat(sep=" "), when.isoformat(sep=" ")))
                 if paid:
-                    pay_rows.append((len(pay_rows) + 1, "BOA-CHECKING", "ACH", vendor_id, vendor_name,
+                    payments += 1
+                    pay_rows.append((payments, "BOA-CHECKING", "ACH", vendor_id, vendor_name,
                                      f"PAY-{i:07d}", f"Payment of INV-{i:07d}", bill_date.isoformat(), "Complete",
                                      "USD", "USD", total, when.isoformat(sep=" ")))
-                    detail_rows.append((len(detail_rows) + 1, len(pay_rows), i, None, total, total, when.isoformat(sep=" ")))
+                    detail_rows.append((payments, payments, i, None, total, total, when.isoformat(sep=" ")))
                 if len(bill_rows) >= 20000:
                     self._flush(bill_rows, line_rows, pay_rows, detail_rows)
             self._flush(bill_rows, line_rows, pay_rows, detail_rows)

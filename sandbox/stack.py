@@ -143,6 +143,9 @@ def airflow_env(home: Path, api_port: int, connections: dict[str, str], password
     return env
 
 
+POOLS = {"intacct_default": (1, "Sage Intacct company behind intacct_default: one API call at a time")}
+
+
 class Airflow:
     """A running ``airflow standalone`` and a small client of its REST API."""
 
@@ -184,6 +187,17 @@ class Airflow:
                               timeout=10)
         token.raise_for_status()
         self._session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        self.ensure_pools()
+
+    def ensure_pools(self) -> None:
+        """One pool per external API account whose concurrency is limited (README, "Connections")."""
+        for name, (slots, description) in POOLS.items():
+            body = {"name": name, "slots": slots, "description": description, "include_deferred": False}
+            existing = self._session.get(f"{self.url}/api/v2/pools/{name}", timeout=30)
+            if existing.status_code == 200:
+                self.api("PATCH", f"/pools/{name}", json=body)
+            else:
+                self.api("POST", "/pools", json=body)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -131,3 +131,10 @@ def test_seed_is_deterministic_and_scales():
     assert first.select(dump, []) == second.select(dump, [])
     assert first.count("APBILL") == 200 and first.count("VENDOR") == 10
     assert 200 <= first.count("APBILLITEM") <= 1000
+
+
+def test_seed_flushes_in_batches_without_key_clashes():
+    store = IntacctStore()
+    store.seed(Seed(bills=20_004))
+    assert store.count("APBILL") == 20_004 and store.count("APPYMT") == 20_004 // 4
+    assert store.count("APPYMTDETAIL") == 20_004 // 4
