@@ -73,6 +73,17 @@ def fault_control(server: SandboxServer, request: Request) -> Response:
     return Response.json({"error": "method not allowed"}, 405)
 
 
+def _take(sandbox: HttpSandbox, name: str, request: Request):
+    """Consume fault ``name`` for this request; a ``body_contains`` param aims it at matching requests only."""
+    fault = sandbox.faults.peek(name)
+    if fault is None:
+        return None
+    needle = fault.params.get("body_contains")
+    if needle and str(needle).encode() not in request.body:
+        return None
+    return sandbox.faults.take(name)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -89,14 +100,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(sandbox.control(request))
             return
         sandbox.requests.append(request)
-        if (fault := sandbox.faults.take("slow")) is not None:
+        if (fault := _take(sandbox, "slow", request)) is not None:
             time.sleep(float(fault.params.get("seconds", 2.0)))
-        if sandbox.faults.take("drop") is not None:
+        if _take(sandbox, "drop", request) is not None:
             # Close without an answer, as a load balancer does when a backend dies mid-request.
             self.close_connection = True
             self.connection.close()
             return
-        if (fault := sandbox.faults.take("http_5xx")) is not None:
+        if (fault := _take(sandbox, "http_5xx", request)) is not None:
             status = int(fault.params.get("status", 503))
             self._send(Response.text(fault.params.get("body", "Service Unavailable"), status))
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -369,3 +370,49 @@ def test_no_password_or_session_id_in_logs_or_errors(gateway, caplog):
         assert secret not in text
     assert "Intacct session opened" in text
 
+
+
+def test_a_slow_read_times_out_and_is_retried(gateway):
+    h = hook(timeout=0.5)
+    list(h.iter_query("CLASS"))
+    gateway.inject("slow", seconds=1.5)
+    assert len(list(h.iter_query("CLASS"))) == 4
+    assert gateway.faults.fired.count("slow") == 1
+
+
+def test_a_write_that_times_out_is_read_back_then_resent_with_the_same_controlid(gateway):
+    h = hook(timeout=0.5)
+    list(h.iter_query("CLASS"))
+    gateway.inject("slow", seconds=1.5, body_contains="<create>")  # still working on it when the client gives up
+    outcomes = h.create_bills([bill("B-90")])
+    assert [o.status for o in outcomes] == ["created"]
+    time.sleep(1.6)  # let the slow original finish: the gateway deduplicates it on the controlid
+    assert bills_in_db(gateway, "V00001", "B-90") == 1
+    creates = [r.body for r in gateway.requests if b"<create>" in r.body]
+    controlids = {body.split(b'<function controlid="')[1].split(b'"')[0] for body in creates}
+    assert len(creates) == 2 and len(controlids) == 1
+    assert all(b"<uniqueid>true</uniqueid>" in body for body in creates)
+
+
+def test_concurrency_limit_of_the_company_is_retried(use_connections):
+    IntacctHook.forget_sessions()
+    with IntacctSandbox(seed=Seed(bills=20, anchor=ANCHOR), max_in_flight=1, hold_seconds=0.2) as gw:
+        use_connections(gw.connections())
+        list(hook().iter_query("CLASS"))
+        gw.inject("slow", seconds=1.0)
+        slow = threading.Thread(target=lambda: list(hook().iter_query("CLASS")))
+        slow.start()
+        while "slow" not in gw.faults.fired:
+            pass
+        assert len(list(hook().iter_query("DEPARTMENT"))) == 5  # held, refused with 200024, retried
+        slow.join()
+        assert b"200024" not in b"".join(r.body for r in gw.requests)  # the error is the gateway's answer
+        assert any(r.path for r in gw.requests)
+
+
+def test_an_expired_result_id_is_an_error_not_a_silent_stop(use_connections):
+    IntacctHook.forget_sessions()
+    with IntacctSandbox(seed=Seed(bills=20, anchor=ANCHOR), result_ttl_seconds=0) as gw:
+        use_connections(gw.connections())
+        with pytest.raises(IntacctError, match="Invalid or expired resultId"):
+            list(hook().iter_read_by_query("APBILL", "RECORDNO", "", pagesize=5))

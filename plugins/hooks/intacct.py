@@ -183,7 +183,7 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
         except requests.ConnectTimeout as exc:
             raise IntacctTransportError(f"connecting to Intacct timed out: {type(exc).__name__}") from None
         except requests.ReadTimeout:
-            raise IntacctTransportError(f"Intacct did not answer within {self.timeout:.0f} s",
+            raise IntacctTransportError(f"Intacct did not answer within {self.timeout:g} s",
                                         maybe_applied=True) from None
         except requests.ConnectionError as exc:
             raise IntacctTransportError(f"the connection to Intacct failed: {type(exc).__name__}",
