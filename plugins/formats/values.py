@@ -27,7 +27,7 @@ def as_date(value: Any, field: str, record: int | None = None) -> date:
             pass
     for fmt in ("%Y-%m-%d", "%Y%m%d", "%m/%d/%Y"):
         try:
-            return datetime.strptime(text[:10] if fmt == "%Y-%m-%d" else text, fmt).date()
+            return datetime.strptime(text[:10] if fmt != "%Y%m%d" else text, fmt).date()
         except ValueError:
             continue
     raise RenderError(f"{value!r} is not a date (expected YYYY-MM-DD)", record=record, field=field)

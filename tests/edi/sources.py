@@ -31,12 +31,19 @@ EXACT_PAYMENT = {
 STAMPLI_REJECT = {"file": "invoices_20261110.csv", "row": 7, "invoice_number": "INV-9", "vendor": "Unknown Co",
                   "amount": "=1+1", "field": "vendor", "reason": "vendor not found by ID or name"}
 
+INTACCT_GLACCOUNT = {"RECORDNO": "3", "ACCOUNTNO": "6220", "TITLE": "Packaging", "ACCOUNTTYPE": "incomestatement",
+                     "NORMALBALANCE": "debit", "STATUS": "active", "WHENMODIFIED": "10/17/2026 00:08:38"}
+INTACCT_DIMENSION = {"DIMENSION": "DEPARTMENT", "RECORDNO": "2", "ID": "OPS", "NAME": "Operations", "PARENTID": "",
+                     "STATUS": "active", "WHENMODIFIED": "10/17/2026 00:08:38"}
+
 SOURCES = {
     "intacct_to_sftp/bills_x12_810.yaml": INTACCT_BILL,
     "intacct_to_sftp/bills_edifact_invoic.yaml": INTACCT_BILL,
     "intacct_to_sftp/bills_fixed_width.yaml": INTACCT_BILL,
     "intacct_to_sftp/vendors_csv.yaml": INTACCT_VENDOR,
     "intacct_to_sftp/vendors_x12_838.yaml": INTACCT_VENDOR,
+    "intacct_to_sftp/gl_accounts_csv.yaml": INTACCT_GLACCOUNT,
+    "intacct_to_sftp/dimensions_csv.yaml": INTACCT_DIMENSION,
     "stampli_to_intacct/error_report_csv.yaml": STAMPLI_REJECT,
     "exact_online_to_sftp/purchase_invoices_x12_810.yaml": EXACT_PURCHASE_ENTRY,
     "exact_online_to_sftp/payments_x12_820.yaml": EXACT_PAYMENT,

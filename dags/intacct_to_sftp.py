@@ -1,0 +1,88 @@
+"""
+### Sage Intacct → partner SFTP
+
+Every Monday at 06:00 UTC, the vendors and AP bills changed in the past week (plus GL accounts and
+dimensions, when asked for) are extracted from Sage Intacct, rendered through the partner's
+mappings (`include/mappings/intacct_to_sftp/`) and delivered to the partner's SFTP folder.
+
+| task | what it does | when it fails, look at |
+|---|---|---|
+| `extract_<export>` | reads Intacct (pool `intacct_default`: one call at a time), stages JSON lines | the `intacct_default` connection; the log names Intacct's errorno and correction |
+| `render_<export>` | renders the mapping; a record that cannot be rendered gets a `record_rejected` AUDIT line and the rest go on | the mapping named in the log; the rejected record's key and field |
+| `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file whose sha256 already reached this folder | the `sftp_default` connection: host key (the log names both fingerprints), login, folder, disk space |
+
+**Trigger with config**: `window_start` / `window_end` (ISO date-times) to re-send another week;
+`exports` to choose what to send; `*_mapping` to use another partner layout; `force` to re-send
+files already delivered; `dry_run` to render and stage without delivering.
+
+**Replay**: clear `deliver_<export>` to re-send the staged file (skipped if it already arrived,
+unless `force`); clear `extract_<export>` with downstream to extract the same window again: the
+same records render the same bytes and the same control numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, Param
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from operators.intacct_extract import EXPORTS, IntacctExtractOperator
+from operators.render_file import RenderFileOperator
+from operators.sftp_deliver import SftpDeliverOperator
+
+DEFAULT_MAPPINGS = {
+    "vendors": "intacct_to_sftp/vendors_csv",
+    "bills": "intacct_to_sftp/bills_x12_810",
+    "gl_accounts": "intacct_to_sftp/gl_accounts_csv",
+    "dimensions": "intacct_to_sftp/dimensions_csv",
+}
+
+with DAG(
+    dag_id="intacct_to_sftp",
+    description="Vendor masters and AP bills from Sage Intacct to the partner's SFTP folder",
+    doc_md=__doc__,
+    schedule=CronDataIntervalTimetable("0 6 * * 1", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 5, tz="UTC"),
+    # A missed Monday is sent by the next run's window only if someone asks: no silent back-fill
+    # of old weeks to a partner. Re-send a week by triggering with window_start/window_end.
+    catchup=False,
+    max_active_runs=1,
+    tags=["ml-connector", "intacct", "sftp", "x12"],
+    default_args={
+        "owner": "ml-connector",
+        "retries": 3,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=15),
+        "execution_timeout": timedelta(hours=2),
+    },
+    params={
+        "window_start": Param(None, type=["null", "string"], format="date-time", title="Window start (UTC)",
+                              description="Empty: the run's data interval (the week before the run)."),
+        "window_end": Param(None, type=["null", "string"], format="date-time", title="Window end (UTC)"),
+        "overlap_minutes": Param(15, type="integer", minimum=0, maximum=1440, title="Overlap (minutes)",
+                                 description="Widen the window's start; Intacct timestamps carry no zone."),
+        "exports": Param(["vendors", "bills"], type="array", items={"type": "string", "enum": list(EXPORTS)},
+                         title="Exports", examples=list(EXPORTS)),
+        **{f"{export}_mapping": Param(mapping, type="string", title=f"Mapping for {export}",
+                                      description="A file under include/mappings, without .yaml")
+           for export, mapping in DEFAULT_MAPPINGS.items()},
+        "remote_dir": Param("outbound", type="string", title="Partner folder", pattern=r"^[A-Za-z0-9._/-]+$"),
+        "force": Param(False, type="boolean", title="Re-send files already delivered"),
+        "dry_run": Param(False, type="boolean", title="Dry run: render and stage, deliver nothing"),
+    },
+) as dag:
+    for export in EXPORTS:
+        extract = IntacctExtractOperator(
+            task_id=f"extract_{export}", export=export, exports="{{ params.exports | join(',') }}",
+            window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
+            overlap_minutes="{{ params.overlap_minutes }}", pool="intacct_default")
+        render = RenderFileOperator(task_id=f"render_{export}", source_task_id=extract.task_id,
+                                    mapping=f"{{{{ params.{export}_mapping }}}}", sftp_conn_id="sftp_default",
+                                    remote_dir="{{ params.remote_dir }}", force="{{ params.force }}")
+        deliver = SftpDeliverOperator(task_id=f"deliver_{export}", source_task_id=render.task_id,
+                                      remote_dir="{{ params.remote_dir }}", force="{{ params.force }}",
+                                      dry_run="{{ params.dry_run }}")
+        extract >> render >> deliver

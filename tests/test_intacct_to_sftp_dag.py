@@ -1,0 +1,128 @@
+"""intacct_to_sftp end to end with dag.test() against the sandbox Intacct gateway and SFTP server."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from hooks.intacct import IntacctHook
+from operators.audit import parse_audit_line
+from sandbox.intacct import IntacctSandbox
+from sandbox.intacct_data import Seed
+from tests.edi.validators import bots_errors, x12_envelope_errors
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.integration
+WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
+
+
+@pytest.fixture
+def env(sftp_connections, use_connections, tmp_path, monkeypatch, airflow_db):
+    monkeypatch.setenv("MLC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    monkeypatch.setenv("MLC_STAGING_URL", f"file://{tmp_path / 'staging'}")
+    from airflow.models.pool import Pool
+
+    Pool.create_or_update_pool("intacct_default", slots=1, description="tests", include_deferred=False)
+    IntacctHook.forget_sessions()
+    with IntacctSandbox(seed=Seed(bills=120, anchor=datetime(2026, 11, 16))) as gateway:
+        use_connections(gateway.connections())
+        yield gateway, sftp_connections
+    IntacctHook.forget_sessions()
+
+
+@pytest.fixture
+def dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / "intacct_to_sftp.py"), safe_mode=False).dags["intacct_to_sftp"]
+    for task in dag.tasks:  # dag.test() would sit out retry delays
+        task.retries = 0
+    return dag
+
+
+def outbound(sftp) -> dict[str, bytes]:
+    folder = sftp.home("partner") / "outbound"
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())} if folder.exists() else {}
+
+
+def audits(text: str) -> list[dict]:
+    return [a for a in map(parse_audit_line, text.splitlines()) if a]
+
+
+def expected_bills(gateway) -> int:
+    return gateway.store.select('SELECT COUNT(*) FROM "APBILL" WHERE "WHENMODIFIED" >= ? AND "WHENMODIFIED" < ?',
+                                ["2026-11-01 00:00:00", "2026-11-09 00:00:00"])[0][0]
+
+
+def test_a_run_delivers_valid_files_and_a_second_run_nothing_new(dag, env, capsys):
+    gateway, sftp = env
+    run = dag.test(run_conf=WINDOW)
+    log = capsys.readouterr().out
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", states
+    assert states["extract_gl_accounts"] == "skipped" and states["deliver_gl_accounts"] == "skipped"
+    files = outbound(sftp)
+    assert sorted(files) == sorted(n for n in files if not n.startswith("."))  # no temporary file left
+    x12 = next(data for name, data in files.items() if name.endswith(".x12"))
+    assert x12_envelope_errors(x12) == [] and bots_errors(x12, "x12") == []
+    assert sum(seg.startswith(b"ST*810*") for seg in x12.split(b"~\n")) == expected_bills(gateway) > 0
+    vendors_csv = next(data for name, data in files.items() if name.startswith("MLC_VENDORS_"))
+    rows = list(csv.DictReader(io.StringIO(vendors_csv.decode())))
+    changed = gateway.store.select('SELECT COUNT(*) FROM "VENDOR" WHERE "WHENMODIFIED" >= ? AND "WHENMODIFIED" < ?',
+                                   ["2026-11-01 00:00:00", "2026-11-09 00:00:00"])[0][0]
+    assert len(rows) == changed
+    delivered = [a for a in audits(log) if a["event"] == "file_delivered"]
+    assert sorted(a["file"] for a in delivered) == sorted(files)
+    assert all(a["run_id"] == run.run_id and len(a["sha256"]) == 64 for a in delivered)
+
+    again = dag.test(run_conf=WINDOW)
+    log = capsys.readouterr().out
+    assert again.state == "success"
+    skipped = [a for a in audits(log) if a["event"] == "delivery_skipped"]
+    assert outbound(sftp) == files  # same window, same bytes: nothing new on the server
+    assert sorted(a["reason"] for a in skipped) == ["same records already delivered"] * 2
+    assert {ti.task_id: ti.state for ti in again.get_task_instances()}["deliver_bills"] == "skipped"
+
+    gateway.store.clock = lambda: datetime(2026, 11, 5, 12, 0, 0)  # someone edits a bill inside the window
+    gateway.store.touch("APBILL", [int(gateway.store.select(
+        'SELECT MIN("RECORDNO") FROM "APBILL" WHERE "WHENMODIFIED" >= ?', ["2026-11-01 00:00:00"])[0][0])])
+    changed = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
+    assert changed.state == "success"
+    new = {name: data for name, data in outbound(sftp).items() if name not in files}
+    assert len(new) == 1 and next(iter(new)).endswith(".x12")
+
+
+def test_dry_run_writes_nothing_to_the_server(dag, env, capsys):
+    _gateway, sftp = env
+    run = dag.test(run_conf={**WINDOW, "dry_run": True})
+    log = capsys.readouterr().out
+    assert run.state == "success"
+    assert outbound(sftp) == {}
+    assert sorted(a["reason"] for a in audits(log) if a["event"] == "delivery_skipped") == ["dry_run", "dry_run"]
+
+
+def test_a_wrong_host_key_fails_fast_and_writes_nothing(dag, env, capsys):
+    _gateway, sftp = env
+    sftp.inject("host_key_change", times=None)
+    run = dag.test(run_conf=WINDOW)
+    log = capsys.readouterr().out
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["deliver_bills"] == "failed" and states["render_bills"] == "success"
+    assert "server offered ssh-ed25519 SHA256:" in log
+    assert outbound(sftp) == {}
+
+
+def test_intacct_faults_mid_extract_still_give_every_record_once(dag, env, capsys):
+    gateway, sftp = env
+    gateway.inject("expired_session")
+    gateway.inject("rate_limit", times=2)
+    gateway.inject("http_5xx", times=1, status=502, body="")
+    run = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
+    assert run.state == "success"
+    x12 = next(data for name, data in outbound(sftp).items() if name.endswith(".x12"))
+    numbers = [seg.split(b"*")[2] for seg in x12.split(b"~\n") if seg.startswith(b"BIG*")]
+    assert len(numbers) == len(set(numbers)) == expected_bills(gateway)
