@@ -294,10 +294,10 @@ def run_demo(workdir: Path, timeout: float = 900) -> int:
 def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     line = "  ".join("{:<%d}" % w for w in widths)
-    print(line.format(*header))
-    print(line.format(*("-" * w for w in widths)))
+    print(line.format(*header).rstrip())
+    print(line.format(*("-" * w for w in widths)).rstrip())
     for row in rows:
-        print(line.format(*row))
+        print(line.format(*row).rstrip())
 
 
 def run_up(workdir: Path, api_port: int = 8080) -> int:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from operators.audit import parse_audit_line
+from sandbox.intacct import SENDER_PASSWORD as INTACCT_SENDER_PASSWORD
+from sandbox.intacct import USER_PASSWORD as INTACCT_USER_PASSWORD
 from sandbox.servers import STAMPLI_PASSWORD
 from sandbox.stack import dag_ids
 
@@ -40,6 +42,8 @@ def test_demo_runs_every_dag_to_success_and_stops_everything(tmp_path):
     for dag_id in dag_ids(REPO / "dags"):
         assert re.search(rf"^{dag_id}\s+manual__\S+\s+success\s", out, re.M), f"{dag_id} missing from summary"
     assert re.search(r"check_sftp_default\s+success\s+remote_path=\S+ [0-9a-f]{64}$", out, re.M)
+    assert re.search(r"^intacct_to_sftp\s+manual__\S+\s+success\s+deliver_bills\s+success\s+"
+                     r"remote_path=outbound/MLC_810_\S+\.x12 file=\S+ [0-9a-f]{64}$", out, re.M)
     assert re.search(r"\d+ run\(s\) succeeded, 0 failed", out)
     assert _airflow_processes() == before, "the demo left processes running"
     # The task logs are the audit trail: the scheduler's workers wrote AUDIT lines into them.
@@ -48,3 +52,5 @@ def test_demo_runs_every_dag_to_success_and_stops_everything(tmp_path):
     assert audits and all(a["event"] == "connection_checked" and a["status"] == "ok" for a in audits)
     all_logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "demo" / "airflow" / "logs").rglob("*.log"))
     assert STAMPLI_PASSWORD not in all_logs, "a password reached the task logs"
+    for secret in (INTACCT_USER_PASSWORD, INTACCT_SENDER_PASSWORD):
+        assert secret not in all_logs, "an Intacct password reached the task logs"

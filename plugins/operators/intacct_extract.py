@@ -22,6 +22,7 @@ from operators.staging import staging_dir, write_chunks
 
 EXPORTS = ("vendors", "bills", "gl_accounts", "dimensions")
 DIMENSIONS = ("DEPARTMENT", "LOCATION", "CLASS")
+DEFAULT_WINDOW = timedelta(days=7)
 
 
 def parse_moment(value: Any, name: str) -> datetime | None:
@@ -42,6 +43,11 @@ def extract_window(context: Context, start: Any, end: Any) -> tuple[datetime | N
     """The window to extract: the Params' override, else the run's data interval."""
     since = parse_moment(start, "window_start") or context.get("data_interval_start")
     until = parse_moment(end, "window_end") or context.get("data_interval_end")
+    if since is None and until is None:
+        # A manual run without a data interval: the week before it, as a scheduled run would take.
+        dag_run = context.get("dag_run")
+        until = getattr(dag_run, "run_after", None) or datetime.now(timezone.utc)
+        since = until - DEFAULT_WINDOW
     if since is not None and until is not None and since >= until:
         raise ValueError(f"The window is empty: start {since.isoformat()} is not before end {until.isoformat()}")
     return since, until
