@@ -9,6 +9,7 @@ mappings (`include/mappings/intacct_to_sftp/`) and delivered to the partner's SF
 |---|---|---|
 | `extract_<export>` | reads Intacct (pool `intacct_default`: one call at a time), stages JSON lines | the `intacct_default` connection; the log names Intacct's errorno and correction |
 | `render_<export>` | renders the mapping; a record that cannot be rendered gets a `record_rejected` AUDIT line and the rest go on | the mapping named in the log; the rejected record's key and field |
+| `poll_acks` | reads 997 / TA1 / CONTRL files in `acks/`, matches them to delivered files by control number, AUDIT per set, moves them to `acks/processed/`; **fails when the partner rejected a file** | the log's last line: file, control number and the partner's error codes |
 | `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file whose sha256 already reached this folder | the `sftp_default` connection: host key (the log names both fingerprints), login, folder, disk space |
 
 **Trigger with config**: `window_start` / `window_end` (ISO date-times) to re-send another week;
@@ -28,6 +29,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from operators.ack_poll import AckPollOperator
 from operators.intacct_extract import EXPORTS, IntacctExtractOperator
 from operators.render_file import RenderFileOperator
 from operators.sftp_deliver import SftpDeliverOperator
@@ -71,9 +73,15 @@ with DAG(
            for export, mapping in DEFAULT_MAPPINGS.items()},
         "remote_dir": Param("outbound", type="string", title="Partner folder", pattern=r"^[A-Za-z0-9._/-]+$"),
         "force": Param(False, type="boolean", title="Re-send files already delivered"),
+        "read_acks": Param(True, type="boolean", title="Read 997 / CONTRL acknowledgments from acks/"),
+        "acks_dir": Param("acks", type="string", title="Partner's acknowledgment folder", pattern=r"^[A-Za-z0-9._/-]+$"),
         "dry_run": Param(False, type="boolean", title="Dry run: render and stage, deliver nothing"),
     },
 ) as dag:
+    # Acks of earlier deliveries arrive in their own time; read whatever is there, whatever this run sent.
+    poll_acks = AckPollOperator(task_id="poll_acks", remote_dir="{{ params.remote_dir }}",
+                                acks_dir="{{ params.acks_dir }}", enabled="{{ params.read_acks }}",
+                                trigger_rule="all_done")
     for export in EXPORTS:
         extract = IntacctExtractOperator(
             task_id=f"extract_{export}", export=export, exports="{{ params.exports | join(',') }}",
@@ -86,3 +94,4 @@ with DAG(
                                       remote_dir="{{ params.remote_dir }}", force="{{ params.force }}",
                                       dry_run="{{ params.dry_run }}")
         extract >> render >> deliver
+        deliver >> poll_acks

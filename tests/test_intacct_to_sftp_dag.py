@@ -126,3 +126,31 @@ def test_intacct_faults_mid_extract_still_give_every_record_once(dag, env, capsy
     x12 = next(data for name, data in outbound(sftp).items() if name.endswith(".x12"))
     numbers = [seg.split(b"*")[2] for seg in x12.split(b"~\n") if seg.startswith(b"BIG*")]
     assert len(numbers) == len(set(numbers)) == expected_bills(gateway)
+
+
+def isa(sender: str, receiver: str, control: int) -> str:
+    return (f"ISA*00*{' ' * 10}*00*{' ' * 10}*ZZ*{sender:<15}*ZZ*{receiver:<15}*261117*0900*U*00401*"
+            f"{control:09d}*0*P*>~")
+
+
+def test_acks_are_matched_audited_filed_and_a_reject_fails_the_poller(dag, env, capsys):
+    _gateway, sftp = env
+    assert dag.test(run_conf={**WINDOW, "exports": ["bills"]}).state == "success"
+    capsys.readouterr()
+    x12 = next(data for name, data in outbound(sftp).items() if name.endswith(".x12")).decode()
+    gs06 = x12.split("~\n")[1].split("*")[6]
+    acks = sftp.home("partner") / "acks"
+    acks.mkdir()
+    body = [f"GS*FA*ACMESUPPLY*MLCBUYER*20261117*0900*77*X*004010", "ST*997*0001", f"AK1*IN*{gs06}",
+            "AK2*810*0001", "AK3*IT1*6**8", "AK4*4*212*7*12.5X", "AK5*R*5", "AK2*810*0002", "AK5*A",
+            "AK9*P*2*2*1", "SE*10*0001", "GE*1*77", "IEA*1*000000077"]
+    (acks / "997_reject.x12").write_text(isa("ACMESUPPLY", "MLCBUYER", 77) + "\n" + "~\n".join(body) + "~\n")
+    run = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
+    log = capsys.readouterr().out
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["poll_acks"] == "failed"
+    assert "set 0001 of outbound/MLC_810_" in log and "rejected (status R, codes 5, IT1@6:8)" in log
+    received = [a for a in audits(log) if a["event"] == "ack_received"]
+    assert [(a["control_number"], a["outcome"], a["matched"]) for a in received] == [
+        ("0001", "rejected", True), ("0002", "accepted", True)]
+    assert not (acks / "997_reject.x12").exists() and (acks / "processed" / "997_reject.x12").exists()
