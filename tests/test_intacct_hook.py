@@ -253,6 +253,13 @@ def test_read_by_query_pages_with_read_more_and_compares_codes(gateway):
         list(h.iter_read_by_query("APBILL", "RECORDNO", "STATE = 'Posted'"))
 
 
+def test_dimensions_are_read_by_name_including_custom_ones(gateway):
+    h = hook()
+    assert [r["LOCATIONID"] for r in h.iter_query("LOCATION")] == ["HQ", "EAST", "WEST"]
+    assert [(r["PROJECTID"], r["NAME"]) for r in h.iter_changed("PROJECT")] == [
+        ("P100", "Warehouse expansion"), ("P200", "ERP rollout")]
+
+
 def test_read_returns_bills_with_their_lines(gateway):
     records = hook().read_records("APBILL", [1, 2])
     assert [r["RECORDNO"] for r in records] == ["1", "2"]

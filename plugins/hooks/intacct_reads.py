@@ -104,7 +104,7 @@ class IntacctReads:
                          order_by: Sequence[tuple[str, str]] = (("RECORDNO", "asc"),),
                          pagesize: int = MAX_QUERY_PAGE) -> Iterator[list[dict[str, Any]]]:
         """Pages of ``query`` by offset (for sets that do not change while read: lines of given bills)."""
-        fields = fields or FIELDS[obj.upper()]
+        fields = fields or dimension_fields(obj)
         offset = 0
         while True:
             result = self.query_page(obj, fields, filter=filter, order_by=order_by, pagesize=pagesize, offset=offset)
@@ -123,7 +123,7 @@ class IntacctReads:
                            filter: Filter | None = None, pagesize: int = MAX_QUERY_PAGE  # noqa: A002
                            ) -> Iterator[list[dict[str, Any]]]:
         """Records with WHENMODIFIED in [since - overlap, until), by keyset pages, each record once."""
-        fields = list(fields or FIELDS[obj.upper()])
+        fields = list(fields or dimension_fields(obj))
         for needed in ("RECORDNO", "WHENMODIFIED"):
             if needed not in fields:
                 fields.append(needed)
