@@ -445,7 +445,7 @@ class IntacctSandbox(HttpSandbox):
         for key in [k.strip() for k in (body.findtext("keys") or "").split(",") if k.strip()]:
             if not self.store.delete(obj, int(key)):
                 raise Fail(("BL01001973", f"Could not delete {obj} record {key}: not found", "", ""))
-        return f'<data listtype="objects" count="0"></data>'
+        return '<data listtype="objects" count="0"></data>'
 
     def _fn_readUserFormatting(self, body: etree._Element, session: dict[str, Any], request: Request) -> str:  # noqa: N802
         minutes = int(self.offset.total_seconds() // 60)

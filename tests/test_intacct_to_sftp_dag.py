@@ -141,7 +141,7 @@ def test_acks_are_matched_audited_filed_and_a_reject_fails_the_poller(dag, env, 
     gs06 = x12.split("~\n")[1].split("*")[6]
     acks = sftp.home("partner") / "acks"
     acks.mkdir()
-    body = [f"GS*FA*ACMESUPPLY*MLCBUYER*20261117*0900*77*X*004010", "ST*997*0001", f"AK1*IN*{gs06}",
+    body = ["GS*FA*ACMESUPPLY*MLCBUYER*20261117*0900*77*X*004010", "ST*997*0001", f"AK1*IN*{gs06}",
             "AK2*810*0001", "AK3*IT1*6**8", "AK4*4*212*7*12.5X", "AK5*R*5", "AK2*810*0002", "AK5*A",
             "AK9*P*2*2*1", "SE*10*0001", "GE*1*77", "IEA*1*000000077"]
     (acks / "997_reject.x12").write_text(isa("ACMESUPPLY", "MLCBUYER", 77) + "\n" + "~\n".join(body) + "~\n")
