@@ -25,7 +25,7 @@ from xml.sax.saxutils import escape, quoteattr
 from lxml import etree
 
 from sandbox.http import DROP, HTTP_TRANSPORT_FAULTS, HttpSandbox, Request, Response
-from sandbox.intacct_data import (ENUMS, KEY_FIELD, NATURAL_ID, OWNED, SCHEMAS, IntacctStore, Seed, column,
+from sandbox.intacct_data import (KEY_FIELD, NATURAL_ID, OWNED, SCHEMAS, IntacctStore, Seed, column,
                                   render_value)
 from sandbox.intacct_filters import FilterError, Typer, query_filter, read_by_query_where
 from sandbox.intacct_writes import WriteError, create_record
@@ -75,7 +75,9 @@ class IntacctSandbox(HttpSandbox):
         self.hold_seconds, self.result_ttl = hold_seconds, result_ttl_seconds
         self.expired_session_style = expired_session_style
         self.sessions: dict[str, dict[str, Any]] = {}
-        self.done_functions: dict[tuple[str, str, str], str | None] = {}  # None while running
+        # (sender, company, function controlid) -> the answer of its first successful run. Functions
+        # run one at a time under the store's lock, so a duplicate never finds its twin in process.
+        self.done_functions: dict[tuple[str, str, str], str] = {}
         self.result_sets: dict[str, dict[str, Any]] = {}
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
         self._lock = threading.Lock()
@@ -223,13 +225,8 @@ class IntacctSandbox(HttpSandbox):
                 controlid = fn.get("controlid", "")
                 dedupe = (echo["senderid"], session["company"], controlid) if unique and self._is_write(fn) else None
                 if dedupe is not None and dedupe in self.done_functions:
-                    stored = self.done_functions[dedupe]
-                    if stored is None:
-                        out.append(self._result(fn, "failure", errors=((
-                            "XL03000004", f"A request's function with the control ID {controlid} is in process.",
-                            "", "Wait, then check whether the function completed."),)))
-                    elif self.duplicate_controlid == "replay":
-                        out.append(stored)
+                    if self.duplicate_controlid == "replay":
+                        out.append(self.done_functions[dedupe])
                     else:
                         out.append(self._result(fn, "failure", errors=((
                             "XL03000004", f"A successful transaction has already been recorded with the control "
@@ -461,4 +458,4 @@ _BOMB = (b'<?xml version="1.0"?><!DOCTYPE response [<!ENTITY a "aaaaaaaaaa"><!EN
          b'</authentication><result><status>success</status><function>query</function><controlid>&c;&x;</controlid>'
          b'</result></operation></response>')
 
-__all__ = ["IntacctSandbox", "Seed", "ENUMS", "GATEWAY_PATH", "POD_PATH"]
+__all__ = ["IntacctSandbox", "Seed", "GATEWAY_PATH", "POD_PATH"]

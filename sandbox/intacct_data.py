@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -176,11 +176,12 @@ class IntacctStore:
     def select(self, sql: str, params: list[Any]) -> list[sqlite3.Row]:
         return self.db.execute(sql, params).fetchall()
 
-    def one(self, obj: str, field: str, value: Any) -> tuple | None:
+    def one(self, obj: str, field: str, value: Any) -> dict[str, Any] | None:
+        """The first record whose ``field`` equals ``value``, by field name."""
         names = list(SCHEMAS[obj])
         row = self.db.execute(f"SELECT {', '.join(map(column, names))} FROM {column(obj)} WHERE {column(field)} = ?",
                               [value]).fetchone()
-        return row
+        return dict(zip(names, row)) if row else None
 
     def count(self, obj: str) -> int:
         return int(self.db.execute(f"SELECT COUNT(*) FROM {column(obj)}").fetchone()[0])
@@ -288,13 +289,3 @@ class IntacctStore:
                                     f"VALUES ({', '.join('?' * len(names))})", rows)
                 rows.clear()
 
-
-def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -166,19 +166,19 @@ class _Parser:
             raise FilterError(f"Query syntax error near '{self.peek()[1]}'")  # type: ignore[index]
         return sql
 
-    def expr(self) -> str:
-        parts = [self.term()]
-        while self.peek("OR"):
+    def _chain(self, word: str, operand) -> str:
+        """``operand (word operand)*``, parenthesised when there is more than one."""
+        parts = [operand()]
+        while self.peek(word):
             self.i += 1
-            parts.append(self.term())
-        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else "(" + f" {word} ".join(parts) + ")"
+
+    def expr(self) -> str:
+        return self._chain("OR", self.term)
 
     def term(self) -> str:
-        parts = [self.factor()]
-        while self.peek("AND"):
-            self.i += 1
-            parts.append(self.factor())
-        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+        return self._chain("AND", self.factor)
 
     def factor(self) -> str:
         if self.peek("NOT"):

@@ -8,6 +8,7 @@ are *not* unique here (nor by default in Intacct): stopping duplicates is the cl
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+
 from lxml import etree
 
 from sandbox.intacct_data import NATURAL_ID, SCHEMAS, IntacctStore
@@ -97,11 +98,9 @@ def _create_bill(store: IntacctStore, values: dict[str, etree._Element], text: d
         amount = _amount(fields.get("TRX_AMOUNT") or fields.get("AMOUNT"), obj, f"line {n} TRX_AMOUNT")
         parsed.append((fields, account, amount))
     total = round(sum(a for _, _, a in parsed), 2)
-    names = list(SCHEMAS["VENDOR"])
-    vendor_name = vendor[names.index("NAME")]
     key = store.insert(obj, {
         "RECORDTYPE": "apbill", "RECORDID": text.get("RECORDID") or None, "DOCNUMBER": text.get("DOCNUMBER") or None,
-        "STATE": "Draft" if draft else "Posted", "VENDORID": vendor_id, "VENDORNAME": vendor_name,
+        "STATE": "Draft" if draft else "Posted", "VENDORID": vendor_id, "VENDORNAME": vendor["NAME"],
         "TERMNAME": text.get("TERMNAME") or None, "WHENCREATED": created, "WHENPOSTED": created, "WHENDUE": due,
         "BASECURR": "USD", "CURRENCY": text.get("CURRENCY") or "USD", "TOTALENTERED": total, "TOTALPAID": 0.0,
         "TOTALDUE": total, "TRX_TOTALENTERED": total, "DESCRIPTION": text.get("DESCRIPTION") or None,
@@ -131,14 +130,12 @@ def _create_payment(store: IntacctStore, values: dict[str, etree._Element], text
     rows = [] if details is None else [d for d in details if isinstance(d.tag, str)]
     if not rows:
         raise WriteError(obj, "BL34000061", "A payment needs at least one APPYMTDETAIL.")
-    bill_fields = list(SCHEMAS["APBILL"])
     applied = []
     for n, detail in enumerate(rows, 1):
         fields = {c.tag.upper(): (c.text or "").strip() for c in detail if isinstance(c.tag, str)}
-        bill = store.one("APBILL", "RECORDNO", fields.get("RECORDKEY") or -1)
-        if bill is None:
+        bill_row = store.one("APBILL", "RECORDNO", fields.get("RECORDKEY") or -1)
+        if bill_row is None:
             raise WriteError(obj, "BL03000019", f"Invalid bill RECORDKEY '{fields.get('RECORDKEY')}' on detail {n}.")
-        bill_row = dict(zip(bill_fields, bill))
         if bill_row["VENDORID"] != text["VENDORID"]:
             raise WriteError(obj, "BL03000019", f"Bill {bill_row['RECORDNO']} belongs to vendor {bill_row['VENDORID']}.")
         amount = _amount(fields.get("TRX_PAYMENTAMOUNT"), obj, f"detail {n} TRX_PAYMENTAMOUNT")
@@ -147,10 +144,9 @@ def _create_payment(store: IntacctStore, values: dict[str, etree._Element], text
                              f"{bill_row['TOTALDUE']:.2f} of bill {bill_row['RECORDNO']}.")
         applied.append((bill_row, amount, fields.get("ENTRYKEY") or None))
     total = round(sum(a for _, a, _ in applied), 2)
-    names = list(SCHEMAS["VENDOR"])
     key = store.insert(obj, {
         "FINANCIALENTITY": text["FINANCIALENTITY"], "PAYMENTMETHOD": text["PAYMENTMETHOD"],
-        "VENDORID": text["VENDORID"], "VENDORNAME": vendor[names.index("NAME")],
+        "VENDORID": text["VENDORID"], "VENDORNAME": vendor["NAME"],
         "DOCNUMBER": text.get("DOCNUMBER") or None, "DESCRIPTION": text.get("DESCRIPTION") or None,
         "WHENCREATED": paid_on, "STATE": "Complete", "CURRENCY": text.get("CURRENCY") or "USD", "BASECURR": "USD",
         "TOTALENTERED": total, "WHENMODIFIED": now})

@@ -60,7 +60,7 @@ def dimension_fields(name: str) -> tuple[str, ...]:
     return FIELDS.get(name, ("RECORDNO", f"{name}ID", "NAME", "STATUS", "WHENMODIFIED"))
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -178,7 +178,7 @@ class IntacctReads:
         for bills in self.iter_changed_pages("APBILL", fields, since=since, until=until, overlap=overlap,
                                              filter=filter, pagesize=pagesize):
             keys = [bill["RECORDNO"] for bill in bills]
-            ins: list[Filter] = [("in", "RECORDKEY", list(chunk)) for chunk in _chunks(keys, MAX_IN_VALUES)]
+            ins: list[Filter] = [("in", "RECORDKEY", list(chunk)) for chunk in chunked(keys, MAX_IN_VALUES)]
             lines: dict[str, list[dict[str, Any]]] = {}
             for page in self.iter_query_pages("APBILLITEM", line_fields,
                                               filter=ins[0] if len(ins) == 1 else ("or", ins),
@@ -208,9 +208,9 @@ class IntacctReads:
 
     def read_records(self, obj: str, keys: Sequence[Any], fields: Sequence[str] | str = "*") -> list[dict[str, Any]]:
         """``read`` by RECORDNO, 100 keys per function, several functions per request."""
-        functions = [read_fn(f"read-{obj.lower()}-{i}", obj, chunk, fields) for i, chunk in enumerate(_chunks(list(keys), 100))]
+        functions = [read_fn(f"read-{obj.lower()}-{i}", obj, chunk, fields) for i, chunk in enumerate(chunked(list(keys), 100))]
         records: list[dict[str, Any]] = []
-        for batch in _chunks(functions, 10):
+        for batch in chunked(functions, 10):
             for result in self.call(batch, record_tags=(obj.upper(), obj.lower())):
                 records.extend(result.records)
         return records

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from hooks.intacct_reads import chunked
 from hooks.intacct_xml import MAX_IN_VALUES, ErrorDetail, Filter, IntacctError, IntacctTransportError, Result, create
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,6 @@ def _round_lines(record: Mapping[str, Any], group: str, line: str, amount: str) 
     return out
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 class IntacctWrites:
     """Write operations of :class:`hooks.intacct.IntacctHook` (needs ``call``, ``iter_query``, retry settings)."""
 
@@ -98,7 +94,7 @@ class IntacctWrites:
         found: dict[tuple[str, str], dict[str, Any]] = {}
         wanted = set(keys)
         numbers = sorted({number for _, number in keys})
-        for chunk in _chunks(numbers, MAX_IN_VALUES):
+        for chunk in chunked(numbers, MAX_IN_VALUES):
             condition: Filter = ("in", id_field, list(chunk))
             for record in self.iter_query(obj, fields, filter=("and", [condition, extra]) if extra else condition,
                                           order_by=(("RECORDNO", "asc"),)):
@@ -156,7 +152,7 @@ class IntacctWrites:
         while pending:
             attempt += 1
             uncertain = False
-            for batch in _chunks(list(pending.items()), self.write_batch_size):
+            for batch in chunked(list(pending.items()), self.write_batch_size):
                 try:
                     results = self.call([create(cid, obj, record) for cid, (_key, record) in batch], unique_id=True,
                                         raise_failures=False, is_write=True, record_tags=(obj.lower(), obj.upper()))

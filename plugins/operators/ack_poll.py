@@ -11,7 +11,6 @@ number and the codes: a rejected invoice is not paid, and someone must act.
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,15 +22,11 @@ from formats.errors import ParseError
 from formats.x12_ack import read_acks
 from hooks.sftp import MlcSFTPHook
 from operators.audit import audit
-from operators.state import DeliveryLedger, sftp_destination
+from operators.checks import is_plain_file_name, truthy
+from operators.state import DeliveryLedger, remote_folder, sftp_destination
 
-_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 X12_REJECTS = {"R", "M", "W", "X", "P"}  # P: some sets of the group were rejected
 EDIFACT_REJECTS = {"4"}
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).strip().lower() in ("true", "1", "yes")
 
 
 def _match(delivered: list[dict[str, Any]], **wanted: str) -> dict[str, Any] | None:
@@ -90,10 +85,10 @@ class AckPollOperator(BaseOperator):
         self.sftp_conn_id, self.remote_dir, self.acks_dir, self.enabled = sftp_conn_id, remote_dir, acks_dir, enabled
 
     def execute(self, context: Context) -> dict[str, Any]:
-        if not _truthy(self.enabled):
+        if not truthy(self.enabled):
             raise AirflowSkipException("reading acks is switched off for this run")
         destination = sftp_destination(self.sftp_conn_id, self.remote_dir)
-        acks_dir = sftp_destination(self.sftp_conn_id, self.acks_dir).split("/", 3)[3]
+        acks_dir = remote_folder(self.acks_dir)
         delivered = [row for row in DeliveryLedger().by_control(destination) if not row["sha256"].startswith("content:")]
         processed_dir = posixpath.join(acks_dir, "processed")
         rejected: list[str] = []
@@ -112,7 +107,7 @@ class AckPollOperator(BaseOperator):
                 except FileNotFoundError:
                     sftp.mkdir(processed_dir)
             for name in names:
-                if not _PLAIN.match(name):
+                if not is_plain_file_name(name):
                     audit("ack_refused", context, logger=self.log, ack_file=name, reason="not a plain file name")
                     unreadable.append(name)
                     continue

@@ -23,6 +23,7 @@ from airflow.sdk import BaseOperator, Context
 from formats.mapping import load_mapping
 from formats.render import file_name, render
 from operators.audit import audit
+from operators.checks import truthy
 from operators.staging import staging_dir
 from operators.state import DeliveryLedger, content_key, control_number_store, sftp_destination
 
@@ -71,7 +72,7 @@ class RenderFileOperator(BaseOperator):
         mapping = load_mapping(mapping_path(self.mapping))
         ti = context["ti"]
         content = content_key(self.mapping, staged["sha256"])
-        if self.sftp_conn_id and str(self.force).strip().lower() not in ("true", "1", "yes"):
+        if self.sftp_conn_id and not truthy(self.force):
             destination = sftp_destination(self.sftp_conn_id, self.remote_dir or ".")
             earlier = DeliveryLedger().find(destination, content)
             if earlier:

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,14 +23,8 @@ from airflow.sdk import BaseOperator, Context
 
 from hooks.sftp import HostKeyMismatchError, HostKeyUnknownError, MlcSFTPHook
 from operators.audit import audit
-from operators.state import DeliveryLedger, sftp_destination
-
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).strip().lower() in ("true", "1", "yes")
-
+from operators.checks import is_plain_file_name, truthy
+from operators.state import DeliveryLedger, remote_folder, sftp_destination
 
 def is_retryable_delivery_error(exc: BaseException) -> bool:
     """Network trouble and a dropped session are worth another try; a wrong host key or login is not."""
@@ -69,22 +62,22 @@ class SftpDeliverOperator(BaseOperator):
         if not staged:
             raise AirflowSkipException(f"{self.source_task_id} rendered nothing")
         name, sha256, size = staged["file"], staged["sha256"], int(staged["bytes"])
-        if not _SAFE_NAME.match(name):
+        if not is_plain_file_name(name):
             raise ValueError(f"refusing to deliver {name!r}: not a plain file name")
-        destination = sftp_destination(self.sftp_conn_id, self.remote_dir)
-        remote_dir = destination.split("/", 3)[3]
+        remote_dir = remote_folder(self.remote_dir)
+        destination = sftp_destination(self.sftp_conn_id, remote_dir)
         final = posixpath.join(remote_dir, name)
         fields = {"file": name, "sha256": sha256, "bytes": size, "destination": destination, "remote_path": final,
                   "control": staged.get("control")}
         if int(staged.get("records") or 0) == 0:
             audit("delivery_skipped", context, logger=self.log, reason="no records in the window", **fields)
             return {**fields, "status": "empty"}
-        if _truthy(self.dry_run):
+        if truthy(self.dry_run):
             audit("delivery_skipped", context, logger=self.log, reason="dry_run", staged=staged["uri"], **fields)
             return {**fields, "status": "dry_run"}
         ledger = DeliveryLedger()
         earlier = ledger.find(destination, sha256)
-        if earlier and not _truthy(self.force):
+        if earlier and not truthy(self.force):
             audit("delivery_skipped", context, logger=self.log, reason="already delivered", delivered_at=earlier["delivered_at"],
                   earlier_run=earlier["run"], **fields)
             return {**fields, "status": "already_delivered"}

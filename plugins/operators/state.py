@@ -53,12 +53,17 @@ DELIVERIES = sa.Table(
 )
 
 
-def sftp_destination(conn_id: str, remote_dir: str) -> str:
-    """The ledger's name for an SFTP folder; refuses folders outside the login folder."""
+def remote_folder(remote_dir: str) -> str:
+    """A folder relative to the SFTP login folder, normalised; refuses one that leaves it."""
     folder = posixpath.normpath(remote_dir or ".")
     if folder.startswith(("/", "..")):
         raise ValueError(f"remote folder {remote_dir!r} must stay inside the login folder")
-    return f"sftp://{conn_id}/{folder}"
+    return folder
+
+
+def sftp_destination(conn_id: str, remote_dir: str) -> str:
+    """The ledger's name for an SFTP folder."""
+    return f"sftp://{conn_id}/{remote_folder(remote_dir)}"
 
 
 def content_key(mapping: str, records_sha256: str) -> str:
