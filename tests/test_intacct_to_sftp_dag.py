@@ -154,3 +154,65 @@ def test_acks_are_matched_audited_filed_and_a_reject_fails_the_poller(dag, env, 
     assert [(a["control_number"], a["outcome"], a["matched"]) for a in received] == [
         ("0001", "rejected", True), ("0002", "accepted", True)]
     assert not (acks / "997_reject.x12").exists() and (acks / "processed" / "997_reject.x12").exists()
+
+
+def test_a_dropped_upload_leaves_no_final_file_and_clearing_the_task_delivers_it_once(dag, env, capsys):
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+
+    _gateway, sftp = env
+    dag.task_dict["deliver_bills"].attempts = 1  # the task's own retries would mask the failure
+    sftp.inject("disconnect", times=1)  # the connection drops while the bills file is being written
+    run = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
+    log = capsys.readouterr().out
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["deliver_bills"] == "failed", states
+    assert "delivery of MLC_810_" in log and "Nothing was written under the final name" in log
+    assert [n for n in outbound(sftp) if n.endswith(".x12")] == []  # nothing under a final name
+
+    with create_session() as session:  # what the UI's "Clear" does to the failed task
+        ti = next(t for t in run.get_task_instances(session=session) if t.task_id == "deliver_bills")
+        clear_task_instances([ti], session)
+        session.commit()
+    with create_session() as session:
+        ti = next(t for t in run.get_task_instances(session=session) if t.task_id == "deliver_bills")
+        ti.try_number += 1
+        ti.state = "scheduled"
+        session.commit()
+        _run_task(ti=ti, task=dag.task_dict["deliver_bills"])
+    assert {t.task_id: t.state for t in run.get_task_instances()}["deliver_bills"] == "success"
+    log = capsys.readouterr().out
+    files = outbound(sftp)
+    x12 = [n for n in files if n.endswith(".x12")]
+    assert len(x12) == 1 and not [n for n in files if n.endswith(".part")]
+    assert x12_envelope_errors(files[x12[0]]) == []
+    assert [a["file"] for a in audits(log) if a["event"] == "file_delivered"] == x12
+
+    # and the next run over the same window sends nothing again
+    again = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
+    assert again.state == "success" and outbound(sftp) == files
+
+
+@pytest.mark.parametrize("mapping, suffix, check", [
+    ("intacct_to_sftp/bills_edifact_invoic", ".edi", lambda data: bots_errors(data, "edifact")),
+    ("intacct_to_sftp/bills_fixed_width", ".txt", lambda data: sorted({len(line) for line in data.splitlines()})[1:]),
+])
+def test_the_bills_mapping_is_chosen_through_params(dag, env, mapping, suffix, check):
+    gateway, sftp = env
+    run = dag.test(run_conf={**WINDOW, "exports": ["bills"], "bills_mapping": mapping})
+    assert run.state == "success"
+    files = outbound(sftp)
+    assert [n.endswith(suffix) for n in files] == [True]
+    data = next(iter(files.values()))
+    assert check(data) == []
+    if suffix == ".edi":
+        assert data.count(b"UNH+") == expected_bills(gateway)
+
+
+def test_vendors_as_x12_838_through_params(dag, env):
+    _gateway, sftp = env
+    run = dag.test(run_conf={**WINDOW, "exports": ["vendors"], "vendors_mapping": "intacct_to_sftp/vendors_x12_838"})
+    assert run.state == "success"
+    (name, data), = outbound(sftp).items()
+    assert name.startswith("MLC_838_") and x12_envelope_errors(data) == [] and bots_errors(data, "x12") == []

@@ -14,7 +14,7 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.exceptions import AirflowException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from airflow.sdk import BaseOperator, Context
 
 from formats.edifact_ack import read_contrl

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import tenacity
-from airflow.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 from airflow.sdk import BaseOperator, Context
 
 from hooks.sftp import HostKeyMismatchError, HostKeyUnknownError, MlcSFTPHook
@@ -36,6 +36,20 @@ def is_retryable_delivery_error(exc: BaseException) -> bool:
     if isinstance(exc, paramiko.AuthenticationException):
         return False
     return isinstance(exc, (OSError, EOFError, paramiko.SSHException))
+
+
+def delivery_failure(exc: BaseException, name: str, destination: str) -> AirflowException:
+    """The task's last log line: what failed, where, and whether Airflow will try again.
+
+    A wrong host key, a refused login or a file in the way will not fix themselves, so the task
+    fails without Airflow's retries (``AirflowFailException``); network trouble is left to them.
+    """
+    what = f"delivery of {name} to {destination} failed: {type(exc).__name__}: {str(exc) or 'connection lost'}"
+    if is_retryable_delivery_error(exc):
+        return AirflowException(f"{what}. Nothing was written under the final name; the task is retried, and "
+                                "clearing it later is safe.")
+    return AirflowFailException(f"{what}. Not retried: fix the cause (connection, host key, folder), then clear "
+                                "the task.")
 
 
 class SftpDeliverOperator(BaseOperator):
@@ -88,7 +102,10 @@ class SftpDeliverOperator(BaseOperator):
             retry=tenacity.retry_if_exception(is_retryable_delivery_error),
             before_sleep=lambda s: self.log.warning("Delivery of %s failed (attempt %s): %s; retrying", name,
                                                     s.attempt_number, s.outcome.exception() if s.outcome else None))
-        status = retrying(self._upload, source, remote_dir, name, size)
+        try:
+            status = retrying(self._upload, source, remote_dir, name, size)
+        except Exception as exc:
+            raise delivery_failure(exc, name, destination) from exc
         ledger.record(destination, sha256, final, size, context["ti"].run_id, staged.get("control"))
         if staged.get("content_key"):
             ledger.record(destination, staged["content_key"], final, size, context["ti"].run_id, staged.get("control"))
