@@ -57,3 +57,4 @@ clean:
 bench: venv
 	$(PY) bench/formats_bench.py
 	$(PY) bench/intacct_bench.py
+	$(PY) bench/dag_bench.py

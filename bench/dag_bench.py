@@ -1,0 +1,153 @@
+"""Benchmark of the whole intacct_to_sftp DAG (issue 5): N bills with 3 lines each (and the vendors
+changed in the same window) extracted from the sandbox gateway, rendered as X12 810 and CSV, and
+delivered to the sandbox SFTP server, through ``dag.test()``.
+
+The sandbox runs in a process of its own (``python -m sandbox.serve``), so the figures are the
+DAG's. Reported per task: wall time, and the peak RSS *growth* while the task ran (the tasks share
+one process under ``dag.test()``, so the growth is what each task adds; flat in N means it streams),
+plus bytes delivered per second of delivery-task time. Run at N/10 and N to show flatness.
+Run with ``make bench``; writes into ``bench/results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BILLS = int(os.environ.get("MLC_BENCH_BILLS", "100000"))
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class RssSampler(threading.Thread):
+    """Samples this process's RSS every 20 ms, so a task's peak can be read from its time span."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[tuple[float, float]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.samples.append((time.time(), rss_mb()))
+            time.sleep(0.02)
+
+    def growth(self, start: float, end: float) -> float:
+        inside = [rss for when, rss in self.samples if start <= when <= end]
+        before = [rss for when, rss in self.samples if when <= start]
+        base = before[-1] if before else (inside[0] if inside else 0.0)
+        return max(inside, default=base) - base
+
+
+def run_dag(result_file: Path) -> None:
+    """Child process: env already points at the sandbox and a fresh AIRFLOW_HOME."""
+    sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.pool import Pool
+    from airflow.utils import db
+
+    db.resetdb()
+    Pool.create_or_update_pool("intacct_default", slots=1, description="bench", include_deferred=False)
+    dag = DagBag(dag_folder=str(REPO / "dags" / "intacct_to_sftp.py"), safe_mode=False).dags["intacct_to_sftp"]
+    for task in dag.tasks:
+        task.retries = 0
+    import formats.render  # noqa: F401 - imported before sampling, so no task is charged for imports
+    import hooks.intacct  # noqa: F401
+    import hooks.sftp  # noqa: F401
+
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    conf = {"window_start": (today - timedelta(days=31)).isoformat(), "window_end": (today + timedelta(days=1)).isoformat(),
+            "overlap_minutes": 0, "exports": ["vendors", "bills"], "read_acks": False}
+    sampler = RssSampler()
+    sampler.start()
+    started = time.perf_counter()
+    run = dag.test(run_conf=conf)
+    wall = time.perf_counter() - started
+    sampler.stop.set()
+    tasks = {}
+    for ti in run.get_task_instances():
+        if ti.state != "success" or ti.start_date is None:
+            continue
+        start, end = ti.start_date.timestamp(), ti.end_date.timestamp()
+        xcom = ti.xcom_pull(task_ids=ti.task_id) or {}
+        tasks[ti.task_id] = {"seconds": end - start, "rss_growth_mb": sampler.growth(start, end),
+                             "bytes": int(xcom.get("bytes") or 0) if isinstance(xcom, dict) else 0,
+                             "records": int(xcom.get("records") or 0) if isinstance(xcom, dict) else 0}
+    result_file.write_text(json.dumps({"state": run.state, "wall_seconds": wall, "tasks": tasks,
+                                       "peak_rss_mb": max(r for _, r in sampler.samples)}))
+
+
+def measure(bills: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="mlc-dag-bench-") as tmp:
+        work = Path(tmp)
+        state = work / "sandbox.json"
+        server = subprocess.Popen(
+            [sys.executable, "-m", "sandbox.serve", "--workdir", str(work / "sandbox"), "--state", str(state)],
+            cwd=REPO, env={**os.environ, "MLC_SANDBOX_INTACCT_BILLS": str(bills)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 1800
+            while not state.exists():
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the sandbox did not start")
+                time.sleep(0.5)
+            home = work / "airflow"
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+            env.update(json.loads(state.read_text())["env"])
+            env.update({
+                "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+                "MLC_STAGING_URL": f"file://{work / 'staging'}", "MLC_STATE_URL": f"sqlite:///{work / 'state.db'}",
+            })
+            result = work / "result.json"
+            subprocess.run([sys.executable, __file__, "--run", str(result)], cwd=REPO, env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return json.loads(result.read_text())
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--run":
+        run_dag(Path(sys.argv[2]))
+        return 0
+    small, big = measure(max(100, BILLS // 10)), measure(BILLS)
+    for label, result in (("small", small), ("big", big)):
+        if result["state"] != "success":
+            raise SystemExit(f"the {label} DAG run ended {result['state']}")
+    delivered = sum(t["bytes"] for name, t in big["tasks"].items() if name.startswith("deliver_"))
+    deliver_seconds = sum(t["seconds"] for name, t in big["tasks"].items() if name.startswith("deliver_"))
+    rows = [(f"DAG wall time s, {BILLS:,} bills", big["wall_seconds"], "")]
+    for name in sorted(big["tasks"], key=lambda n: (n.split("_", 1)[-1], n)):
+        task = big["tasks"][name]
+        rows.append((f"  {name} s", task["seconds"], ""))
+        rows.append((f"  {name} RSS growth MB (N/10 -> N)", task["rss_growth_mb"],
+                     f"flat: {small['tasks'].get(name, {}).get('rss_growth_mb', 0):.1f} at N/10"))
+    rows.append(("DAG bytes delivered/s", delivered / deliver_seconds if deliver_seconds else 0.0, ""))
+    rows.append(("DAG process peak RSS MB (N/10 -> N)", big["peak_rss_mb"], f"flat: {small['peak_rss_mb']:.1f} at N/10"))
+    print(f"{'figure':<48}{'value':>14}  goal")
+    for name, value, goal in rows:
+        print(f"{name:<48}{value:>14,.1f}  {goal}")
+    path = REPO / "bench" / "results.json"
+    existing = json.loads(path.read_text()) if path.exists() else {}
+    existing["intacct_to_sftp"] = {"raw": {"small": small, "big": big},
+                                   "figures": {name.strip(): {"value": value, "goal": goal} for name, value, goal in rows}}
+    path.write_text(json.dumps(existing, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
