@@ -1,17 +1,17 @@
 """The sandbox as a whole: which servers play which system, and the connections that reach them.
 
-Emulators (Intacct now; Exact Online and Sterling later) are added to :func:`build_servers`; the demo,
+Emulators (Intacct, Stampli's export folder; Exact Online and Sterling later) are added to :func:`build_servers`; the demo,
 ``make up`` and the tests all start the sandbox through it, so a new server appears everywhere.
 """
 
 from __future__ import annotations
 
+import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import os
-from datetime import datetime, timezone
-
+from sandbox import stampli
 from sandbox.base import SandboxServer
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import IntacctStore, Seed
@@ -58,5 +58,18 @@ def build_servers(
     def where(name: str) -> dict[str, Any]:
         return {"host": host, "public_host": public_host, "port": ports.get(name, 0)}
 
-    return [build_sftp(workdir / "sftp", **where("sftp")), SnowflakeSandbox(**where("snowflake")),
-            build_intacct(workdir / "intacct", **where("intacct"))]
+    sftp, intacct = build_sftp(workdir / "sftp", **where("sftp")), build_intacct(workdir / "intacct", **where("intacct"))
+    seed_stampli_exports(sftp.home("stampli"), intacct.store)
+    return [sftp, SnowflakeSandbox(**where("snowflake")), intacct]
+
+
+def seed_stampli_exports(home: Path, store: IntacctStore) -> None:
+    """Stampli's export folder, once: an invoice file (good rows and one invoice per defect) and a
+    payment file paying every other good invoice."""
+    if (home / "outbound").exists():
+        return
+    today = datetime.now(timezone.utc).date()
+    invoices = stampli.invoice_export(store, int(os.environ.get("MLC_SANDBOX_STAMPLI_INVOICES", "20")), day=today,
+                                      defects=stampli.DEFECTS)
+    stampli.drop(home, invoices, "invoices")
+    stampli.drop(home, stampli.payment_export(invoices.invoices, day=today), "payments")

@@ -44,6 +44,7 @@ class WriteOutcome:
     record_no: str | None = None
     controlid: str = ""
     error: IntacctError | None = None
+    found: dict[str, Any] | None = None  # the record Intacct already held (existing, recovered)
 
     @property
     def ok(self) -> bool:
@@ -141,7 +142,7 @@ class IntacctWrites:
             if key in outcomes:
                 continue
             if key in existing:
-                outcomes[key] = WriteOutcome(key, "existing", existing[key].get("RECORDNO"))
+                outcomes[key] = WriteOutcome(key, "existing", existing[key].get("RECORDNO"), found=existing[key])
                 continue
             if key in {k for k, _ in pending.values()}:
                 continue  # the same business key twice in one batch: created once
@@ -188,7 +189,7 @@ class IntacctWrites:
                 found = finder([key for key, _ in pending.values()])
                 for cid, (key, _record) in list(pending.items()):
                     if key in found:
-                        outcomes[key] = WriteOutcome(key, "recovered", found[key].get("RECORDNO"), cid)
+                        outcomes[key] = WriteOutcome(key, "recovered", found[key].get("RECORDNO"), cid, found=found[key])
                         del pending[cid]
                 if found:
                     log.info("Intacct %s: %s create(s) had been applied although the answer was lost", obj, len(found))

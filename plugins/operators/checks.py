@@ -16,3 +16,13 @@ def truthy(value: Any) -> bool:
 def is_plain_file_name(name: str) -> bool:
     """A name with no folder in it, no leading dot and nothing a shell or a partner's job trips on."""
     return bool(_PLAIN_FILE_NAME.match(name))
+
+
+def is_safe_inbound_name(name: str) -> bool:
+    """A name someone else put in a folder we read: no way out of the folder, no hidden or partial file.
+
+    Wider than :func:`is_plain_file_name` (spaces and accents are fine in an export's name), but a
+    slash, a backslash, ``..``, a leading dot or a control character is refused.
+    """
+    return (bool(name) and len(name) <= 255 and not name.startswith(".") and "/" not in name and "\\" not in name
+            and not any(ord(c) < 32 or ord(c) == 127 for c in name))

@@ -105,3 +105,50 @@ class DeliveryLedger:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(DELIVERIES).where(DELIVERIES.c.destination.startswith(destination_prefix)))
             return [dict(row, control=json.loads(row["control"] or "{}")) for row in rows.mappings()]
+
+
+INBOUND = sa.Table(
+    "mlc_inbound_file", _META,
+    sa.Column("source", sa.String(500), primary_key=True),  # sftp://<conn>/<feed>
+    sa.Column("sha256", sa.String(80), primary_key=True),
+    sa.Column("name", sa.String(1000), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # processing | done | rejected
+    sa.Column("rows", sa.Integer, nullable=True),
+    sa.Column("posted", sa.Integer, nullable=True),
+    sa.Column("rejected", sa.Integer, nullable=True),
+    sa.Column("skipped", sa.Integer, nullable=True),
+    sa.Column("first_seen", sa.String(40), nullable=False),
+    sa.Column("updated", sa.String(40), nullable=False),
+    sa.Column("run", sa.String(500), nullable=False),
+)
+
+
+class InboundLedger:
+    """Which inbound file (by sha256) from which feed was processed, and how it ended.
+
+    ``processing`` means posting began and did not finish (a crash, a lost session): the next run
+    takes the file again and finishes it; the writes themselves are idempotent by business key.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.engine = _engine(url or state_url())
+        try:
+            _META.create_all(self.engine)
+        except sa.exc.SQLAlchemyError:
+            _META.create_all(self.engine)
+
+    def find(self, source: str, sha256: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(INBOUND).where(INBOUND.c.source == source, INBOUND.c.sha256 == sha256)
+                               ).mappings().first()
+        return dict(row) if row else None
+
+    def mark(self, source: str, sha256: str, name: str, status: str, run: str, **counts: int) -> None:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        values = {"name": name, "status": status, "run": run, "updated": now, **counts}
+        where = (INBOUND.c.source == source, INBOUND.c.sha256 == sha256)
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(INBOUND.c.sha256).where(*where)).first():
+                conn.execute(INBOUND.update().where(*where).values(**values))
+            else:
+                conn.execute(INBOUND.insert().values(source=source, sha256=sha256, first_seen=now, **values))

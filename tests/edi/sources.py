@@ -28,9 +28,6 @@ EXACT_PAYMENT = {
     "Currency": "EUR", "SupplierName": "Lieferant GmbH", "SupplierCode": "20001",
     "Invoices": [{"YourRef": "SUP-INV-77", "AmountPaid": "242.00", "InvoiceAmount": "242.00"}],
 }
-STAMPLI_REJECT = {"file": "invoices_20261110.csv", "row": 7, "invoice_number": "INV-9", "vendor": "Unknown Co",
-                  "amount": "=1+1", "field": "vendor", "reason": "vendor not found by ID or name"}
-
 INTACCT_GLACCOUNT = {"RECORDNO": "3", "ACCOUNTNO": "6220", "TITLE": "Packaging", "ACCOUNTTYPE": "incomestatement",
                      "NORMALBALANCE": "debit", "STATUS": "active", "WHENMODIFIED": "10/17/2026 00:08:38"}
 INTACCT_DIMENSION = {"DIMENSION": "DEPARTMENT", "RECORDNO": "2", "ID": "OPS", "NAME": "Operations", "PARENTID": "",
@@ -44,7 +41,6 @@ SOURCES = {
     "intacct_to_sftp/vendors_x12_838.yaml": INTACCT_VENDOR,
     "intacct_to_sftp/gl_accounts_csv.yaml": INTACCT_GLACCOUNT,
     "intacct_to_sftp/dimensions_csv.yaml": INTACCT_DIMENSION,
-    "stampli_to_intacct/error_report_csv.yaml": STAMPLI_REJECT,
     "exact_online_to_sftp/purchase_invoices_x12_810.yaml": EXACT_PURCHASE_ENTRY,
     "exact_online_to_sftp/payments_x12_820.yaml": EXACT_PAYMENT,
     "intacct_to_sterling/bills_x12_810.yaml": INTACCT_BILL,

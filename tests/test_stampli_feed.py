@@ -1,0 +1,131 @@
+"""Reading Stampli files through a feed, checking rows and grouping them into bills and payments."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from formats.errors import MappingError
+from formats.feed import FeedFile, FeedSchemaError, RowError, load_feed
+from formats.stampli import assemble_invoices, assemble_payments, bill_record, normalise_name, payment_record
+
+FEEDS = Path(__file__).resolve().parent.parent / "include" / "mappings" / "stampli_to_intacct"
+INVOICES = load_feed(FEEDS / "invoices_feed.yaml")
+PAYMENTS = load_feed(FEEDS / "payments_feed.yaml")
+HEADER = "Invoice Number,Vendor ID,Vendor Name,Invoice Date,Due Date,Currency,Invoice Total,GL Account,Line Amount," \
+         "Line Memo,Department\r\n"
+
+
+def read(text: str, config=INVOICES, encoding: str = "utf-8-sig") -> FeedFile:
+    return FeedFile(io.BytesIO(text.encode(encoding)), config, "test.csv")
+
+
+def test_shipped_feeds_load():
+    assert INVOICES.feed == "invoices" and PAYMENTS.feed == "payments"
+    assert PAYMENTS.payment_methods["check"] == "Printed Check"
+
+
+def test_bom_quoted_delimiters_thousands_and_header_case_are_taken():
+    text = ("\ufeff" + HEADER.upper() +
+            'INV-1,V1,"Acme, Inc.",11/02/2026,12/02/2026,usd,"1,234.50",6100,"1,000.00","boxes, tape",OPS\r\n'
+            'INV-1,V1,"Acme, Inc.",11/02/2026,12/02/2026,usd,"1,234.50",6200,234.50,,\r\n\r\n')
+    feed = read(text)
+    rows = list(feed.rows())
+    assert [r.number for r in rows] == [2, 3]
+    assembled = assemble_invoices(rows, INVOICES)
+    assert assembled.rejected == {}
+    (bill,) = assembled.records
+    assert (bill.number, bill.currency, bill.total, bill.amount) == ("INV-1", "USD", Decimal("1234.50"),
+                                                                     Decimal("1234.50"))
+    record = bill_record(bill, "V1")
+    assert record == {
+        "VENDORID": "V1", "RECORDID": "INV-1", "WHENCREATED": "11/02/2026", "WHENDUE": "12/02/2026", "CURRENCY": "USD",
+        "APBILLITEMS": {"APBILLITEM": [
+            {"ACCOUNTNO": "6100", "TRX_AMOUNT": "1000.00", "ENTRYDESCRIPTION": "boxes, tape", "DEPARTMENTID": "OPS"},
+            {"ACCOUNTNO": "6200", "TRX_AMOUNT": "234.50"}]}}
+
+
+def test_a_bad_line_holds_its_whole_bill_back_and_names_row_and_field():
+    text = (HEADER + "INV-1,V1,Acme,11/02/2026,,USD,,6100,10.00,,\r\n"
+                     "INV-1,V1,Acme,11/02/2026,,USD,,6200,1O.00,,\r\n"
+                     "INV-2,V1,Acme,2026-11-03,,USD,,6200,(5.00),,\r\n")
+    assembled = assemble_invoices(read(text).rows(), INVOICES)
+    assert [b.number for b in assembled.records] == ["INV-2"]
+    assert assembled.records[0].amount == Decimal("-5.00")
+    assert assembled.rejected[3].field == "amount" and assembled.rejected[3].reason == "'1O.00' is not an amount"
+    assert assembled.rejected[2].reason == "invoice INV-1 not posted: row 3 has a problem (amount: '1O.00' is not an amount)"
+
+
+def test_a_missing_required_column_refuses_the_file_naming_it():
+    with pytest.raises(FeedSchemaError, match=r"'GL Account' \(gl_account_no\)"):
+        read(HEADER.replace("GL Account,", "") + "INV-1,V1,Acme,11/02/2026,,USD,,10.00,,\r\n")
+
+
+def test_a_file_in_another_encoding_is_refused_not_misread():
+    with pytest.raises(FeedSchemaError, match="not utf-8-sig"):
+        list(read(HEADER + "INV-1,V1,Bäcker,11/02/2026,,USD,,6100,10.00,,\r\n", encoding="latin-1").rows())
+    latin = replace(INVOICES, encoding="latin-1")
+    (row,) = list(read(HEADER + "INV-1,V1,Bäcker,11/02/2026,,USD,,6100,10.00,,\r\n", latin, "latin-1").rows())
+    assert row.values["vendor_name"] == "Bäcker"
+
+
+def test_row_checks_dates_currencies_and_ragged_rows():
+    text = (HEADER + "INV-1,V1,Acme,13/45/2026,,USD,,6100,10.00,,\r\n"
+                     "INV-2,V1,Acme,11/02/2026,,DOLLARS,,6100,10.00,,\r\n"
+                     "INV-3,V1,Acme,11/02/2026,,USD,,6100\r\n"
+                     "INV-4,V1,Acme,11/02/2026,10/01/2026,USD,,6100,1.00,,\r\n")
+    assembled = assemble_invoices(read(text).rows(), INVOICES)
+    assert assembled.records == []
+    assert assembled.rejected[2].reason == "'13/45/2026' is not a date (expected %m/%d/%Y, e.g. 01/31/2026)"
+    assert assembled.rejected[3].reason == "'DOLLARS' is not a currency code (three letters, e.g. USD)"
+    assert assembled.rejected[4].reason == "the row has 8 cells, the header 11"
+    assert assembled.rejected[5].reason == "invoice INV-4 not posted: due date 2026-10-01 is before the invoice date 2026-11-02"
+
+
+def test_cancelled_rows_are_skipped_not_rejected():
+    config = replace(INVOICES, columns={**INVOICES.columns, "approval_status": "Status"})
+    text = HEADER.replace("\r\n", ",Status\r\n") + "INV-1,V1,Acme,11/02/2026,,USD,,6100,10.00,,,Cancelled\r\n"
+    assembled = assemble_invoices(read(text, config).rows(), config)
+    assert assembled.records == [] and assembled.rejected == {} and assembled.skipped == {
+        2: "status 'cancelled' in Stampli: not posted"}
+
+
+def test_payments_group_by_reference_and_map_methods():
+    header = "Payment ID,Invoice Number,Vendor ID,Vendor Name,Payment Date,Payment Method,Amount Paid,Currency," \
+             "Payment Reference,Bank Account\r\n"
+    text = (header + "P1,INV-1,V1,,11/20/2026,Check,100.00,USD,CHK 1001,BOA\r\n"
+                     "P1,INV-2,V1,,11/20/2026,Check,50.00,USD,CHK 1001,BOA\r\n"
+                     "P2,INV-3,V2,,11/20/2026,Barter,5.00,USD,X-1,BOA\r\n")
+    assembled = assemble_payments(read(text, PAYMENTS).rows(), PAYMENTS)
+    (payment,) = assembled.records
+    assert (payment.reference, payment.method, payment.amount) == ("CHK 1001", "Printed Check", Decimal("150.00"))
+    assert "payment method 'Barter' is not one Intacct knows" in assembled.rejected[4].reason
+    record = payment_record(payment, "V1", {"INV-1": "11", "INV-2": "12"}, "")
+    assert record["APPYMTDETAILS"] == {"APPYMTDETAIL": [{"RECORDKEY": "11", "TRX_PAYMENTAMOUNT": "100.00"},
+                                                        {"RECORDKEY": "12", "TRX_PAYMENTAMOUNT": "50.00"}]}
+    assert (record["PAYMENTDATE"], record["DOCNUMBER"], record["FINANCIALENTITY"]) == ("11/20/2026", "CHK 1001", "BOA")
+
+
+def test_vendor_names_normalise():
+    assert normalise_name("ACME Supply, Inc.") == normalise_name("Acme  Supply") == "acme supply"
+    assert normalise_name("Bäcker & Söhne GmbH") == "backer and sohne"
+
+
+def test_feed_mistakes_are_named(tmp_path):
+    path = tmp_path / "bad_feed.yaml"
+    path.write_text("feed: invoices\ncolumns: {invoice_number: Inv}\nrequired: [vendor_id]\n")
+    with pytest.raises(MappingError, match="required column.s. vendor_id have no header"):
+        load_feed(path)
+    path.write_text("feed: invoices\ncolumns: {invoice_number: Inv}\ndelimeter: ';'\n")
+    with pytest.raises(MappingError, match="unknown setting.s. delimeter"):
+        load_feed(path)
+
+
+def test_row_error_text():
+    assert str(RowError("bad", row=4, field="amount")) == "row 4 field 'amount': bad"
+    assert INVOICES.day("2026-11-02", "invoice_date") == date(2026, 11, 2)
