@@ -58,3 +58,4 @@ bench: venv
 	$(PY) bench/formats_bench.py
 	$(PY) bench/intacct_bench.py
 	$(PY) bench/dag_bench.py
+	$(PY) bench/stampli_bench.py
