@@ -226,6 +226,11 @@ class Airflow:
 
 def _delivered(xcom: Any) -> tuple[str, str]:
     """Summarise one task's XCom manifest as (what, sha256)."""
+    if isinstance(xcom, list):  # per-file summaries (inbound feeds)
+        files = [x for x in xcom if isinstance(x, dict) and x.get("file")]
+        counts = ("posted", "already_posted", "rejected", "skipped", "unfinished")
+        return " ".join(f"{x['file']}(" + ",".join(f"{k}={x[k]}" for k in counts if x.get(k)) + ")"
+                        if any(x.get(k) for k in counts) else str(x["file"]) for x in files), ""
     if not isinstance(xcom, dict):
         return "", ""
     parts = []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import shutil
 import threading
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,8 @@ def test_invoices_become_bills_and_payments_settle_them_and_defects_are_reported
     posted = [a for a in rows if a["event"] == "row_posted"]
     assert all(a["recordno"] and a["controlid"].startswith("mlc-") and a["file"] for a in posted)
     assert {a["status"] for a in rows} == {"posted", "rejected"}
-    assert sorted(p.name for p in (home / "outbound" / "archive").iterdir()) == sorted([invoices.name, payments.name])
+    assert [p.name for p in (home / "outbound" / "archive" / "invoices").iterdir()] == [invoices.name]
+    assert [p.name for p in (home / "outbound" / "archive" / "payments").iterdir()] == [payments.name]
     assert not list((home / "outbound" / "invoices").iterdir())
 
 
@@ -133,6 +135,7 @@ def test_the_same_invoices_again_replays_and_lost_answers_still_give_one_bill_ea
     assert gateway.faults.armed() == []  # both faults were met
 
     stampli.drop(home, invoices, "invoices")  # the same file dropped again
+    invoices_sha = hashlib.sha256(invoices.data).hexdigest()
     again = dag.test()
     log = capsys.readouterr().out
     assert again.state == "success"
@@ -155,6 +158,17 @@ def test_the_same_invoices_again_replays_and_lost_answers_still_give_one_bill_ea
     assert replay.state == "success" and len(stampli_bills(gateway)) == 11
     assert {a["status"] for a in audits(log) if a["event"].startswith("row_")} == {"already_posted"}
 
+    # re-run the archived files of a period: both invoice files again, nothing new
+    now = datetime.now(timezone.utc)
+    rerun = dag.test(run_conf={"file_name": None,  # dag.test() keeps the last run's conf on a reused DAG object
+                               "rerun_from": (now - timedelta(hours=1)).isoformat(),
+                               "rerun_to": (now + timedelta(hours=1)).isoformat()})
+    log = capsys.readouterr().out
+    assert rerun.state == "success" and len(stampli_bills(gateway)) == 11
+    assert sorted({a["file"] for a in audits(log) if a["event"] == "file_processed"}) == sorted(
+        [invoices.name, f"{invoices.name[:-4]}.{invoices_sha[:12]}.csv", more.name])  # with the re-dropped copy
+    assert {a["status"] for a in audits(log) if a["event"].startswith("row_")} == {"already_posted"}
+
 
 def test_a_posting_that_stops_midway_finishes_on_the_next_run_without_duplicates(dag, env, capsys):
     gateway, _sftp, home = env
@@ -174,7 +188,7 @@ def test_a_posting_that_stops_midway_finishes_on_the_next_run_without_duplicates
     second = dag.test()
     assert second.state == "success"
     assert [b[2] for b in stampli_bills(gateway)] == [i["number"] for i in invoices.invoices]
-    assert (home / "outbound" / "archive" / invoices.name).exists()
+    assert (home / "outbound" / "archive" / "invoices" / invoices.name).exists()
 
 
 def test_a_half_written_file_waits_until_it_is_complete(dag, env, capsys):
