@@ -16,6 +16,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from report import publish  # bench/ is on sys.path when a benchmark runs as a script
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "plugins")]
 BILLS = int(os.environ.get("MLC_BENCH_BILLS", "100000"))
@@ -105,14 +107,7 @@ def main() -> int:
         ("CSV peak RSS MB", csv_["peak_rss_mb"], "< 200", None),
         ("baseline invoices/s", base["bills"] / base["seconds"], "", None),
     ]
-    print(f"{'figure':<34}{'value':>16}  goal")
-    for name, value, goal, _ratio in rows:
-        print(f"{name:<34}{value:>16,.1f}  {goal}")
-    report = {"formats": {"raw": results, "figures": {name: {"value": value, "goal": goal} for name, value, goal, _ in rows}}}
-    path = REPO / "bench" / "results.json"
-    existing = json.loads(path.read_text()) if path.exists() else {}
-    existing.update(report)
-    path.write_text(json.dumps(existing, indent=2))
+    publish("formats", rows, results)
     return 0
 
 

@@ -18,6 +18,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from report import publish  # bench/ is on sys.path when a benchmark runs as a script
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 BILLS = int(os.environ.get("MLC_BENCH_BILLS", "100000"))
@@ -105,14 +107,7 @@ def main() -> int:
         (f"Intacct peak RSS MB at {small['bills']:,} bills", small["peak_rss_mb"], "flat"),
         (f"Intacct peak RSS MB at {big['bills']:,} bills", big["peak_rss_mb"], "flat"),
     ]
-    print(f"{'figure':<42}{'value':>14}  goal")
-    for name, value, goal in rows:
-        print(f"{name:<42}{value:>14,.1f}  {goal}")
-    path = REPO / "bench" / "results.json"
-    existing = json.loads(path.read_text()) if path.exists() else {}
-    existing["intacct"] = {"raw": {"small": small, "big": big},
-                           "figures": {name: {"value": value, "goal": goal} for name, value, goal in rows}}
-    path.write_text(json.dumps(existing, indent=2))
+    publish("intacct", rows, {"small": small, "big": big})
     return 0
 
 

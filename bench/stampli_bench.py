@@ -18,6 +18,8 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
+from report import airflow_child_env, publish  # bench/ is on sys.path when a benchmark runs as a script
+
 REPO = Path(__file__).resolve().parent.parent
 INVOICES = int(os.environ.get("MLC_BENCH_STAMPLI_INVOICES", "1000"))
 
@@ -65,12 +67,7 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="mlc-stampli-bench-") as tmp:
         work = Path(tmp)
-        home = work / "airflow"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
-        env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-                    "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-                    "MLC_STAGING_URL": f"file://{work / 'staging'}", "MLC_STATE_URL": f"sqlite:///{work / 'state.db'}"})
+        env = airflow_child_env(work)
         result_file = work / "result.json"
         subprocess.run([sys.executable, __file__, "--run", str(result_file), str(work)], cwd=REPO, env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -81,13 +78,7 @@ def main() -> int:
             ("Stampli DAG wall time s", result["wall"], ""),
             ("  post_invoices s", result["tasks"].get("post_invoices", 0.0), ""),
             ("  pick_up_invoices s (0.5 s settle)", result["tasks"].get("pick_up_invoices", 0.0), "")]
-    print(f"{'figure':<48}{'value':>14}  goal")
-    for name, value, goal in rows:
-        print(f"{name:<48}{value:>14,.1f}  {goal}")
-    path = REPO / "bench" / "results.json"
-    existing = json.loads(path.read_text()) if path.exists() else {}
-    existing["stampli_to_intacct"] = {"raw": result, "figures": {n.strip(): {"value": v, "goal": g} for n, v, g in rows}}
-    path.write_text(json.dumps(existing, indent=2))
+    publish("stampli_to_intacct", rows, result)
     return 0
 
 

@@ -72,3 +72,19 @@ def sftp_connections(sftp_sandbox: SftpSandbox, use_connections: Callable) -> Sf
     return sftp_sandbox
 
 
+
+
+@pytest.fixture
+def mlc_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: None) -> Iterator[Path]:
+    """What a DAG run needs besides its servers: its own state database and staging, the Intacct
+    pool, and no Intacct session left over from another test."""
+    from airflow.models.pool import Pool
+
+    from hooks.intacct import IntacctHook
+
+    monkeypatch.setenv("MLC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    monkeypatch.setenv("MLC_STAGING_URL", f"file://{tmp_path / 'staging'}")
+    Pool.create_or_update_pool("intacct_default", slots=1, description="tests", include_deferred=False)
+    IntacctHook.forget_sessions()
+    yield tmp_path
+    IntacctHook.forget_sessions()

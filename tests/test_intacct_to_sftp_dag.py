@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from hooks.intacct import IntacctHook
 from operators.audit import parse_audit_line
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
@@ -21,17 +20,10 @@ WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:0
 
 
 @pytest.fixture
-def env(sftp_connections, use_connections, tmp_path, monkeypatch, airflow_db):
-    monkeypatch.setenv("MLC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
-    monkeypatch.setenv("MLC_STAGING_URL", f"file://{tmp_path / 'staging'}")
-    from airflow.models.pool import Pool
-
-    Pool.create_or_update_pool("intacct_default", slots=1, description="tests", include_deferred=False)
-    IntacctHook.forget_sessions()
+def env(sftp_connections, use_connections, mlc_state):
     with IntacctSandbox(seed=Seed(bills=120, anchor=datetime(2026, 11, 16))) as gateway:
         use_connections(gateway.connections())
         yield gateway, sftp_connections
-    IntacctHook.forget_sessions()
 
 
 @pytest.fixture

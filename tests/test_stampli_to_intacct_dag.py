@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from hooks.intacct import IntacctHook
 from operators.audit import parse_audit_line
 from sandbox import stampli
 from sandbox.intacct import IntacctSandbox
@@ -25,17 +24,10 @@ DAY = date(2026, 11, 20)
 
 
 @pytest.fixture
-def env(sftp_connections, use_connections, tmp_path, monkeypatch, airflow_db):
-    monkeypatch.setenv("MLC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
-    monkeypatch.setenv("MLC_STAGING_URL", f"file://{tmp_path / 'staging'}")
-    from airflow.models.pool import Pool
-
-    Pool.create_or_update_pool("intacct_default", slots=1, description="tests", include_deferred=False)
-    IntacctHook.forget_sessions()
+def env(sftp_connections, use_connections, mlc_state):
     with IntacctSandbox(seed=Seed(bills=40, anchor=datetime(2026, 11, 16))) as gateway:
         use_connections(gateway.connections())
         yield gateway, sftp_connections, sftp_connections.home("stampli")
-    IntacctHook.forget_sessions()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import yaml
 
@@ -228,12 +228,3 @@ class FeedFile:
                     row.error = RowError(f"required value missing ({self.config.columns[empty[0]]!r})", row=number,
                                          field=empty[0])
             yield row
-
-
-def open_feed(stream: IO[bytes], config: FeedConfig, name: str) -> FeedFile:
-    return FeedFile(stream, config, name)
-
-
-def feed_source(config: FeedConfig) -> dict[str, Any]:
-    """What an AUDIT line says about the feed that read a file."""
-    return {"feed": config.feed, "config": Path(config.source).name if config.source else ""}

@@ -64,6 +64,20 @@ def is_retryable_connect_error(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, socket.timeout, EOFError, paramiko.SSHException))
 
 
+def ensure_remote_dir(sftp: Any, folder: str) -> None:
+    """Create ``folder`` (relative to the login folder) and its parents on an open SFTP client."""
+    path = ""
+    for part in [p for p in folder.split("/") if p not in ("", ".")]:
+        path = f"{path}/{part}" if path else part
+        try:
+            sftp.stat(path)
+        except FileNotFoundError:
+            try:
+                sftp.mkdir(path)
+            except OSError:
+                sftp.stat(path)  # another run made it meanwhile; anything else is a real error
+
+
 class _VerifiedSSHHook(SSHHook):
     """SSHHook whose connect step verifies host keys strictly and retries only what is transient.
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from formats.csvfile import CsvOptions, write_csv
 from formats.feed import FeedConfig, load_feed
+from hooks.sftp import ensure_remote_dir
 from operators.render_file import mapping_path
 
 REASON_COLUMN = "Reason"
@@ -18,19 +19,6 @@ REASON_COLUMN = "Reason"
 def load_named_feed(name: str) -> FeedConfig:
     """A feed by its name under include/mappings (``stampli_to_intacct/invoices_feed``)."""
     return load_feed(mapping_path(name))
-
-
-def ensure_dir(sftp: Any, folder: str) -> None:
-    path = ""
-    for part in [p for p in folder.split("/") if p not in ("", ".")]:
-        path = posixpath.join(path, part) if path else part
-        try:
-            sftp.stat(path)
-        except FileNotFoundError:
-            try:
-                sftp.mkdir(path)
-            except OSError:
-                sftp.stat(path)  # another run made it meanwhile; anything else is a real error
 
 
 def _exists(sftp: Any, path: str) -> bool:
@@ -43,7 +31,7 @@ def _exists(sftp: Any, path: str) -> bool:
 
 def move_aside(sftp: Any, path: str, folder: str, sha256: str) -> str:
     """Move ``path`` into ``folder``; a name already taken there gets the file's short hash added."""
-    ensure_dir(sftp, folder)
+    ensure_remote_dir(sftp, folder)
     name = posixpath.basename(path)
     target = posixpath.join(folder, name)
     if _exists(sftp, target):
@@ -58,7 +46,7 @@ def move_aside(sftp: Any, path: str, folder: str, sha256: str) -> str:
 
 def put_bytes(sftp: Any, folder: str, name: str, data: bytes) -> str:
     """Write ``data`` as ``folder/name`` through a temporary name, replacing an earlier version."""
-    ensure_dir(sftp, folder)
+    ensure_remote_dir(sftp, folder)
     final, temp = posixpath.join(folder, name), posixpath.join(folder, f".{name}.part")
     sftp.putfo(io.BytesIO(data), temp, file_size=len(data), confirm=True)
     sftp.posix_rename(temp, final)

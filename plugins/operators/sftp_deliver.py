@@ -21,7 +21,7 @@ import tenacity
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 from airflow.sdk import BaseOperator, Context
 
-from hooks.sftp import HostKeyMismatchError, HostKeyUnknownError, MlcSFTPHook
+from hooks.sftp import HostKeyMismatchError, HostKeyUnknownError, MlcSFTPHook, ensure_remote_dir
 from operators.audit import audit
 from operators.checks import is_plain_file_name, truthy
 from operators.state import DeliveryLedger, remote_folder, sftp_destination
@@ -119,7 +119,7 @@ class SftpDeliverOperator(BaseOperator):
         temp = posixpath.join(remote_dir, f".{name}.part")
         hook = MlcSFTPHook(ssh_conn_id=self.sftp_conn_id)
         with hook.get_managed_conn() as sftp:
-            self._ensure_dir(sftp, remote_dir)
+            ensure_remote_dir(sftp, remote_dir)
             try:
                 existing = sftp.stat(final)
             except FileNotFoundError:
@@ -145,13 +145,3 @@ class SftpDeliverOperator(BaseOperator):
                     pass
                 raise
         return "delivered"
-
-    @staticmethod
-    def _ensure_dir(sftp: Any, remote_dir: str) -> None:
-        path = ""
-        for part in [p for p in remote_dir.split("/") if p not in ("", ".")]:
-            path = posixpath.join(path, part) if path else part
-            try:
-                sftp.stat(path)
-            except FileNotFoundError:
-                sftp.mkdir(path)
