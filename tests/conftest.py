@@ -26,6 +26,7 @@ os.environ.update({
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
     "MLC_STAGING_URL": f"file://{AIRFLOW_HOME / 'staging'}",
+    "AIRFLOW__CORE__FERNET_KEY": "kU3l7Qm9zV2xYj8pN4rT6wB1cE5gH0aLdFsKqOiUyZM=",  # test-only key: tokens are stored encrypted
 })
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 

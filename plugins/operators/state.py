@@ -11,33 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import posixpath
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
 from formats.control_numbers import SqlControlNumberStore
-
-
-def state_url() -> str:
-    url = os.environ.get("MLC_STATE_URL")
-    if url:
-        return url
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return f"sqlite:///{os.path.abspath(home)}/mlc-state.db"
+from hooks.state_db import engine as _engine
+from hooks.state_db import state_url
 
 
 def control_number_store() -> SqlControlNumberStore:
     """Control numbers per sender/receiver pair, rising across runs, the same for a replayed run."""
     return SqlControlNumberStore(state_url())
-
-
-@lru_cache(maxsize=8)
-def _engine(url: str) -> sa.Engine:
-    return sa.create_engine(url, future=True, pool_pre_ping=True)
 
 
 _META = sa.MetaData()
