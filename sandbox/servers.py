@@ -1,6 +1,6 @@
 """The sandbox as a whole: which servers play which system, and the connections that reach them.
 
-Emulators (Intacct, Stampli's export folder; Exact Online and Sterling later) are added to :func:`build_servers`; the demo,
+Emulators (Intacct, Stampli's export folder, Exact Online; Sterling later) are added to :func:`build_servers`; the demo,
 ``make up`` and the tests all start the sandbox through it, so a new server appears everywhere.
 """
 
@@ -13,6 +13,8 @@ from typing import Any
 
 from sandbox import stampli
 from sandbox.base import SandboxServer
+from sandbox.exact import ExactSandbox
+from sandbox.exact_data import ExactSeed
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import IntacctStore, Seed
 from sandbox.sftp import CLIENT_KEY, SftpSandbox, SftpUser
@@ -51,7 +53,7 @@ def build_servers(
 ) -> list[SandboxServer]:
     """Every sandbox server, not yet started, keeping its state under ``workdir``.
 
-    ``ports`` fixes a server's port by name (``sftp``, ``snowflake``, ``intacct``); the others take a free one.
+    ``ports`` fixes a server's port by name (``sftp``, ``snowflake``, ``intacct``, ``exact``); the others take a free one.
     """
     ports = ports or {}
 
@@ -60,7 +62,10 @@ def build_servers(
 
     sftp, intacct = build_sftp(workdir / "sftp", **where("sftp")), build_intacct(workdir / "intacct", **where("intacct"))
     seed_stampli_exports(sftp.home("stampli"), intacct.store)
-    return [sftp, SnowflakeSandbox(**where("snowflake")), intacct]
+    exact = ExactSandbox(seed=ExactSeed(invoices=int(os.environ.get("MLC_SANDBOX_EXACT_INVOICES", "120")),
+                                        anchor=datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)),
+                         **where("exact"))
+    return [sftp, SnowflakeSandbox(**where("snowflake")), intacct, exact]
 
 
 def seed_stampli_exports(home: Path, store: IntacctStore) -> None:

@@ -117,6 +117,18 @@ def sandbox(workdir: Path) -> Iterator[dict[str, Any]]:
         log.close()
 
 
+def fernet_key(home: Path) -> str:
+    """This Airflow home's Fernet key, made once and kept, so stored secrets survive a restart."""
+    path = home / "fernet.key"
+    if not path.exists():
+        from cryptography.fernet import Fernet
+
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def airflow_env(home: Path, api_port: int, connections: dict[str, str], password_file: Path) -> dict[str, str]:
     """Environment for an Airflow that reads this repo's dags/plugins and reaches the sandbox."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
@@ -138,12 +150,14 @@ def airflow_env(home: Path, api_port: int, connections: dict[str, str], password
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
         "MLC_STAGING_URL": f"file://{home / 'staging'}",
+        "AIRFLOW__CORE__FERNET_KEY": fernet_key(home),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     })
     return env
 
 
-POOLS = {"intacct_default": (1, "Sage Intacct company behind intacct_default: one API call at a time")}
+POOLS = {"intacct_default": (1, "Sage Intacct company behind intacct_default: one API call at a time"),
+         "exact_online_default": (1, "Exact Online division behind exact_online_default: pages in order, one caller")}
 
 
 class Airflow:

@@ -85,7 +85,8 @@ def mlc_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: None)
 
     monkeypatch.setenv("MLC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
     monkeypatch.setenv("MLC_STAGING_URL", f"file://{tmp_path / 'staging'}")
-    Pool.create_or_update_pool("intacct_default", slots=1, description="tests", include_deferred=False)
+    for pool in ("intacct_default", "exact_online_default"):
+        Pool.create_or_update_pool(pool, slots=1, description="tests", include_deferred=False)
     IntacctHook.forget_sessions()
     yield tmp_path
     IntacctHook.forget_sessions()

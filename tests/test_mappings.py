@@ -188,3 +188,16 @@ def test_a_required_plain_field_that_is_missing_names_record_and_field():
     with pytest.raises(RenderError) as err:
         compile_spec({"path": "VENDORID", "required": True}, "parties[1].id")({"VENDORID": ""}, 4)
     assert (err.value.record, err.value.field, str(err.value).endswith("is required")) == (4, "parties[1].id", True)
+
+
+def test_exact_invoices_carry_vat_on_top_of_the_lines(tmp_path):
+    data, _ = run(load_mapping(MAPPINGS / "exact_online_to_sftp/purchase_invoices_x12_810.yaml"),
+                  [SOURCES["exact_online_to_sftp/purchase_invoices_x12_810.yaml"]], tmp_path)
+    segments = data.decode().split("~\n")
+    assert "TDS*29282" in segments and "TXI*VA*50.82" in segments
+    edi, _ = run(load_mapping(MAPPINGS / "exact_online_to_sftp/purchase_invoices_edifact_invoic.yaml"),
+                 [SOURCES["exact_online_to_sftp/purchase_invoices_edifact_invoic.yaml"]], tmp_path)
+    assert b"MOA+77:292.82'" in edi and b"MOA+79:242.00'" in edi and b"TAX+7+VAT'MOA+124:50.82'" in edi.replace(b"\n", b"")
+    wrong = dict(SOURCES["exact_online_to_sftp/purchase_invoices_x12_810.yaml"], AmountFC="242.00")
+    _, result = run(load_mapping(MAPPINGS / "exact_online_to_sftp/purchase_invoices_x12_810.yaml"), [wrong], tmp_path)
+    assert result.rejected[0]["error"] == "total 242.00 does not equal the sum of the lines 242.00 plus tax 50.82"

@@ -21,14 +21,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from formats.acknowledge import acknowledge
 from formats.control_numbers import FileControlNumberStore
 from formats.edifact import iter_segments as edifact_segments
-from formats.edifact_ack import SYNTAX_ERRORS, ContrlEnvelope, build_contrl, check_edifact, read_contrl
+from formats.edifact_ack import SYNTAX_ERRORS, check_edifact, read_contrl
 from formats.errors import FormatError
 from formats.mapping import load_mapping
 from formats.render import render
 from formats.x12 import iter_segments as x12_segments
-from formats.x12_ack import ELEMENT_ERRORS, GROUP_ERRORS, SEGMENT_ERRORS, SET_ERRORS, AckEnvelope, build_997, read_acks
+from formats.x12_ack import ELEMENT_ERRORS, GROUP_ERRORS, SEGMENT_ERRORS, SET_ERRORS, read_acks
 from formats.x12_check import check_interchange
 
 DEFAULT_STATE = Path(os.environ.get("MLC_CONTROL_FILE", Path.home() / ".mlc" / "control-numbers.json"))
@@ -134,21 +135,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_ack(args: argparse.Namespace) -> int:
     data = _read(args.file)
+    standard_of(data, args.file)
     store = FileControlNumberStore(args.control_file)
     run_key = f"mlc-ack|{Path(args.file).resolve()}|{hashlib.sha256(data).hexdigest()}"
-    if standard_of(data, args.file) == "x12":
-        result = check_interchange(data)
-        pair = f"{result.receiver[0]}:{result.receiver[1]}|{result.sender[0]}:{result.sender[1]}"
-        ack = build_997(data, AckEnvelope(store.allocate(f"ISA|{pair}", run_key),
-                                          store.allocate(f"GS|{pair}", run_key), datetime.now()))
-        what = "997s are never acknowledged"
-    else:
-        check = check_edifact(data)
-        number = store.allocate(f"UNB|{':'.join(check.recipient)}|{':'.join(check.sender)}", run_key)
-        ack = build_contrl(data, ContrlEnvelope(f"{number:09d}", datetime.now()))
-        what = "CONTRLs are never acknowledged"
+    standard, ack = acknowledge(data, store, run_key, datetime.now())
     if ack is None:
-        raise CliError(f"{args.file}: nothing to acknowledge ({what})")
+        kind = "997s" if standard == "x12" else "CONTRLs"
+        raise CliError(f"{args.file}: nothing to acknowledge ({kind} are never acknowledged)")
     sys.stdout.buffer.write(ack)
     return 0
 

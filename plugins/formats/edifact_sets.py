@@ -92,9 +92,15 @@ def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: Edifa
         segs += [("QTY", [["47", number(qty), line.get("uom") or "EA"]]),
                  ("MOA", [["203", amount(line_amount)]]),
                  ("PRI", [["AAA", number(unit)]])]
+    tax = record.get("tax")
+    tax_amount = cents(as_decimal(tax, "tax", index)) if tax not in (None, "") else None
+    invoice_total = total + tax_amount if tax_amount is not None else total
     stated = record.get("total")
-    if stated not in (None, "") and cents(as_decimal(stated, "total", index)) != total:
-        raise ctx.fail(f"total {stated} does not equal the sum of the lines {total}", "total")
+    if stated not in (None, "") and cents(as_decimal(stated, "total", index)) != invoice_total:
+        what = f"the sum of the lines {total}" + (f" plus tax {tax_amount}" if tax_amount is not None else "")
+        raise ctx.fail(f"total {stated} does not equal {what}", "total")
     segs += [("UNS", ["S"]), ("CNT", [["2", str(len(lines))]]),
-             ("MOA", [["77", amount(total)]]), ("MOA", [["79", amount(total)]])]
+             ("MOA", [["77", amount(invoice_total)]]), ("MOA", [["79", amount(total)]])]
+    if tax_amount is not None:  # SG50: the tax total
+        segs += [("TAX", ["7", ["VAT"]]), ("MOA", [["124", amount(tax_amount)]])]
     return DIRECTORIES[directory], segs

@@ -111,10 +111,15 @@ def invoice_810(record: Mapping[str, Any], index: int | None = None) -> list[Seg
             ctx.text(terms, "description", 80, label="terms.description")]))
     lines, total, count = _lines(ctx, "IT1")
     segs += lines
+    tax = ctx.amount(record, "tax")  # VAT / sales tax on top of the lines (TDS carries the total with it)
+    invoice_total = total + cents(tax) if tax is not None else total
     stated = ctx.amount(record, "total")
-    if stated is not None and cents(stated) != total:
-        raise ctx.fail(f"total {stated} does not equal the sum of the lines {total}", "total")
-    segs.append(("TDS", [implied(total)]))
+    if stated is not None and cents(stated) != invoice_total:
+        what = f"the sum of the lines {total}" + (f" plus tax {cents(tax)}" if tax is not None else "")
+        raise ctx.fail(f"total {stated} does not equal {what}", "total")
+    segs.append(("TDS", [implied(invoice_total)]))
+    if tax is not None:
+        segs.append(("TXI", ["VA", decimal_text(cents(tax), 2)]))
     segs.append(("CTT", [str(count)]))
     return segs
 

@@ -19,7 +19,8 @@ INTACCT_VENDOR = {
 }
 EXACT_PURCHASE_ENTRY = {
     "EntryNumber": "26100001", "YourRef": "SUP-INV-77", "EntryDate": "2026-11-03", "DueDate": "2026-12-03",
-    "Currency": "EUR", "AmountFC": "242.00", "SupplierName": "Lieferant GmbH", "SupplierCode": "20001",
+    "Currency": "EUR", "AmountFC": "292.82", "VATAmountFC": "50.82", "SupplierName": "Lieferant GmbH",
+    "SupplierCode": "20001",
     "PurchaseEntryLines": [{"LineNumber": 1, "AmountFC": "200.00", "Description": "Bürobedarf", "GLAccountCode": "4930"},
                            {"LineNumber": 2, "AmountFC": "42.00", "Description": "Versand", "GLAccountCode": "4910"}],
 }
@@ -28,6 +29,17 @@ EXACT_PAYMENT = {
     "Currency": "EUR", "SupplierName": "Lieferant GmbH", "SupplierCode": "20001",
     "Invoices": [{"YourRef": "SUP-INV-77", "AmountPaid": "242.00", "InvoiceAmount": "242.00"}],
 }
+EXACT_SUPPLIER = {"ID": "9a1de24e-dab8-41d5-beef-16e964ef2ebe", "Code": "20012", "Name": "Kantoor 00012 B.V.",
+                  "AddressLine1": "Industrieweg 12", "Postcode": "1012 AB", "City": "Utrecht", "Country": "NL",
+                  "VATNumber": "NL100000012B01", "Email": "ap12@leverancier12.example", "Blocked": False,
+                  "PurchaseCurrency": "EUR", "Modified": "2026-10-22T14:32:24Z"}
+EXACT_GLACCOUNT = {"ID": "244caf9c-4dab-4481-b253-edc618187993", "Code": "4500", "Description": "Advieskosten",
+                   "Type": 110, "TypeDescription": "Kosten", "BalanceType": "W", "BalanceSide": "D", "IsBlocked": False}
+EXACT_GLMAPPING = {"ID": "09208a65-0f3e-4dd3-902b-938b8743feb6", "GLAccountCode": "4200",
+                   "GLAccountDescription": "Verpakking", "GLSchemeCode": "RGS", "ClassificationCode": "RGS.4200",
+                   "ClassificationDescription": "RGS Verpakking"}
+EXACT_COST = {"ID": "111b8aaa-62f2-4d1a-8a78-9cb3d8b9b45c", "Code": "300", "Description": "Logistiek", "EndDate": None}
+
 INTACCT_GLACCOUNT = {"RECORDNO": "3", "ACCOUNTNO": "6220", "TITLE": "Packaging", "ACCOUNTTYPE": "incomestatement",
                      "NORMALBALANCE": "debit", "STATUS": "active", "WHENMODIFIED": "10/17/2026 00:08:38"}
 INTACCT_DIMENSION = {"DIMENSION": "DEPARTMENT", "RECORDNO": "2", "ID": "OPS", "NAME": "Operations", "PARENTID": "",
@@ -43,6 +55,14 @@ SOURCES = {
     "intacct_to_sftp/dimensions_csv.yaml": INTACCT_DIMENSION,
     "exact_online_to_sftp/purchase_invoices_x12_810.yaml": EXACT_PURCHASE_ENTRY,
     "exact_online_to_sftp/payments_x12_820.yaml": EXACT_PAYMENT,
+    "exact_online_to_sftp/purchase_invoices_csv.yaml": EXACT_PURCHASE_ENTRY,
+    "exact_online_to_sftp/purchase_invoices_edifact_invoic.yaml": EXACT_PURCHASE_ENTRY,
+    "exact_online_to_sftp/purchase_invoices_fixed_width.yaml": EXACT_PURCHASE_ENTRY,
+    "exact_online_to_sftp/suppliers_csv.yaml": EXACT_SUPPLIER,
+    "exact_online_to_sftp/gl_accounts_csv.yaml": EXACT_GLACCOUNT,
+    "exact_online_to_sftp/gl_account_mappings_csv.yaml": EXACT_GLMAPPING,
+    "exact_online_to_sftp/cost_centres_csv.yaml": EXACT_COST,
+    "exact_online_to_sftp/cost_units_csv.yaml": EXACT_COST,
     "intacct_to_sterling/bills_x12_810.yaml": INTACCT_BILL,
     "intacct_to_snowflake/vendors_stage_csv.yaml": INTACCT_VENDOR,
 }

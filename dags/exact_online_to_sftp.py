@@ -1,0 +1,118 @@
+"""
+### Exact Online → warehouse ERP over SFTP
+
+Every day at 05:00 UTC, what changed in Exact Online the day before (purchase invoices with their
+lines, supplier payments; suppliers, GL accounts and their classification mappings, cost centres
+and cost units when asked for) is extracted, rendered through the ERP's mappings
+(`include/mappings/exact_online_to_sftp/`) and delivered to its SFTP inbound folder.
+
+| task | what it does | when it fails, look at |
+|---|---|---|
+| `extract_<export>` | reads Exact Online (pool `exact_online_default`: one caller per division, pages in order, within the rate limit), stages JSON lines | the log's last line; "run `mlc exact-auth`" means the token chain must be renewed by a person |
+| `render_<export>` | renders the mapping; a record that cannot be rendered gets a `record_rejected` AUDIT line | the mapping and the rejected record's key and field |
+| `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file already delivered | the `sftp_default` connection: host key, login, folder, disk space |
+| `acknowledge` | for each delivered X12 / EDIFACT file the ERP moved to its processed folder, writes a 997 / CONTRL into `acks/` | the processed folder Param |
+
+**Trigger with config**: `window_start` / `window_end` to re-send another period; `exports` to
+choose what to send; `*_mapping` for another layout (CSV, X12 810/820, EDIFACT INVOIC,
+fixed-width); `force` to re-send files already delivered; `dry_run` to render and stage only.
+
+**Replay**: clear `deliver_<export>` to re-send the staged file; clear `extract_<export>` with
+downstream to extract the same window again (same records, same bytes, same control numbers).
+Exact's timestamps are Amsterdam wall-clock times: the window's start is widened by
+`overlap_minutes` (2 hours by default) and records are de-duplicated.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, Param
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from operators.ack_generate import AckGenerateOperator
+from operators.exact_extract import EXPORTS, ExactExtractOperator
+from operators.render_file import RenderFileOperator
+from operators.sftp_deliver import SftpDeliverOperator
+
+DEFAULT_MAPPINGS = {
+    "purchase_invoices": "exact_online_to_sftp/purchase_invoices_x12_810",
+    "suppliers": "exact_online_to_sftp/suppliers_csv",
+    "gl_accounts": "exact_online_to_sftp/gl_accounts_csv",
+    "gl_account_mappings": "exact_online_to_sftp/gl_account_mappings_csv",
+    "payments": "exact_online_to_sftp/payments_x12_820",
+    "cost_centres": "exact_online_to_sftp/cost_centres_csv",
+    "cost_units": "exact_online_to_sftp/cost_units_csv",
+}
+
+with DAG(
+    dag_id="exact_online_to_sftp",
+    description="Purchase invoices, payments and reference data from Exact Online to the ERP's SFTP folder",
+    doc_md=__doc__,
+    schedule=CronDataIntervalTimetable("0 5 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,  # a missed day is re-sent on request (window Params), never back-filled on its own
+    max_active_runs=1,
+    tags=["ml-connector", "exact-online", "sftp", "x12"],
+    default_args={
+        "owner": "ml-connector",
+        "retries": 3,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=20),
+        "execution_timeout": timedelta(hours=2),
+    },
+    params={
+        "window_start": Param(None, type=["null", "string"], format="date-time", title="Window start (UTC)",
+                              description="Empty: the run's data interval (the day before the run)."),
+        "window_end": Param(None, type=["null", "string"], format="date-time", title="Window end (UTC)"),
+        "overlap_minutes": Param(120, type="integer", minimum=0, maximum=1440, title="Overlap (minutes)",
+                                 description="Exact's clock is Amsterdam wall-clock time: widen the window's start."),
+        "exports": Param(["purchase_invoices", "payments"], type="array", items={"type": "string", "enum": list(EXPORTS)},
+                         title="Exports", examples=list(EXPORTS)),
+        **{f"{export}_mapping": Param(mapping, type="string", title=f"Mapping for {export}",
+                                      description="A file under include/mappings, without .yaml")
+           for export, mapping in DEFAULT_MAPPINGS.items()},
+        "remote_dir": Param("inbound", type="string", title="ERP inbound folder", pattern=r"^[A-Za-z0-9._/-]+$"),
+        "force": Param(False, type="boolean", title="Re-send files already delivered"),
+        "dry_run": Param(False, type="boolean", title="Dry run: render and stage, deliver nothing"),
+        "generate_acks": Param(True, type="boolean", title="Write 997 / CONTRL for files the ERP has processed"),
+        "processed_dir": Param("inbound/processed", type="string", title="Where the ERP moves processed files",
+                               pattern=r"^[A-Za-z0-9._/-]+$"),
+        "acks_dir": Param("acks", type="string", title="Acknowledgment folder", pattern=r"^[A-Za-z0-9._/-]+$"),
+    },
+) as dag:
+    acknowledge = AckGenerateOperator(
+        task_id="acknowledge",
+        remote_dir="{{ params.remote_dir }}",
+        processed_dir="{{ params.processed_dir }}",
+        acks_dir="{{ params.acks_dir }}",
+        enabled="{{ params.generate_acks and not params.dry_run }}",
+        trigger_rule="all_done",  # files delivered by earlier runs are acknowledged even if today's run failed
+    )
+    for export in EXPORTS:
+        extract = ExactExtractOperator(
+            task_id=f"extract_{export}",
+            export=export,
+            exports="{{ params.exports | join(',') }}",
+            window_start="{{ params.window_start or '' }}",
+            window_end="{{ params.window_end or '' }}",
+            overlap_minutes="{{ params.overlap_minutes }}",
+        )
+        render = RenderFileOperator(
+            task_id=f"render_{export}",
+            source_task_id=f"extract_{export}",
+            mapping=f"{{{{ params.{export}_mapping }}}}",
+            sftp_conn_id="sftp_default",
+            remote_dir="{{ params.remote_dir }}",
+            force="{{ params.force }}",
+        )
+        deliver = SftpDeliverOperator(
+            task_id=f"deliver_{export}",
+            source_task_id=f"render_{export}",
+            remote_dir="{{ params.remote_dir }}",
+            force="{{ params.force }}",
+            dry_run="{{ params.dry_run }}",
+        )
+        extract >> render >> deliver >> acknowledge

@@ -1,0 +1,110 @@
+"""exact_online_to_sftp end to end with dag.test() against the Exact Online sandbox and the SFTP server."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from formats.x12_ack import read_acks
+from operators.audit import parse_audit_line
+from sandbox.exact import ExactSandbox
+from sandbox.exact_data import ExactSeed
+from tests.edi.validators import bots_errors, x12_envelope_errors
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.integration
+WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
+
+
+@pytest.fixture
+def env(sftp_connections, use_connections, mlc_state):
+    with ExactSandbox(seed=ExactSeed(invoices=90), window_seconds=1.0) as exact:
+        use_connections(exact.connections())
+        yield exact, sftp_connections
+
+
+@pytest.fixture
+def dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / "exact_online_to_sftp.py"), safe_mode=False).dags["exact_online_to_sftp"]
+    for task in dag.tasks:
+        task.retries = 0
+    return dag
+
+
+def inbound(sftp) -> dict[str, bytes]:
+    folder = sftp.home("partner") / "inbound"
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()} if folder.exists() else {}
+
+
+def audits(text: str) -> list[dict]:
+    return [a for a in map(parse_audit_line, text.splitlines()) if a]
+
+
+def in_window(exact, table: str) -> list[dict]:
+    low, high = datetime(2026, 11, 1, 1), datetime(2026, 11, 9, 1)  # the UTC window in Amsterdam wall-clock time
+    return [r for r in exact.division.tables[table] if low <= r["Modified"] < high]
+
+
+def test_invoices_and_payments_are_delivered_valid_and_a_rerun_sends_nothing_new(dag, env, capsys):
+    exact, sftp = env
+    run = dag.test(run_conf=WINDOW)
+    log = capsys.readouterr().out
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", states
+    assert states["extract_suppliers"] == "skipped"
+    files = inbound(sftp)
+    x810 = next(data for name, data in files.items() if name.startswith("EXACT_810_"))
+    x820 = next(data for name, data in files.items() if name.startswith("EXACT_820_"))
+    for data in (x810, x820):
+        assert x12_envelope_errors(data) == [] and bots_errors(data, "x12") == []
+    entries = in_window(exact, "entries")
+    assert sum(seg.startswith(b"ST*810*") for seg in x810.split(b"~\n")) == len(entries) > 0
+    numbers = sorted(seg.split(b"*")[2].decode() for seg in x810.split(b"~\n") if seg.startswith(b"BIG*"))
+    assert numbers == sorted(e["YourRef"] for e in entries)
+    lines = sum(1 for line in exact.division.tables["lines"] if line["EntryID"] in {e["EntryID"] for e in entries})
+    assert sum(seg.startswith(b"IT1*") for seg in x810.split(b"~\n")) == lines
+    assert sum(seg.startswith(b"ST*820*") for seg in x820.split(b"~\n")) == len(in_window(exact, "payments")) > 0
+    staged = [a for a in audits(log) if a["event"] == "records_staged"]
+    assert {a["export"]: a["rate_limited"] for a in staged} == {"purchase_invoices": 0, "payments": 0}
+
+    again = dag.test(run_conf=WINDOW)
+    assert again.state == "success" and inbound(sftp) == files
+
+
+def test_reference_data_as_csv_through_params(dag, env):
+    exact, sftp = env
+    run = dag.test(run_conf={**WINDOW, "exports": ["suppliers", "gl_account_mappings", "cost_centres"]})
+    assert run.state == "success"
+    files = inbound(sftp)
+    mappings = next(data for name, data in files.items() if name.startswith("EXACT_GLMAPPINGS_"))
+    rows = list(csv.DictReader(io.StringIO(mappings.decode())))
+    assert sorted(r["account_code"] for r in rows) == sorted(m["GLAccountCode"] for m in exact.division.tables["mappings"])
+    suppliers = next(data for name, data in files.items() if name.startswith("EXACT_SUPPLIERS_"))
+    codes = [r["supplier_code"] for r in csv.DictReader(io.StringIO(suppliers.decode()))]
+    expected = [a["Code"].strip() for a in in_window(exact, "accounts") if a["IsSupplier"]]
+    assert sorted(codes) == sorted(expected) and all(not c.startswith(" ") for c in codes)
+
+
+def test_files_the_erp_has_processed_are_acknowledged_once(dag, env, capsys):
+    _exact, sftp = env
+    assert dag.test(run_conf={**WINDOW, "exports": ["purchase_invoices"]}).state == "success"
+    home = sftp.home("partner")
+    (name,) = inbound(sftp)
+    (home / "inbound" / "processed").mkdir()
+    (home / "inbound" / name).rename(home / "inbound" / "processed" / name)  # the ERP took it
+    capsys.readouterr()
+    run = dag.test(run_conf={**WINDOW, "exports": ["purchase_invoices"]})
+    log = capsys.readouterr().out
+    assert run.state == "success"
+    (ack,) = (home / "acks").iterdir()
+    report = read_acks(ack.read_bytes())
+    assert ack.name == f"997_{name[:-4]}.x12" and [g["status"] for g in report["group_acks"]] == ["A"]
+    assert [a["file"] for a in audits(log) if a["event"] == "ack_generated"] == [name]
+    again = dag.test(run_conf={**WINDOW, "exports": ["purchase_invoices"]})
+    assert again.state == "success" and len(list((home / "acks").iterdir())) == 1
