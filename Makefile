@@ -59,3 +59,4 @@ bench: venv
 	$(PY) bench/intacct_bench.py
 	$(PY) bench/dag_bench.py
 	$(PY) bench/stampli_bench.py
+	$(PY) bench/exact_bench.py

@@ -47,12 +47,14 @@ class ExactSandbox(HttpSandbox):
     supported_faults = HTTP_TRANSPORT_FAULTS | frozenset({"maintenance", "rate_limit", "expired_token", "token_lost"})
 
     def __init__(self, *, seed: ExactSeed | None = None, division: ExactDivision | None = None,
-                 minutely_limit: int = 60, daily_limit: int = 5000, window_seconds: float = 60.0, **where: Any) -> None:
+                 minutely_limit: int = 60, daily_limit: int = 5000, window_seconds: float = 60.0,
+                 bare_array_for_top: bool = True, **where: Any) -> None:
         super().__init__(request_log_size=100_000, **where)
         self.division = division or ExactDivision()
         if seed is not None:
             self.division.seed(seed)
         self.minutely_limit, self.daily_limit, self.window_seconds = minutely_limit, daily_limit, window_seconds
+        self.bare_array_for_top = bare_array_for_top
         self.offset = 0.0  # tests move the sandbox's clock forward instead of sleeping
         self.state = threading.Lock()
         self.refresh_token = self._new_token("RT")
@@ -64,6 +66,7 @@ class ExactSandbox(HttpSandbox):
         self.calls: dict[str, int] = {}
         self.window: tuple[int, int] = (0, 0)  # (window index, calls in it)
         self.day: tuple[int, int] = (0, 0)
+        self._lines_index: tuple[tuple[int, int], dict[str, list[Row]]] = ((0, -1), {})
 
     # -- clock and helpers ---------------------------------------------------------------------------
     def now(self) -> float:
@@ -238,6 +241,8 @@ class ExactSandbox(HttpSandbox):
             params["$skiptoken"] = token
             body["__next"] = f"{self.url}/api/v1/{self.division.number}/{entity}?" + "&".join(
                 f"{k}={quote(v, safe=chr(39) + '(),$ ')}".replace(" ", "%20") for k, v in params.items())
+        if top is not None and self.bare_array_for_top and "__next" not in body:
+            return Response.json({"d": body["results"]})  # the other shape Exact uses (§4.3)
         return Response.json({"d": body})
 
     def _shape(self, row: Row, entity: str, key: str, select: list[str], expand: set[str]) -> Row:
@@ -258,7 +263,13 @@ class ExactSandbox(HttpSandbox):
 
     def _lines(self, entry_id: str, select: list[str]) -> dict[str, Any]:
         with self.division.lock:
-            rows = sorted((r for r in self.division.tables["lines"] if r["EntryID"] == entry_id), key=lambda r: r["ID"])
+            lines = self.division.tables["lines"]
+            if self._lines_index[0] != (id(lines), len(lines)):  # an index by entry, rebuilt when lines change
+                index: dict[str, list[Row]] = {}
+                for line in lines:
+                    index.setdefault(line["EntryID"], []).append(line)
+                self._lines_index = ((id(lines), len(lines)), index)
+            rows = sorted(self._lines_index[1].get(entry_id, []), key=lambda r: r["ID"])
         page = rows[:60]
         body: dict[str, Any] = {"results": [self._shape(r, "purchaseentry/PurchaseEntryLines", "ID", select, set())
                                             for r in page]}

@@ -187,3 +187,10 @@ def test_an_early_refresh_is_refused_and_the_stored_token_used(exact):
     token = h.access_token()
     assert h.access_token(force=True) == token  # Exact: "access_token not expired"
     assert exact.token_calls == 2
+
+
+def test_both_page_shapes_are_read(exact):
+    h = hook()
+    (page,) = list(h.iter_pages("hrm/Costcenters", {"$select": "ID,Code", "$top": "2"}))  # {"d": [...]}
+    assert len(page) == 2 and {"ID", "Code"} <= set(page[0])
+    assert len(list(h.iter_rows("hrm/Costcenters", ["ID", "Code"]))) == 3  # {"d": {"results": [...]}}
