@@ -1,6 +1,6 @@
 """The sandbox as a whole: which servers play which system, and the connections that reach them.
 
-Emulators (Intacct, Stampli's export folder, Exact Online; Sterling later) are added to :func:`build_servers`; the demo,
+Emulators (Intacct, Stampli's export folder, Exact Online, Sterling B2Bi) are added to :func:`build_servers`; the demo,
 ``make up`` and the tests all start the sandbox through it, so a new server appears everywhere.
 """
 
@@ -19,6 +19,7 @@ from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import IntacctStore, Seed
 from sandbox.sftp import CLIENT_KEY, SftpSandbox, SftpUser
 from sandbox.snowflake import SnowflakeSandbox
+from sandbox.sterling import SterlingSandbox
 
 # Sandbox-only credential (the sandbox runs on loopback; real connections never use it).
 STAMPLI_PASSWORD = "stampli-sandbox-password"  # noqa: S105 - sandbox fixture
@@ -53,7 +54,7 @@ def build_servers(
 ) -> list[SandboxServer]:
     """Every sandbox server, not yet started, keeping its state under ``workdir``.
 
-    ``ports`` fixes a server's port by name (``sftp``, ``snowflake``, ``intacct``, ``exact``); the others take a free one.
+    ``ports`` fixes a server's port by name (``sftp``, ``snowflake``, ``intacct``, ``exact``, ``sterling``); the others take a free one.
     """
     ports = ports or {}
 
@@ -65,7 +66,7 @@ def build_servers(
     exact = ExactSandbox(seed=ExactSeed(invoices=int(os.environ.get("MLC_SANDBOX_EXACT_INVOICES", "120")),
                                         anchor=datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)),
                          **where("exact"))
-    return [sftp, SnowflakeSandbox(**where("snowflake")), intacct, exact]
+    return [sftp, SnowflakeSandbox(**where("snowflake")), intacct, exact, SterlingSandbox(**where("sterling"))]
 
 
 def seed_stampli_exports(home: Path, store: IntacctStore) -> None:

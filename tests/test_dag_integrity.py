@@ -71,7 +71,7 @@ def test_retries_with_exponential_backoff(dagbag):
             assert task.retries >= 2 and task.retry_exponential_backoff, f"{dag.dag_id}.{task.task_id}"
 
 
-POLLING = {"stampli_to_intacct"}  # they take what is there when they look; no data window to extract
+POLLING = {"stampli_to_intacct", "sterling_mailbox_poll"}  # they take what is there when they look; no data window to extract
 
 
 def test_data_interval_timetable_and_one_active_run(dagbag):

@@ -1,0 +1,251 @@
+"""IBM Sterling B2B Integrator's REST APIs (``/B2BAPIs/svc/``), played over real HTTP on loopback
+(reference/sterling.md §4–7, §10).
+
+* HTTP Basic authentication; ``doc`` answers as the API browser does (the health probe).
+* ``communities``, ``tradingpartners`` (GET list / by name, POST, PUT, DELETE), ``mailboxes``,
+  ``mailboxcontents?parentMailboxId=``, ``mailboxmessages``, ``messagebatches`` (multipart
+  ``upstream`` + ``mailboxName``) and ``documents`` (base64 ``payload``).
+* Lists page with ``_range=a-b`` (0-based, inclusive) and filter with ``searchFor``; creates answer
+  ``{"Location": ...}``, updates and deletes ``{"rowsAffected": n}``; errors
+  ``{"errorCode", "errorDescription"}`` with 400/404; GET wraps booleans and enums as
+  ``{"code", "display"}``.
+* Creating a partner creates its mailboxes ``/<partner>/Inbox`` and ``/<partner>/Outbox``.
+* The blank-id DELETE hazard is real here: ``DELETE tradingpartners/`` removes every partner (so a
+  test can prove the client never sends one).
+* Faults: the HTTP transport ones (``http_5xx``, ``slow``, ``drop``, ``malformed``).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import threading
+from datetime import datetime, timedelta, timezone
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+from urllib.parse import unquote
+
+from sandbox.http import HTTP_TRANSPORT_FAULTS, HttpSandbox, Request, Response
+
+BASE = "/B2BAPIs/svc"
+USER, PASSWORD = "mlc_api", "sterling-sandbox-password"  # noqa: S105 - sandbox fixture
+REQUIRED_PARTNER = ("partnerName", "code", "community", "authenticationType", "emailAddress", "phone", "givenName",
+                    "surname", "username")
+BOOLEANS = ("isInitiatingConsumer", "isInitiatingProducer", "isListeningConsumer", "isListeningProducer", "doesUseSSH",
+            "useGlobalMailbox", "extractableAlways")
+
+
+def _error(status: int, code: str, description: str) -> Response:
+    return Response.json({"errorCode": code, "errorDescription": description}, status)
+
+
+def _wrap(record: dict[str, Any]) -> dict[str, Any]:
+    out = dict(record)
+    for key in BOOLEANS:
+        if key in out and isinstance(out[key], bool):
+            out[key] = {"code": out[key], "display": "Yes" if out[key] else "No"}
+    if "authenticationType" in out:
+        out["authenticationType"] = {"code": out["authenticationType"], "display": out["authenticationType"]}
+    return out
+
+
+class SterlingSandbox(HttpSandbox):
+    name = "sterling"
+    supported_faults = HTTP_TRANSPORT_FAULTS
+
+    def __init__(self, *, communities: tuple[str, ...] = ("MLC Suppliers", "Retail Partners"),
+                 inbound: dict[str, int] | None = None, **where: Any) -> None:
+        super().__init__(**where)
+        self.lock = threading.RLock()
+        self.ids = itertools.count(1001)
+        self.communities = {name: {"_id": name, "name": name} for name in communities}
+        self.partners: dict[str, dict[str, Any]] = {}
+        self.mailboxes: dict[int, dict[str, Any]] = {}
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.documents: dict[str, bytes] = {}
+        for path in ("/MLC", "/MLC/Inbound"):
+            self.mailbox(path)
+        for path, count in (inbound if inbound is not None else {"/MLC/Inbound": 3}).items():
+            for n in range(1, count + 1):
+                self.deliver(path, f"997_{n:04d}.x12", _inbound_997(n))
+
+    # -- state helpers (tests use them too) ----------------------------------------------------------
+    def mailbox(self, path: str) -> dict[str, Any]:
+        with self.lock:
+            found = next((m for m in self.mailboxes.values() if m["path"] == path), None)
+            if found:
+                return found
+            parent = path.rsplit("/", 1)[0]
+            if parent:
+                self.mailbox(parent)
+            box = {"mailboxId": next(self.ids), "path": path, "name": path.rsplit("/", 1)[-1], "mailboxType": "R",
+                   "description": f"{path} mailbox"}
+            self.mailboxes[box["mailboxId"]] = box
+            return box
+
+    def deliver(self, path: str, name: str, data: bytes) -> dict[str, Any]:
+        """Put a message into a mailbox, as a partner's upload or a routing rule would."""
+        with self.lock:
+            box = self.mailbox(path)
+            document = f"sandbox:node1:{next(self.ids):x}:{len(self.documents) + 1}"
+            self.documents[document] = data
+            created = datetime.now(timezone.utc) - timedelta(seconds=1)
+            message = {"id": next(self.ids), "messageId": None, "mailboxId": box["mailboxId"], "mailboxPath": path,
+                       "name": name, "documentId": document, "size": len(data), "extractableAlways": True,
+                       "creationDate": created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")}
+            message["messageId"] = message["id"]
+            self.messages[message["id"]] = message
+            return message
+
+    def messages_in(self, path: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [m for m in self.messages.values() if m["mailboxPath"] == path]
+
+    def connections(self) -> dict[str, dict[str, Any]]:
+        return {"sterling_default": {"conn_type": "sterling", "host": self.host, "port": self.port, "schema": "http",
+                                     "login": USER, "password": PASSWORD, "extra": {"base_path": BASE}}}
+
+    # -- dispatch ------------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        if not request.path.startswith(BASE + "/"):
+            return Response.text("Not Found", 404, "text/html")
+        expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        if request.headers.get("authorization") != expected:
+            return Response(401, b"", {"WWW-Authenticate": 'Basic realm="B2BAPIs"'})
+        parts = [unquote(p) for p in request.path[len(BASE) + 1:].split("/")]
+        resource, ident = parts[0], "/".join(p for p in parts[1:] if p)
+        if resource == "doc":
+            return Response.text("<html><body>B2B REST API browser</body></html>", 200, "text/html")
+        handler = getattr(self, f"_{resource}", None)
+        if handler is None:
+            return _error(404, "API000404", f"Unknown resource {resource}")
+        with self.lock:
+            return handler(request, ident)
+
+    def _page(self, request: Request, rows: list[dict[str, Any]], searchable: tuple[str, ...]) -> Response:
+        search = request.query.get("searchFor", [""])[0].lower()
+        if search:
+            rows = [r for r in rows if any(search in str(r.get(f, "")).lower() for f in searchable)]
+        low, _, high = request.query.get("_range", ["0-99"])[0].partition("-")
+        try:
+            start, end = int(low), int(high or low)
+        except ValueError:
+            return _error(400, "API000100", "_range must look like 0-99")
+        return Response.json([_wrap(r) for r in rows[start:end + 1]])
+
+    def _communities(self, request: Request, ident: str) -> Response:
+        if ident:
+            return Response.json(self.communities[ident]) if ident in self.communities else \
+                _error(404, "API000160", f"Community {ident} not found")
+        return self._page(request, sorted(self.communities.values(), key=lambda c: c["name"]), ("name",))
+
+    def _tradingpartners(self, request: Request, ident: str) -> Response:
+        if request.method == "GET":
+            if ident:
+                partner = self.partners.get(ident)
+                return Response.json(_wrap(partner)) if partner else _error(404, "API000161",
+                                                                           f"Trading partner {ident} not found")
+            return self._page(request, sorted(self.partners.values(), key=lambda p: p["partnerName"]),
+                              ("partnerName", "code"))
+        if request.method == "DELETE":
+            names = [ident] if ident else list(self.partners)  # the real blank-id hazard
+            for name in names:
+                self.partners.pop(name, None)
+            return Response.json({"rowsAffected": len(names)})
+        body = request.json() or {}
+        if request.method == "POST":
+            missing = [f for f in REQUIRED_PARTNER if not body.get(f)]
+            if missing:
+                return _error(400, "API000120", f"Missing required field(s): {', '.join(missing)}")
+            if body["community"] not in self.communities:
+                return _error(404, "API000160", f"Community {body['community']} not found")
+            if body["partnerName"] in self.partners:
+                return _error(400, "API000130", f"Trading partner {body['partnerName']} already exists")
+            record = {k: v for k, v in body.items() if k != "password"}
+            record.update({"_id": body["partnerName"], "_title": body["partnerName"]})
+            self.partners[body["partnerName"]] = record
+            for box in ("Inbox", "Outbox"):
+                self.mailbox(f"/{body['partnerName']}/{box}")
+            return Response.json({"Location": f"{self.url}{BASE}/tradingpartners/{body['partnerName']}"}, 201)
+        if request.method == "PUT":
+            if ident not in self.partners:
+                return _error(404, "API000161", f"Trading partner {ident} not found")
+            self.partners[ident].update({k: v for k, v in body.items() if k not in ("password", "partnerName")})
+            return Response.json({"rowsAffected": 1})
+        return _error(400, "API000405", f"{request.method} not supported")
+
+    def _mailboxes(self, request: Request, ident: str) -> Response:
+        if ident:
+            box = self.mailboxes.get(int(ident)) if ident.isdigit() else None
+            return Response.json(box) if box else _error(404, "API000170", f"Mailbox {ident} not found")
+        return self._page(request, sorted(self.mailboxes.values(), key=lambda m: m["path"]), ("path",))
+
+    def _mailboxcontents(self, request: Request, ident: str) -> Response:
+        parent = request.query.get("parentMailboxId", [""])[0]
+        if not parent.isdigit() or int(parent) not in self.mailboxes:
+            return _error(404, "API000170", f"Mailbox {parent} not found")
+        path = self.mailboxes[int(parent)]["path"]
+        children = [{"id": m["mailboxId"], "name": m["name"], "type": "mailbox", "description": m["description"]}
+                    for m in self.mailboxes.values() if m["path"].rsplit("/", 1)[0] == path and m["path"] != path]
+        items = children + [{"id": m["id"], "name": m["name"], "type": "message", "documentId": m["documentId"],
+                             "size": m["size"], "extractableAlways": True, "creationDate": m["creationDate"]}
+                            for m in sorted(self.messages.values(), key=lambda m: m["id"]) if m["mailboxPath"] == path]
+        return self._page(request, items, ("name",))
+
+    def _mailboxmessages(self, request: Request, ident: str) -> Response:
+        if request.method == "GET":
+            message = self.messages.get(int(ident)) if ident.isdigit() else None
+            return Response.json(_wrap(message)) if message else _error(404, "API000180", f"Message {ident} not found")
+        if request.method == "DELETE":
+            if not ident:
+                count = len(self.messages)
+                self.messages.clear()
+                return Response.json({"rowsAffected": count})
+            return Response.json({"rowsAffected": 1 if self.messages.pop(int(ident), None) else 0})
+        body = request.json() or {}
+        if body.get("documentId") not in self.documents:
+            return _error(404, "API000190", f"Document {body.get('documentId')} not found")
+        if not any(m["path"] == body.get("mailboxPath") for m in self.mailboxes.values()):
+            return _error(404, "API000170", f"Mailbox {body.get('mailboxPath')} not found")
+        message = self.deliver(body["mailboxPath"], body.get("name") or "message", self.documents[body["documentId"]])
+        return Response.json({"Location": f"{self.url}{BASE}/mailboxmessages/{message['id']}"}, 201)
+
+    def _messagebatches(self, request: Request, ident: str) -> Response:
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return _error(400, "API000200", "messagebatches takes multipart/form-data")
+        parsed = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + request.body)
+        files, mailbox = [], None
+        for part in parsed.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if name == "mailboxName":
+                mailbox = part.get_content().strip() if isinstance(part.get_content(), str) else \
+                    part.get_payload(decode=True).decode().strip()
+            elif name == "upstream":
+                files.append((part.get_filename() or "message", part.get_payload(decode=True) or b""))
+        if not mailbox or not any(m["path"] == mailbox for m in self.mailboxes.values()):
+            return _error(404, "API000170", f"Mailbox {mailbox} not found")
+        if not files:
+            return _error(400, "API000201", "no upstream part")
+        ids = [self.deliver(mailbox, name, data)["id"] for name, data in files]
+        return Response.json({"Location": f"{self.url}{BASE}/messagebatches/{','.join(map(str, ids))}"}, 201)
+
+    def _documents(self, request: Request, ident: str) -> Response:
+        if request.method == "GET":
+            data = self.documents.get(ident)
+            return Response.json({"documentId": ident, "payload": base64.b64encode(data).decode()}) if data is not None \
+                else _error(404, "API000190", f"Document {ident} not found")
+        payload = (request.json() or {}).get("payload", "")
+        document = f"sandbox:node1:{next(self.ids):x}:{len(self.documents) + 1}"
+        self.documents[document] = base64.b64decode(payload)
+        return Response.json({"Location": f"{self.url}{BASE}/documents/{document}"}, 201)
+
+
+def _inbound_997(n: int) -> bytes:
+    """A partner's 997 as it lands in the inbound mailbox."""
+    body = [f"GS*FA*ACMESUPPLY*MLCBUYER*20261117*0900*{n}*X*004010", f"ST*997*{n:04d}", f"AK1*IN*{n}", "AK9*A*1*1*1",
+            f"SE*4*{n:04d}", f"GE*1*{n}", f"IEA*1*{n:09d}"]
+    isa = (f"ISA*00*{' ' * 10}*00*{' ' * 10}*ZZ*{'ACMESUPPLY':<15}*ZZ*{'MLCBUYER':<15}*261117*0900*U*00401*"
+           f"{n:09d}*0*P*>")
+    return ("~\n".join([isa, *body]) + "~\n").encode()

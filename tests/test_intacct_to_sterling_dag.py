@@ -1,0 +1,149 @@
+"""intacct_to_sterling and sterling_mailbox_poll with dag.test() against the Intacct, Sterling and SFTP sandboxes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from operators.audit import parse_audit_line
+from sandbox.intacct import IntacctSandbox
+from sandbox.intacct_data import Seed
+from sandbox.sterling import SterlingSandbox
+from tests.edi.validators import bots_errors, x12_envelope_errors
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.integration
+WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
+
+
+@pytest.fixture
+def env(sftp_connections, use_connections, mlc_state):
+    with IntacctSandbox(seed=Seed(bills=60, anchor=datetime(2026, 11, 16))) as gateway, SterlingSandbox() as sterling:
+        use_connections({**gateway.connections(), **sterling.connections()})
+        yield gateway, sterling, sftp_connections
+
+
+def load(name: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / f"{name}.py"), safe_mode=False).dags[name]
+    for task in dag.tasks:
+        task.retries = 0
+    return dag
+
+
+@pytest.fixture
+def dag(airflow_db):
+    return load("intacct_to_sterling")
+
+
+def audits(text: str) -> list[dict]:
+    return [a for a in map(parse_audit_line, text.splitlines()) if a]
+
+
+def window_bills(gateway) -> list[tuple[str, str, str]]:
+    return gateway.store.select('SELECT "RECORDNO", "VENDORID", "RECORDID" FROM "APBILL" WHERE "WHENMODIFIED" >= ? '
+                                'AND "WHENMODIFIED" < ?', ["2026-11-01 00:00:00", "2026-11-09 00:00:00"])
+
+
+def uploaded(sterling) -> dict[str, bytes]:
+    return {f"{m['mailboxPath']}/{m['name']}": sterling.documents[m["documentId"]]
+            for m in sterling.messages.values() if m["mailboxPath"] != "/MLC/Inbound"}
+
+
+def test_partners_then_documents_in_their_mailboxes_and_a_rerun_duplicates_nothing(dag, env, capsys):
+    gateway, sterling, _sftp = env
+    run = dag.test(run_conf=WINDOW)
+    log = capsys.readouterr().out
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    bills = window_bills(gateway)
+    assert bills and {v for _, v, _ in bills} <= set(sterling.partners)  # every bill's vendor is a partner
+    docs = uploaded(sterling)
+    assert len(docs) == len(bills)
+    for record_no, vendor, number in bills:
+        (path,) = [p for p in docs if p.startswith(f"/{vendor}/Inbox/810_{vendor}_{record_no}_")]
+        data = docs[path]
+        assert x12_envelope_errors(data) == [] and bots_errors(data, "x12") == []
+        assert b"BIG*" in data and f"*{number}*".encode() in data
+    synced = [a for a in audits(log) if a["event"] == "partner_synced"]
+    assert {a["status"] for a in synced} == {"created"} and all(a["partner"] for a in synced)
+    assert len([a for a in audits(log) if a["event"] == "document_uploaded" and a["message_id"]]) == len(bills)
+
+    vendor = next(iter(sterling.partners))
+    gateway.store.clock = lambda: datetime(2026, 11, 5, 12, 0, 0)  # the vendor's phone changes in Intacct
+    record = gateway.store.one("VENDOR", "VENDORID", vendor)
+    gateway.store.update("VENDOR", record["RECORDNO"], {"DISPLAYCONTACT.PHONE1": "555-0199"})
+    again = dag.test(run_conf=WINDOW)
+    log = capsys.readouterr().out
+    assert again.state == "success"
+    statuses = {a["vendor"]: a["status"] for a in audits(log) if a["event"] == "partner_synced"}
+    assert statuses[vendor] == "updated" and sterling.partners[vendor]["phone"] == "555-0199"
+    assert len(sterling.partners) == len(set(sterling.partners))  # updated, not duplicated
+    assert uploaded(sterling) == docs  # the same bills are not sent twice
+
+
+def test_a_5xx_in_the_middle_then_a_clear_sends_each_document_once(dag, env, capsys):
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+
+    gateway, sterling, _sftp = env
+    dag.task_dict["upload_bills"].hook_kwargs = {"retry_base_seconds": 0.01, "retry_attempts": 2}
+    bills = sorted(window_bills(gateway))
+    record_no, vendor, _ = bills[len(bills) // 2]  # Sterling fails on one upload in the middle of the batch
+    sterling.inject("http_5xx", times=None, status=503, body="", body_contains=f"810_{vendor}_{record_no}_")
+    run = dag.test(run_conf=WINDOW)
+    log = capsys.readouterr().out
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["upload_bills"] == "failed"
+    assert "document(s) not uploaded" in log and "clearing this task sends only the missing ones" in log
+    assert len(uploaded(sterling)) == len(bills) - 1
+    sterling.clear_faults()
+
+    with create_session() as session:
+        ti = next(t for t in run.get_task_instances(session=session) if t.task_id == "upload_bills")
+        clear_task_instances([ti], session)
+        session.commit()
+    with create_session() as session:
+        ti = next(t for t in run.get_task_instances(session=session) if t.task_id == "upload_bills")
+        ti.try_number += 1
+        ti.state = "scheduled"
+        session.commit()
+        _run_task(ti=ti, task=dag.task_dict["upload_bills"])
+    assert {t.task_id: t.state for t in run.get_task_instances()}["upload_bills"] == "success"
+    docs = uploaded(sterling)
+    assert len(docs) == len(bills)
+    assert sorted(p.rsplit("_", 1)[0] for p in docs) == sorted(
+        f"/{v}/Inbox/810_{v}_{r}" for r, v, _ in bills)  # each bill exactly once
+
+
+def test_polling_hands_each_inbound_message_on_once(env, airflow_db, capsys):
+    _gateway, sterling, sftp = env
+    poll = load("sterling_mailbox_poll")
+    assert poll.test().state == "success"
+    folder = sftp.home("partner") / "from_sterling"
+    first = sorted(p.name for p in folder.iterdir())
+    assert len(first) == 3 and all(n.endswith(".x12") for n in first)
+    assert poll.test().state == "success"  # nothing new: skipped, nothing handed on twice
+    assert sorted(p.name for p in folder.iterdir()) == first
+    sterling.deliver("/MLC/Inbound", "855_0001.x12", b"ISA*new~")
+    capsys.readouterr()
+    assert poll.test().state == "success"
+    log = capsys.readouterr().out
+    assert len(list(folder.iterdir())) == 4
+    assert [a["message_name"] for a in audits(log) if a["event"] == "message_extracted"] == ["855_0001.x12"]
+
+
+def test_a_partner_sterling_refuses_is_reported_and_a_blank_delete_is_never_sent(env, use_connections):
+    _gateway, sterling, _sftp = env
+    from hooks.sterling import SterlingHook, SterlingNotFound
+
+    hook = SterlingHook(retry_base_seconds=0.01)
+    with pytest.raises(SterlingNotFound, match="Community Nowhere not found"):
+        hook.upsert_partner({"partnerName": "V9", "code": "V9", "community": "Nowhere", "authenticationType": "Local",
+                             "emailAddress": "a@b.c", "phone": "1", "givenName": "A", "surname": "B", "username": "v9"})
+    with pytest.raises(ValueError, match="without an id"):
+        hook.delete("tradingpartners", " ")
+    assert not any(r.method == "DELETE" for r in sterling.requests)
