@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import shutil
-import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -183,7 +183,7 @@ def test_a_posting_that_stops_midway_finishes_on_the_next_run_without_duplicates
     assert (home / "outbound" / "archive" / "invoices" / invoices.name).exists()
 
 
-def test_a_half_written_file_waits_until_it_is_complete(dag, env, capsys):
+def test_a_half_written_file_waits_until_it_is_complete(dag, env, capsys, monkeypatch):
     gateway, _sftp, home = env
     invoices = stampli.invoice_export(gateway.store, 5, day=DAY)
     folder = home / "outbound" / "invoices"
@@ -191,17 +191,22 @@ def test_a_half_written_file_waits_until_it_is_complete(dag, env, capsys):
     path = folder / invoices.name
     half = len(invoices.data) // 2
     path.write_bytes(invoices.data[:half])
-    dag.task_dict["pick_up_invoices"].settle_seconds = 1.5
+    import operators.sftp_pickup as pickup
 
-    def finish_writing() -> None:
-        time.sleep(0.5)
-        with path.open("ab") as out:
-            out.write(invoices.data[half:])
+    real_sleep = pickup.time.sleep
+    written = []
 
-    writer = threading.Thread(target=finish_writing)
-    writer.start()
+    def still_writing(seconds: float) -> None:  # Stampli is still writing between the pick-up's two looks
+        if not written and seconds == dag.task_dict["pick_up_invoices"].settle_seconds:
+            written.append(True)
+            with path.open("ab") as out:
+                out.write(invoices.data[half:])
+            os.utime(path, (time.time() + 5, time.time() + 5))
+        real_sleep(seconds)
+
+    monkeypatch.setattr(pickup.time, "sleep", still_writing)
     first = dag.test()
-    writer.join()
+    monkeypatch.setattr(pickup.time, "sleep", real_sleep)
     log = capsys.readouterr().out
     assert first.state == "success"
     assert [a["file"] for a in audits(log) if a["event"] == "file_not_ready"] == [invoices.name]
