@@ -32,6 +32,7 @@ from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from operators.ack_generate import AckGenerateOperator
+from operators.dag_params import send_params, window_params
 from operators.exact_extract import EXPORTS, ExactExtractOperator
 from operators.render_file import RenderFileOperator
 from operators.sftp_deliver import SftpDeliverOperator
@@ -64,19 +65,15 @@ with DAG(
         "execution_timeout": timedelta(hours=2),
     },
     params={
-        "window_start": Param(None, type=["null", "string"], format="date-time", title="Window start (UTC)",
-                              description="Empty: the run's data interval (the day before the run)."),
-        "window_end": Param(None, type=["null", "string"], format="date-time", title="Window end (UTC)"),
-        "overlap_minutes": Param(120, type="integer", minimum=0, maximum=1440, title="Overlap (minutes)",
-                                 description="Exact's clock is Amsterdam wall-clock time: widen the window's start."),
+        **window_params("the day before the run", 120,
+                        "Exact's clock is Amsterdam wall-clock time: widen the window's start."),
         "exports": Param(["purchase_invoices", "payments"], type="array", items={"type": "string", "enum": list(EXPORTS)},
                          title="Exports", examples=list(EXPORTS)),
         **{f"{export}_mapping": Param(mapping, type="string", title=f"Mapping for {export}",
                                       description="A file under include/mappings, without .yaml")
            for export, mapping in DEFAULT_MAPPINGS.items()},
         "remote_dir": Param("inbound", type="string", title="ERP inbound folder", pattern=r"^[A-Za-z0-9._/-]+$"),
-        "force": Param(False, type="boolean", title="Re-send files already delivered"),
-        "dry_run": Param(False, type="boolean", title="Dry run: render and stage, deliver nothing"),
+        **send_params(),
         "generate_acks": Param(True, type="boolean", title="Write 997 / CONTRL for files the ERP has processed"),
         "processed_dir": Param("inbound/processed", type="string", title="Where the ERP moves processed files",
                                pattern=r"^[A-Za-z0-9._/-]+$"),

@@ -30,6 +30,7 @@ from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from operators.ack_poll import AckPollOperator
+from operators.dag_params import send_params, window_params
 from operators.intacct_extract import EXPORTS, IntacctExtractOperator
 from operators.render_file import RenderFileOperator
 from operators.sftp_deliver import SftpDeliverOperator
@@ -61,21 +62,16 @@ with DAG(
         "execution_timeout": timedelta(hours=2),
     },
     params={
-        "window_start": Param(None, type=["null", "string"], format="date-time", title="Window start (UTC)",
-                              description="Empty: the run's data interval (the week before the run)."),
-        "window_end": Param(None, type=["null", "string"], format="date-time", title="Window end (UTC)"),
-        "overlap_minutes": Param(15, type="integer", minimum=0, maximum=1440, title="Overlap (minutes)",
-                                 description="Widen the window's start; Intacct timestamps carry no zone."),
+        **window_params("the week before the run", 15, "Widen the window's start; Intacct timestamps carry no zone."),
         "exports": Param(["vendors", "bills"], type="array", items={"type": "string", "enum": list(EXPORTS)},
                          title="Exports", examples=list(EXPORTS)),
         **{f"{export}_mapping": Param(mapping, type="string", title=f"Mapping for {export}",
                                       description="A file under include/mappings, without .yaml")
            for export, mapping in DEFAULT_MAPPINGS.items()},
         "remote_dir": Param("outbound", type="string", title="Partner folder", pattern=r"^[A-Za-z0-9._/-]+$"),
-        "force": Param(False, type="boolean", title="Re-send files already delivered"),
         "read_acks": Param(True, type="boolean", title="Read 997 / CONTRL acknowledgments from acks/"),
         "acks_dir": Param("acks", type="string", title="Partner's acknowledgment folder", pattern=r"^[A-Za-z0-9._/-]+$"),
-        "dry_run": Param(False, type="boolean", title="Dry run: render and stage, deliver nothing"),
+        **send_params(),
     },
 ) as dag:
     # Acks of earlier deliveries arrive in their own time; read whatever is there, whatever this run sent.

@@ -29,6 +29,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from operators.dag_params import send_params, window_params
 from operators.intacct_extract import IntacctExtractOperator
 from operators.sterling_partners import SterlingPartnersOperator
 from operators.sterling_upload import SterlingUploadOperator
@@ -51,16 +52,12 @@ with DAG(
         "execution_timeout": timedelta(hours=2),
     },
     params={
-        "window_start": Param(None, type=["null", "string"], format="date-time", title="Window start (UTC)",
-                              description="Empty: the run's data interval (the day before the run)."),
-        "window_end": Param(None, type=["null", "string"], format="date-time", title="Window end (UTC)"),
-        "overlap_minutes": Param(15, type="integer", minimum=0, maximum=1440, title="Overlap (minutes)"),
+        **window_params("the day before the run", 15, "Widen the window's start; Intacct timestamps carry no zone."),
         "bills_mapping": Param("intacct_to_sterling/bills_x12_810", type="string", title="Mapping for bills",
                                enum=["intacct_to_sterling/bills_x12_810", "intacct_to_sterling/bills_x12_850"]),
         "community": Param("MLC Suppliers", type="string", title="Sterling community for new partners"),
         "mailbox_template": Param("/{partner}/Inbox", type="string", title="Partner mailbox ({partner} = VENDORID)"),
-        "force": Param(False, type="boolean", title="Upload again documents already delivered"),
-        "dry_run": Param(False, type="boolean", title="Dry run: render only; no partner created, nothing uploaded"),
+        **send_params("documents already uploaded"),
     },
 ) as dag:
     window = {"window_start": "{{ params.window_start or '' }}", "window_end": "{{ params.window_end or '' }}",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dagrun import clear_and_rerun
 from operators.audit import parse_audit_line
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
@@ -149,10 +150,6 @@ def test_acks_are_matched_audited_filed_and_a_reject_fails_the_poller(dag, env, 
 
 
 def test_a_dropped_upload_leaves_no_final_file_and_clearing_the_task_delivers_it_once(dag, env, capsys):
-    from airflow.models.taskinstance import clear_task_instances
-    from airflow.sdk.definitions.dag import _run_task
-    from airflow.utils.session import create_session
-
     _gateway, sftp = env
     dag.task_dict["deliver_bills"].attempts = 1  # the task's own retries would mask the failure
     sftp.inject("disconnect", times=1)  # the connection drops while the bills file is being written
@@ -163,17 +160,7 @@ def test_a_dropped_upload_leaves_no_final_file_and_clearing_the_task_delivers_it
     assert "delivery of MLC_810_" in log and "Nothing was written under the final name" in log
     assert [n for n in outbound(sftp) if n.endswith(".x12")] == []  # nothing under a final name
 
-    with create_session() as session:  # what the UI's "Clear" does to the failed task
-        ti = next(t for t in run.get_task_instances(session=session) if t.task_id == "deliver_bills")
-        clear_task_instances([ti], session)
-        session.commit()
-    with create_session() as session:
-        ti = next(t for t in run.get_task_instances(session=session) if t.task_id == "deliver_bills")
-        ti.try_number += 1
-        ti.state = "scheduled"
-        session.commit()
-        _run_task(ti=ti, task=dag.task_dict["deliver_bills"])
-    assert {t.task_id: t.state for t in run.get_task_instances()}["deliver_bills"] == "success"
+    assert clear_and_rerun(run, dag, "deliver_bills") == "success"  # what the UI's Clear does
     log = capsys.readouterr().out
     files = outbound(sftp)
     x12 = [n for n in files if n.endswith(".x12")]

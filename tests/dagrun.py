@@ -1,0 +1,23 @@
+"""Driving a DAG run in tests the way a person does in the UI."""
+
+from __future__ import annotations
+
+
+def clear_and_rerun(run, dag, task_id: str) -> str:
+    """What a person does in the UI after a failure: *Clear* the task of that run, and it runs again.
+    Returns the task's new state."""
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = next(t for t in run.get_task_instances(session=session) if t.task_id == task_id)
+        clear_task_instances([ti], session)
+        session.commit()
+    with create_session() as session:
+        ti = next(t for t in run.get_task_instances(session=session) if t.task_id == task_id)
+        ti.try_number += 1
+        ti.state = "scheduled"
+        session.commit()
+        _run_task(ti=ti, task=dag.task_dict[task_id])
+    return {t.task_id: t.state for t in run.get_task_instances()}[task_id]
