@@ -248,7 +248,8 @@ def _delivered(xcom: Any) -> tuple[str, str]:
     if not isinstance(xcom, dict):
         return "", ""
     parts = []
-    for key in ("remote_path", "file", "files", "table", "rows", "records", "inserted", "updated"):
+    for key in ("remote_path", "file", "files", "table", "rows", "records", "inserted", "updated", "counts", "uploaded",
+                "already_there", "skipped"):
         if key in xcom and xcom[key] not in (None, "", []):
             parts.append(f"{key}={xcom[key]}")
     return " ".join(parts), str(xcom.get("sha256") or "")
