@@ -1,0 +1,97 @@
+"""
+### Sage Intacct → Snowflake
+
+Every night at 02:00 UTC, the vendors, AP bills with their lines, AP payments, GL accounts and
+dimensions changed in Sage Intacct the day before land in Snowflake tables that analysts can join
+(`vendor`, `ap_bill`, `ap_bill_item`, `ap_payment`, `gl_account`, `department`, `location`,
+`class`, and one per configured custom dimension), by MERGE on `recordno`: no duplicates, a
+replayed window changes nothing. Every table keeps `_synced_at`, `_deleted` and `_raw` (the whole
+Intacct record as JSON, so a custom field is never lost).
+
+| task | what it does | when it fails, look at |
+|---|---|---|
+| `extract_<export>` | reads Intacct (pool `intacct_default`), stages JSON lines | the `intacct_default` connection |
+| `load_snowflake` | one session, one transaction: staging tables loaded by PUT + COPY, one MERGE per table, deletions marked; AUDIT `table_loaded` per table (inserted, updated, marked deleted, window) | the `snowflake_default` connection (key-pair); a refused new field names the table and field |
+
+**Trigger with config**: `window_start` / `window_end`; `tables` to load only some; `full_refresh`
+to reload one table whole (its rows no longer in Intacct are marked `_deleted`); `new_fields`
+(`add` a new Intacct field as a column, or `refuse` the load); `capture_deletes` (AUDITHISTORY,
+needs the audit-trail permission); `merge_via` (`sql_api` runs the MERGE through Snowflake's SQL API).
+
+**Replay**: clear `load_snowflake` (or the whole run): the MERGE is idempotent; a failure before
+the commit leaves every table as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, Param
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from operators.dag_params import window_params
+from operators.intacct_extract import IntacctExtractOperator
+from operators.snowflake_load import SnowflakeLoadOperator
+
+TABLES = ["vendor", "ap_bill", "ap_bill_item", "ap_payment", "gl_account", "department", "location", "class"]
+#: custom dimensions with a table of their own, e.g. MLC_CUSTOM_DIMENSIONS=PROJECT,TERRITORY
+CUSTOM = [d.strip().upper() for d in os.environ.get("MLC_CUSTOM_DIMENSIONS", "").split(",") if d.strip()]
+DIMENSIONS = ["DEPARTMENT", "LOCATION", "CLASS", *CUSTOM]
+EXPORTS = {"vendors": ["vendor"], "bills": ["ap_bill", "ap_bill_item"], "payments": ["ap_payment"],
+           "gl_accounts": ["gl_account"], "dimensions": [d.lower() for d in DIMENSIONS]}
+
+with DAG(
+    dag_id="intacct_to_snowflake",
+    description="Vendors, AP bills, payments, GL accounts and dimensions from Sage Intacct into Snowflake by MERGE",
+    doc_md=__doc__,
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,  # a missed night is covered by the next window's overlap or a window Param, not a back-fill
+    max_active_runs=1,
+    tags=["ml-connector", "intacct", "snowflake"],
+    default_args={
+        "owner": "ml-connector",
+        "retries": 3,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=20),
+        "execution_timeout": timedelta(hours=3),
+    },
+    params={
+        **window_params("the day before the run", 60, "Widen the window's start; Intacct timestamps carry no zone."),
+        "tables": Param(TABLES + [d.lower() for d in CUSTOM], type="array",
+                        items={"type": "string", "enum": TABLES + [d.lower() for d in CUSTOM]}, title="Tables"),
+        "full_refresh": Param(None, type=["null", "string"], enum=[None, *TABLES, *(d.lower() for d in CUSTOM)],
+                              title="Reload one table whole"),
+        "new_fields": Param("add", type="string", enum=["add", "refuse"], title="A new Intacct field"),
+        "capture_deletes": Param(False, type="boolean", title="Mark deletions from AUDITHISTORY"),
+        "merge_via": Param("connector", type="string", enum=["connector", "sql_api"], title="Run the MERGE through"),
+        "extra_fields": Param({}, type="object", title="More Intacct fields by object",
+                              description='e.g. {"APBILL": ["CUSTOMFIELD"]}: loaded as columns per new_fields'),
+    },
+) as dag:
+    load = SnowflakeLoadOperator(
+        task_id="load_snowflake",
+        sources={**{export: f"extract_{export}" for export in EXPORTS}, "deletes": "extract_deletes"},
+        tables="{{ params.tables | join(',') }}", dimensions=DIMENSIONS, new_fields="{{ params.new_fields }}",
+        full_refresh="{{ params.full_refresh or '' }}", merge_via="{{ params.merge_via }}",
+        trigger_rule="none_failed_min_one_success",  # the exports not asked for are skipped, not missing
+    )
+    for export, tables in EXPORTS.items():
+        # a table reloaded whole reads its object from the beginning; the others read the window
+        whole = " or ".join(f"params.full_refresh == '{t}'" for t in tables)
+        extract = IntacctExtractOperator(
+            task_id=f"extract_{export}", export=export,
+            exports=f"{{{{ '{export}' if (params.tables | select('in', {tables}) | list) else 'none' }}}}",
+            window_start=f"{{{{ '2000-01-01T00:00:00Z' if ({whole}) else (params.window_start or '') }}}}",
+            window_end=f"{{{{ '2100-01-01T00:00:00Z' if ({whole}) else (params.window_end or '') }}}}",
+            overlap_minutes="{{ params.overlap_minutes }}", dimensions=DIMENSIONS, extra_fields="{{ params.extra_fields | tojson }}")
+        extract >> load
+    deletes = IntacctExtractOperator(
+        task_id="extract_deletes", export="deletes",
+        exports="{{ 'deletes' if params.capture_deletes else 'none' }}",
+        window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
+        overlap_minutes="{{ params.overlap_minutes }}")
+    deletes >> load

@@ -1,0 +1,140 @@
+"""intacct_to_snowflake with dag.test() against the Intacct sandbox and fakesnow's server."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from operators.audit import parse_audit_line
+from sandbox.intacct import IntacctSandbox
+from sandbox.intacct_data import Seed
+from sandbox.snowflake import SnowflakeSandbox
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.integration
+WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
+
+
+@pytest.fixture
+def env(use_connections, mlc_state, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # fakesnow leaves a folder per process in TMPDIR
+    with IntacctSandbox(seed=Seed(bills=60, anchor=datetime(2026, 11, 16))) as gateway, SnowflakeSandbox() as snow:
+        use_connections({**gateway.connections(), **snow.connections()})
+        yield gateway, snow
+
+
+@pytest.fixture
+def dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / "intacct_to_snowflake.py"), safe_mode=False).dags["intacct_to_snowflake"]
+    for task in dag.tasks:
+        task.retries = 0
+    return dag
+
+
+def query(sql: str) -> list[tuple]:
+    from hooks.snowflake import MlcSnowflakeHook
+
+    return MlcSnowflakeHook().get_records(sql)
+
+
+def audits(text: str) -> list[dict]:
+    return [a for a in map(parse_audit_line, text.splitlines()) if a]
+
+
+def in_window(gateway, obj: str) -> int:
+    return gateway.store.select(f'SELECT COUNT(*) FROM "{obj}" WHERE "WHENMODIFIED" >= ? AND "WHENMODIFIED" < ?',
+                                ["2026-11-01 00:00:00", "2026-11-09 00:00:00"])[0][0]
+
+
+def test_first_load_then_changes_then_a_replay_that_changes_nothing(dag, env, capsys):
+    gateway, _snow = env
+    run = dag.test(run_conf=WINDOW)
+    log = capsys.readouterr().out
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    bills = in_window(gateway, "APBILL")
+    assert query("SELECT COUNT(*), COUNT(DISTINCT recordno) FROM ap_bill") == [(bills, bills)]
+    lines = gateway.store.select('SELECT COUNT(*) FROM "APBILLITEM" i JOIN "APBILL" b ON b."RECORDNO" = i."RECORDKEY" '
+                                 'WHERE b."WHENMODIFIED" >= ? AND b."WHENMODIFIED" < ?',
+                                 ["2026-11-01 00:00:00", "2026-11-09 00:00:00"])[0][0]
+    assert query("SELECT COUNT(*) FROM ap_bill_item") == [(lines,)]
+    assert query("SELECT COUNT(*) FROM department") == [(5,)] and query("SELECT COUNT(*) FROM gl_account") == [(10,)]
+    record_no, total = gateway.store.select('SELECT "RECORDNO", "TOTALENTERED" FROM "APBILL" WHERE "WHENMODIFIED" >= ? '
+                                            'ORDER BY "RECORDNO" LIMIT 1', ["2026-11-01 00:00:00"])[0]
+    row = query(f"SELECT totalentered, _raw:VENDORID::VARCHAR, _deleted FROM ap_bill WHERE recordno = {record_no}")[0]
+    assert float(row[0]) == round(total, 2) and row[1] and row[2] is False
+    loaded = {a["table"]: a for a in audits(log) if a["event"] == "table_loaded"}
+    assert loaded["ap_bill"]["inserted"] == bills and loaded["ap_bill"]["updated"] == 0
+    assert max(a["statements"] for a in loaded.values()) <= 8  # a constant, whatever the number of rows
+
+    # a bill changes and a new one appears inside the window
+    gateway.store.clock = lambda: datetime(2026, 11, 5, 12, 0, 0)
+    gateway.store.update("APBILL", record_no, {"DESCRIPTION": "changed in Intacct"})
+    again = dag.test(run_conf=WINDOW)
+    log = capsys.readouterr().out
+    assert again.state == "success"
+    loaded = {a["table"]: a for a in audits(log) if a["event"] == "table_loaded"}
+    assert (loaded["ap_bill"]["inserted"], loaded["ap_bill"]["updated"]) == (0, 1)
+    assert query(f"SELECT description FROM ap_bill WHERE recordno = {record_no}") == [("changed in Intacct",)]
+    assert query("SELECT COUNT(*), COUNT(DISTINCT recordno) FROM ap_bill") == [(bills, bills)]
+
+    replay = dag.test(run_conf=WINDOW)
+    log = capsys.readouterr().out
+    assert replay.state == "success"
+    loaded = {a["table"]: a for a in audits(log) if a["event"] == "table_loaded"}
+    assert all((a["inserted"], a["updated"]) == (0, 0) for a in loaded.values()), loaded
+
+
+def test_a_failure_between_load_and_merge_leaves_the_tables_as_they_were(dag, env, monkeypatch):
+    gateway, _snow = env
+    assert dag.test(run_conf={**WINDOW, "tables": ["vendor", "ap_bill"]}).state == "success"
+    before = query("SELECT recordno, description, _synced_at FROM ap_bill ORDER BY recordno")
+    gateway.store.clock = lambda: datetime(2026, 11, 5, 12, 0, 0)
+    first = before[0][0]
+    gateway.store.update("APBILL", first, {"DESCRIPTION": "should not land"})
+    import operators.snowflake_load as load
+
+    real = load.merge_sql
+    monkeypatch.setattr(load, "merge_sql", lambda spec, *a: real(spec, *a) if spec.name != "vendor"
+                        else "MERGE INTO nowhere_at_all t USING x s ON 1 = 1")  # fails after ap_bill's MERGE ran
+    run = dag.test(run_conf={**WINDOW, "tables": ["ap_bill", "vendor"]})
+    assert {ti.task_id: ti.state for ti in run.get_task_instances()}["load_snowflake"] == "failed"
+    assert query("SELECT recordno, description, _synced_at FROM ap_bill ORDER BY recordno") == before
+
+
+def test_a_new_source_field_is_added_or_refused_by_configuration(dag, env, capsys):
+    _gateway, _snow = env
+    conf = {**WINDOW, "tables": ["ap_bill"], "extra_fields": {"APBILL": ["RECORDTYPE"]}}
+    refused = dag.test(run_conf={**conf, "new_fields": "refuse"})
+    log = capsys.readouterr().out
+    assert {ti.task_id: ti.state for ti in refused.get_task_instances()}["load_snowflake"] == "failed"
+    assert "table ap_bill: Intacct now sends field(s) RECORDTYPE that have no column" in log
+    added = dag.test(run_conf={**conf, "new_fields": "add"})
+    log = capsys.readouterr().out
+    assert added.state == "success"
+    assert [a["columns"] for a in audits(log) if a["event"] == "columns_added"] == [["recordtype"]]
+    assert query("SELECT DISTINCT recordtype FROM ap_bill") == [("apbill",)]
+
+
+def test_deletions_from_audithistory_and_a_full_refresh_mark_rows_deleted(dag, env):
+    gateway, _snow = env
+    assert dag.test(run_conf={**WINDOW, "tables": ["vendor", "ap_bill", "ap_bill_item"]}).state == "success"
+    gone = query("SELECT MIN(recordno) FROM ap_bill")[0][0]
+    gateway.store.clock = lambda: datetime(2026, 11, 6, 9, 0, 0)
+    gateway.store.delete("APBILL", int(gone))
+    run = dag.test(run_conf={**WINDOW, "tables": ["ap_bill", "ap_bill_item"], "capture_deletes": True})
+    assert run.state == "success"
+    assert query(f"SELECT _deleted FROM ap_bill WHERE recordno = {gone}") == [(True,)]
+    assert query(f"SELECT COUNT(*) FROM ap_bill_item WHERE recordkey = {gone} AND NOT _deleted") == [(0,)]
+    assert query("SELECT COUNT(*) FROM ap_bill WHERE _deleted") == [(1,)]
+
+    gone_too = query("SELECT MAX(recordno) FROM ap_bill")[0][0]
+    gateway.store.delete("APBILL", int(gone_too))  # deleted; its deletion not read (capture_deletes off)
+    full = dag.test(run_conf={**WINDOW, "tables": ["ap_bill"], "full_refresh": "ap_bill"})
+    assert full.state == "success"
+    assert query(f"SELECT _deleted FROM ap_bill WHERE recordno = {gone_too}") == [(True,)]
+    every = gateway.store.count("APBILL")
+    assert query("SELECT COUNT(*) FROM ap_bill WHERE NOT _deleted") == [(every,)]  # the whole table, not the window
