@@ -19,6 +19,7 @@ from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import IntacctStore, Seed
 from sandbox.sftp import CLIENT_KEY, SftpSandbox, SftpUser
 from sandbox.snowflake import SnowflakeSandbox
+from sandbox.snowflake_sqlapi import SnowflakeSqlApiSandbox
 from sandbox.sterling import SterlingSandbox
 
 # Sandbox-only credential (the sandbox runs on loopback; real connections never use it).
@@ -54,7 +55,7 @@ def build_servers(
 ) -> list[SandboxServer]:
     """Every sandbox server, not yet started, keeping its state under ``workdir``.
 
-    ``ports`` fixes a server's port by name (``sftp``, ``snowflake``, ``intacct``, ``exact``, ``sterling``); the others take a free one.
+    ``ports`` fixes a server's port by name (``sftp``, ``snowflake``, ``snowflake_sqlapi``, ``intacct``, ``exact``, ``sterling``); the others take a free one.
     """
     ports = ports or {}
 
@@ -66,7 +67,9 @@ def build_servers(
     exact = ExactSandbox(seed=ExactSeed(invoices=int(os.environ.get("MLC_SANDBOX_EXACT_INVOICES", "120")),
                                         anchor=datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)),
                          **where("exact"))
-    return [sftp, SnowflakeSandbox(**where("snowflake")), intacct, exact, SterlingSandbox(**where("sterling"))]
+    snowflake = SnowflakeSandbox(**where("snowflake"))
+    sql_api = SnowflakeSqlApiSandbox(snowflake, **where("snowflake_sqlapi"))  # named in snowflake_default (sql_api_url)
+    return [sftp, snowflake, sql_api, intacct, exact, SterlingSandbox(**where("sterling"))]
 
 
 def seed_stampli_exports(home: Path, store: IntacctStore) -> None:

@@ -7,13 +7,16 @@ runs tasks in other processes (the scheduler's workers) reach this server over H
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from sandbox.base import SandboxServer
 
+SNOWFLAKE_KEY = Path(__file__).resolve().parent / "keys" / "snowflake_rsa_key.p8"
 DATABASE = "MLC"
 SCHEMA = "PUBLIC"
 
@@ -26,12 +29,13 @@ class SnowflakeSandbox(SandboxServer):
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, public_host: str | None = None,
-        conn_id: str = "snowflake_default",
+        conn_id: str = "snowflake_default", database: str = DATABASE,
     ) -> None:
         super().__init__(host, port, public_host)
-        self.conn_id = conn_id
+        self.conn_id, self.database = conn_id, database  # fakesnow keeps databases per process: tests pick their own
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self.sql_api: Any = None  # the SQL API server in front of this one, when there is one
 
     def _start(self) -> None:
         # What fakesnow.server() does, by hand: that helper imports its own `fakesnow.server`
@@ -62,19 +66,23 @@ class SnowflakeSandbox(SandboxServer):
         return {
             self.conn_id: {
                 "conn_type": "snowflake",
-                # fakesnow accepts any credentials; these are the ones its docs use.
+                # fakesnow accepts any user; key-pair below, as a real account would have it
                 "login": "fake",
-                "password": "snow",
+                "password": "",  # the key's passphrase: the sandbox key has none
                 "schema": SCHEMA,
                 "extra": {
                     "account": "fakesnow",
-                    "database": DATABASE,
+                    "database": self.database,
                     "warehouse": "MLC_WH",
                     "role": "MLC_LOADER",
                     "host": self.public_host,
                     "port": self.port,
                     "protocol": "http",
                     "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
+                    # key-pair authentication, as on a real account (base64 of the PEM: portable across
+                    # provider versions); fakesnow accepts the login without checking it
+                    "private_key_content": base64.b64encode(SNOWFLAKE_KEY.read_bytes()).decode(),
+                    **({"sql_api_url": self.sql_api.url} if self.sql_api is not None else {}),
                 },
             }
         }

@@ -81,7 +81,7 @@ def test_sandbox_profile_connections_import_into_airflow(compose, tmp_path, airf
     args = [a for a in compose["services"]["sandbox"]["command"] if not a.startswith(("--workdir", "--state",
                                                                                         "--connections-file"))]
     args = [a.replace("--port=sftp=2222", "--port=sftp=0").replace("--port=snowflake=8765", "--port=snowflake=0")
-            .replace("--port=intacct=8770", "--port=intacct=0").replace("--port=exact=8775", "--port=exact=0").replace("--port=sterling=8780", "--port=sterling=0").replace("--port=control=8790", "--port=control=0")
+            .replace("--port=intacct=8770", "--port=intacct=0").replace("--port=exact=8775", "--port=exact=0").replace("--port=sterling=8780", "--port=sterling=0").replace("--port=snowflake_sqlapi=8766", "--port=snowflake_sqlapi=0").replace("--port=control=8790", "--port=control=0")
             .replace("--host=0.0.0.0", "--host=127.0.0.1") for a in args]
     state, conns = tmp_path / "state.json", tmp_path / "connections.json"
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'plugins'}"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +21,9 @@ WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:0
 @pytest.fixture
 def env(use_connections, mlc_state, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # fakesnow leaves a folder per process in TMPDIR
-    with IntacctSandbox(seed=Seed(bills=60, anchor=datetime(2026, 11, 16))) as gateway, SnowflakeSandbox() as snow:
+    database = f"MLC_{uuid.uuid4().hex[:8].upper()}"  # fakesnow keeps its databases for the whole process
+    with IntacctSandbox(seed=Seed(bills=60, anchor=datetime(2026, 11, 16))) as gateway, \
+            SnowflakeSandbox(database=database) as snow:
         use_connections({**gateway.connections(), **snow.connections()})
         yield gateway, snow
 
@@ -107,7 +110,8 @@ def test_a_failure_between_load_and_merge_leaves_the_tables_as_they_were(dag, en
 
 def test_a_new_source_field_is_added_or_refused_by_configuration(dag, env, capsys):
     _gateway, _snow = env
-    conf = {**WINDOW, "tables": ["ap_bill"], "extra_fields": {"APBILL": ["RECORDTYPE"]}}
+    assert dag.test(run_conf={**WINDOW, "tables": ["ap_bill"]}).state == "success"  # the table as first created
+    conf = {**WINDOW, "tables": ["ap_bill"], "extra_fields": {"APBILL": ["RECORDTYPE"]}}  # a field the customer adds
     refused = dag.test(run_conf={**conf, "new_fields": "refuse"})
     log = capsys.readouterr().out
     assert {ti.task_id: ti.state for ti in refused.get_task_instances()}["load_snowflake"] == "failed"
@@ -138,3 +142,26 @@ def test_deletions_from_audithistory_and_a_full_refresh_mark_rows_deleted(dag, e
     assert query(f"SELECT _deleted FROM ap_bill WHERE recordno = {gone_too}") == [(True,)]
     every = gateway.store.count("APBILL")
     assert query("SELECT COUNT(*) FROM ap_bill WHERE NOT _deleted") == [(every,)]  # the whole table, not the window
+
+
+def test_the_merge_through_the_sql_api_with_a_429_and_a_slow_statement(dag, env, use_connections, capsys):
+    from sandbox.snowflake_sqlapi import SnowflakeSqlApiSandbox
+
+    gateway, snow = env
+    with SnowflakeSqlApiSandbox(snow) as api:
+        use_connections(snow.connections())  # now with sql_api_url
+        dag.task_dict["load_snowflake"].sql_api_kwargs = {
+            "poll_interval": 0.1, "api_retry_args": {"wait": __import__("tenacity").wait_random_exponential(max=0.2)}}
+        api.inject("rate_limit", times=2)
+        api.inject("slow_statement", times=1, polls=3)
+        run = dag.test(run_conf={**WINDOW, "tables": ["vendor", "ap_bill"], "merge_via": "sql_api"})
+        log = capsys.readouterr().out
+        assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+        assert api.faults.armed() == []  # the 429s and the slow statement were met
+        assert sum(sql.startswith("MERGE INTO ap_bill ") for sql in api.executed) == 1  # a 429 is not a second MERGE
+        assert [r.headers.get("x-snowflake-authorization-token-type") for r in api.requests][:1] == ["KEYPAIR_JWT"]
+    bills = in_window(gateway, "APBILL")
+    assert query("SELECT COUNT(*) FROM ap_bill") == [(bills,)]
+    loaded = {a["table"]: a for a in audits(log) if a["event"] == "table_loaded"}
+    assert loaded["ap_bill"]["inserted"] == bills
+    assert query("SELECT COUNT(*) FROM information_schema.tables WHERE table_name LIKE 'MLC_STG_%'") == [(0,)]

@@ -55,6 +55,7 @@ class SnowflakeLoadOperator(BaseOperator):
     :param full_refresh: a table reloaded whole: its keys missing from Intacct are marked deleted (templated).
     :param merge_via: ``connector`` (one session) or ``sql_api`` (templated).
     :param timezone: the Intacct company time zone, stated in the table comments.
+    :param sql_api_kwargs: passed to the SQL API hook (poll interval, retry arguments).
     """
 
     template_fields: Sequence[str] = ("tables", "dimensions", "new_fields", "full_refresh", "merge_via",
@@ -63,11 +64,13 @@ class SnowflakeLoadOperator(BaseOperator):
 
     def __init__(self, *, sources: dict[str, str], tables: Any = None, dimensions: Any = ("DEPARTMENT", "LOCATION",
                  "CLASS"), new_fields: str = "add", full_refresh: str | None = None, merge_via: str = "connector",
-                 snowflake_conn_id: str = "snowflake_default", timezone: str = "UTC", **kwargs: Any) -> None:
+                 snowflake_conn_id: str = "snowflake_default", timezone: str = "UTC",
+                 sql_api_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sources, self.tables, self.dimensions = sources, tables, dimensions
         self.new_fields, self.full_refresh, self.merge_via = new_fields, full_refresh, merge_via
         self.snowflake_conn_id, self.timezone = snowflake_conn_id, timezone
+        self.sql_api_kwargs = dict(sql_api_kwargs or {"poll_interval": 1.0})
 
     @staticmethod
     def _names(value: Any) -> list[str]:
@@ -229,12 +232,13 @@ class SnowflakeLoadOperator(BaseOperator):
         from hooks.snowflake_sql_api import MlcSnowflakeSqlApiHook
 
         cursor.cursor.connection.commit()
-        api = MlcSnowflakeSqlApiHook(snowflake_conn_id=self.snowflake_conn_id)
+        api = MlcSnowflakeSqlApiHook(snowflake_conn_id=self.snowflake_conn_id, **self.sql_api_kwargs)
         results = {}
         for plan in plans:
             name = plan["spec"].name
             rows = api.run_statements(statements[name])
-            inserted, updated = (int(v) for v in rows[0][:2]) if rows and rows[0] else (0, 0)
+            first = rows[0][0] if rows and rows[0] else (0, 0)  # the MERGE's one row: inserted, updated
+            inserted, updated = int(first[0]), int(first[1])
             marked = sum(int(r[0][0]) for r in rows[1:] if r)
             results[name] = {"inserted": inserted, "updated": updated, "deleted": marked,
                              "api_statements": len(statements[name])}

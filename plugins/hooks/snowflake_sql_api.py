@@ -1,0 +1,49 @@
+"""The provider's SnowflakeSqlApiHook, reaching the endpoint the connection names, and running a list
+of statements one after the other to completion.
+
+The provider always calls ``https://<account>.snowflakecomputing.com``; with the connection's
+``sql_api_url`` extra (a proxy, or the sandbox's local SQL API server) the calls go there instead. Key-pair JWT, retries on 429/503/504 and the 202/200/422 polling are the
+provider's own. Statements are resubmitted on a retry without Snowflake's ``retry=true``, so only
+idempotent SQL (MERGE, DDL, UPDATE to a fixed value) is sent this way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tenacity
+from airflow.providers.snowflake.hooks.sql_api import SnowflakeSqlApiHook
+
+
+class MlcSnowflakeSqlApiHook(SnowflakeSqlApiHook):
+    """SQL API hook that honours the ``sql_api_url`` extra and waits for each statement."""
+
+    hook_name = "Snowflake SQL API (ml-connector)"
+
+    def __init__(self, *args: Any, poll_interval: float = 2.0, statement_timeout: int = 3600, **kwargs: Any) -> None:
+        kwargs.setdefault("api_retry_args", {"wait": tenacity.wait_random_exponential(multiplier=1, max=60)})
+        super().__init__(*args, **kwargs)
+        self.poll_interval, self.statement_timeout = poll_interval, statement_timeout
+        self.requests_sent = 0
+
+    def _endpoint(self, url: str) -> str:
+        base = self.get_connection(self.get_conn_id()).extra_dejson.get("sql_api_url")
+        if not base:
+            return url
+        return url.replace(f"{self.account_identifier}.snowflakecomputing.com", str(base).rstrip("/"), 1)
+
+    def _make_api_call_with_retries(self, method: str, url: str, headers: dict, params: dict | None = None,
+                                    json: dict | None = None) -> Any:
+        self.requests_sent += 1
+        return super()._make_api_call_with_retries(method, self._endpoint(url), headers, params, json)
+
+    def run_statements(self, statements: list[str], query_tag: str = "") -> list[list[tuple[Any, ...]]]:
+        """Run each statement to completion, in order; the rows each one returned."""
+        results = []
+        for sql in statements:
+            for query_id in self.execute_query(sql, statement_count=1, query_tag=query_tag):
+                self.wait_for_query(query_id, raise_error=True, poll_interval=self.poll_interval,  # type: ignore[arg-type]
+                                    timeout=self.statement_timeout)
+                rows = self.get_result_from_successful_sql_api_query(query_id)
+                results.append([tuple(row.values()) for row in rows])
+        return results
