@@ -58,5 +58,6 @@ bench: venv
 	$(PY) bench/formats_bench.py
 	$(PY) bench/intacct_bench.py
 	$(PY) bench/dag_bench.py
+	$(PY) bench/dag_bench.py intacct_to_snowflake
 	$(PY) bench/stampli_bench.py
 	$(PY) bench/exact_bench.py

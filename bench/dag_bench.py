@@ -1,6 +1,7 @@
-"""Benchmark of the whole intacct_to_sftp DAG (issue 5): N bills with 3 lines each (and the vendors
-changed in the same window) extracted from the sandbox gateway, rendered as X12 810 and CSV, and
-delivered to the sandbox SFTP server, through ``dag.test()``.
+"""Benchmark of a whole DAG through ``dag.test()``: ``intacct_to_sftp`` (issue 5: N bills with 3 lines
+each and the vendors changed in the same window, extracted, rendered as X12 810 and CSV, delivered
+to the sandbox SFTP server) or, with the argument ``intacct_to_snowflake`` (issue 9), the same bills
+MERGEd into Snowflake (fakesnow's server), with the statements sent per table.
 
 The sandbox runs in a process of its own (``python -m sandbox.serve``), so the figures are the
 DAG's. Reported per task: wall time, and the peak RSS *growth* while the task ran (the tasks share
@@ -52,7 +53,19 @@ class RssSampler(threading.Thread):
         return max(inside, default=base) - base
 
 
-def run_dag(result_file: Path) -> None:
+def profile(dag_id: str) -> tuple[dict, dict]:
+    """(the measured run's conf, the warm-up run's conf) for a DAG."""
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    window = {"window_start": (today - timedelta(days=31)).isoformat(),
+              "window_end": (today + timedelta(days=1)).isoformat(), "overlap_minutes": 0}
+    if dag_id == "intacct_to_snowflake":
+        conf = {**window, "tables": ["vendor", "ap_bill", "ap_bill_item"]}
+        return conf, {**conf, "tables": ["gl_account"]}
+    conf = {**window, "exports": ["vendors", "bills"], "read_acks": False}
+    return conf, {**conf, "exports": ["gl_accounts"]}
+
+
+def run_dag(result_file: Path, dag_id: str) -> None:
     """Child process: env already points at the sandbox and a fresh AIRFLOW_HOME."""
     sys.path[:0] = [str(REPO), str(REPO / "plugins")]
     from airflow.dag_processing.dagbag import DagBag
@@ -61,19 +74,17 @@ def run_dag(result_file: Path) -> None:
 
     db.resetdb()
     Pool.create_or_update_pool("intacct_default", slots=1, description="bench", include_deferred=False)
-    dag = DagBag(dag_folder=str(REPO / "dags" / "intacct_to_sftp.py"), safe_mode=False).dags["intacct_to_sftp"]
+    dag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"), safe_mode=False).dags[dag_id]
     for task in dag.tasks:
         task.retries = 0
     import formats.render  # noqa: F401 - imported before sampling, so no task is charged for imports
     import hooks.intacct  # noqa: F401
     import hooks.sftp  # noqa: F401
 
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    conf = {"window_start": (today - timedelta(days=31)).isoformat(), "window_end": (today + timedelta(days=1)).isoformat(),
-            "overlap_minutes": 0, "exports": ["vendors", "bills"], "read_acks": False}
-    # warm-up: a run of the small GL export pays for the first task runner, HTTP and SSH sessions, so the
-    # growth measured below is each task's own
-    dag.test(run_conf={**conf, "exports": ["gl_accounts"]})
+    conf, warm_up = profile(dag_id)
+    # warm-up: a run of the small GL export pays for the first task runner, HTTP, SSH and Snowflake
+    # sessions, so the growth measured below is each task's own
+    dag.test(run_conf=warm_up)
     sampler = RssSampler()
     sampler.start()
     started = time.perf_counter()
@@ -88,12 +99,13 @@ def run_dag(result_file: Path) -> None:
         xcom = ti.xcom_pull(task_ids=ti.task_id) or {}
         tasks[ti.task_id] = {"seconds": end - start, "rss_growth_mb": sampler.growth(start, end),
                              "bytes": int(xcom.get("bytes") or 0) if isinstance(xcom, dict) else 0,
-                             "records": int(xcom.get("records") or 0) if isinstance(xcom, dict) else 0}
+                             "records": int(xcom.get("records") or 0) if isinstance(xcom, dict) else 0,
+                             "tables": xcom.get("tables") if isinstance(xcom, dict) else None}
     result_file.write_text(json.dumps({"state": run.state, "wall_seconds": wall, "tasks": tasks,
                                        "peak_rss_mb": max(r for _, r in sampler.samples)}))
 
 
-def measure(bills: int) -> dict:
+def measure(bills: int, dag_id: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="mlc-dag-bench-") as tmp:
         work = Path(tmp)
         state = work / "sandbox.json"
@@ -109,7 +121,7 @@ def measure(bills: int) -> dict:
                 time.sleep(0.5)
             env = airflow_child_env(work, json.loads(state.read_text())["env"])
             result = work / "result.json"
-            subprocess.run([sys.executable, __file__, "--run", str(result)], cwd=REPO, env=env, check=True,
+            subprocess.run([sys.executable, __file__, "--run", str(result), dag_id], cwd=REPO, env=env, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             return json.loads(result.read_text())
         finally:
@@ -118,24 +130,31 @@ def measure(bills: int) -> dict:
 
 
 def main() -> int:
-    if len(sys.argv) == 3 and sys.argv[1] == "--run":
-        run_dag(Path(sys.argv[2]))
+    if len(sys.argv) == 4 and sys.argv[1] == "--run":
+        run_dag(Path(sys.argv[2]), sys.argv[3])
         return 0
-    small, big = measure(max(100, BILLS // 10)), measure(BILLS)
+    dag_id = sys.argv[1] if len(sys.argv) > 1 else "intacct_to_sftp"
+    small, big = measure(max(100, BILLS // 10), dag_id), measure(BILLS, dag_id)
     for label, result in (("small", small), ("big", big)):
         if result["state"] != "success":
-            raise SystemExit(f"the {label} DAG run ended {result['state']}")
-    delivered = sum(t["bytes"] for name, t in big["tasks"].items() if name.startswith("deliver_"))
-    deliver_seconds = sum(t["seconds"] for name, t in big["tasks"].items() if name.startswith("deliver_"))
-    rows = [(f"DAG wall time s, {BILLS:,} bills", big["wall_seconds"], "")]
+            raise SystemExit(f"the {label} {dag_id} run ended {result['state']}")
+    rows = [(f"{dag_id} wall time s, {BILLS:,} bills", big["wall_seconds"], "")]
     for name in sorted(big["tasks"], key=lambda n: (n.split("_", 1)[-1], n)):
         task = big["tasks"][name]
         rows.append((f"  {name} s", task["seconds"], ""))
         rows.append((f"  {name} RSS growth MB (N/10 -> N)", task["rss_growth_mb"],
                      f"flat: {small['tasks'].get(name, {}).get('rss_growth_mb', 0):.1f} at N/10"))
-    rows.append(("DAG bytes delivered/s", delivered / deliver_seconds if deliver_seconds else 0.0, ""))
-    rows.append(("DAG process peak RSS MB (N/10 -> N)", big["peak_rss_mb"], f"flat: {small['peak_rss_mb']:.1f} at N/10"))
-    publish("intacct_to_sftp", rows, {"small": small, "big": big})
+        for table, figures in sorted((task.get("tables") or {}).items()):
+            before = ((small["tasks"].get(name) or {}).get("tables") or {}).get(table, {}).get("statements")
+            rows.append((f"  {table}: statements (N/10 -> N)", float(figures["statements"]),
+                         f"constant: {before} at N/10"))
+    if dag_id == "intacct_to_sftp":
+        delivered = sum(t["bytes"] for name, t in big["tasks"].items() if name.startswith("deliver_"))
+        seconds = sum(t["seconds"] for name, t in big["tasks"].items() if name.startswith("deliver_"))
+        rows.append(("DAG bytes delivered/s", delivered / seconds if seconds else 0.0, ""))
+    rows.append((f"{dag_id} process peak RSS MB (N/10 -> N)", big["peak_rss_mb"],
+                 f"flat: {small['peak_rss_mb']:.1f} at N/10"))
+    publish(dag_id, rows, {"small": small, "big": big})
     return 0
 
 
