@@ -272,10 +272,14 @@ def run_demo(workdir: Path, timeout: float = 900) -> int:
                 run = airflow.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": {}})
                 triggered[dag_id] = run["dag_run_id"]
                 print(f"[demo] triggered {dag_id} run {run['dag_run_id']}", flush=True)
+            # The demo waits for the runs it triggered and the scheduled runs due by then; the pollers
+            # (every 5 and 15 minutes) keep scheduling runs, which a long demo must not wait for.
+            cutoff = max(r.get("run_after") or "" for r in (airflow.api("GET", f"/dags/{d}/dagRuns/{triggered[d]}")
+                                                            for d in expected))
             deadline = time.monotonic() + timeout
             while True:
-                runs = {d: airflow.api("GET", f"/dags/{d}/dagRuns", params={"limit": 100})["dag_runs"]
-                        for d in expected}
+                runs = {d: [r for r in airflow.api("GET", f"/dags/{d}/dagRuns", params={"limit": 100})["dag_runs"]
+                            if (r.get("run_after") or "") <= cutoff] for d in expected}
                 pending = [r for rs in runs.values() for r in rs if r["state"] not in TERMINAL]
                 if not pending and all(any(r["dag_run_id"] == triggered[d] for r in runs[d]) for d in expected):
                     break
@@ -283,6 +287,8 @@ def run_demo(workdir: Path, timeout: float = 900) -> int:
                     raise RuntimeError(f"runs still not finished after {timeout:.0f}s: "
                                        f"{[(r['dag_id'], r['dag_run_id'], r['state']) for r in pending]}")
                 time.sleep(2)
+            for dag_id in expected:  # nothing new starts while the summary is read and everything stops
+                airflow.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
             for dag_id in expected:
                 for run in sorted(runs[dag_id], key=lambda r: r["dag_run_id"]):
                     tis = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
