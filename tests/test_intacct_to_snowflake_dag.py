@@ -165,3 +165,14 @@ def test_the_merge_through_the_sql_api_with_a_429_and_a_slow_statement(dag, env,
     loaded = {a["table"]: a for a in audits(log) if a["event"] == "table_loaded"}
     assert loaded["ap_bill"]["inserted"] == bills
     assert query("SELECT COUNT(*) FROM information_schema.tables WHERE table_name LIKE 'MLC_STG_%'") == [(0,)]
+
+
+def test_a_window_with_nothing_changed_loads_nothing_and_succeeds(dag, env, capsys):
+    run = dag.test(run_conf={"window_start": "2025-01-01T00:00:00Z", "window_end": "2025-01-02T00:00:00Z",
+                             "tables": ["vendor", "ap_bill", "ap_bill_item"]})
+    log = capsys.readouterr().out
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    loaded = {a["table"]: a for a in audits(log) if a["event"] == "table_loaded"}
+    assert {t: (a["rows_staged"], a["inserted"], a["updated"]) for t, a in loaded.items()} == {
+        "vendor": (0, 0, 0), "ap_bill": (0, 0, 0), "ap_bill_item": (0, 0, 0)}
+    assert query("SELECT COUNT(*) FROM ap_bill") == [(0,)]

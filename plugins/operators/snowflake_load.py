@@ -107,6 +107,8 @@ class SnowflakeLoadOperator(BaseOperator):
                 cursor.execute(f"CREATE TEMPORARY STAGE mlc_load_{tag}")
                 deletes = self._deleted(staged.get("deletes"))
                 for plan in plans:
+                    if not plan["rows"]:
+                        continue  # nothing to stage (a COPY of a header alone is refused by some engines)
                     cursor.table = plan["spec"].name
                     cursor.execute(f"PUT file://{plan['file']} @mlc_load_{tag}/{plan['spec'].name}")
                     cursor.execute(f"COPY INTO {plan['stage']} FROM @mlc_load_{tag}/{plan['spec'].name} "
@@ -201,13 +203,16 @@ class SnowflakeLoadOperator(BaseOperator):
         statements: dict[str, list[str]] = {}
         for plan in plans:
             spec: TableSpec = plan["spec"]
-            sql = [merge_sql(spec, plan["stage"], plan["columns"])]
+            sql = [merge_sql(spec, plan["stage"], plan["columns"]) if plan["rows"] else ""]
             gone = deletes.get("APBILL" if spec.obj == "APBILLITEM" else spec.obj, [])
             if gone:
                 key = "recordkey" if spec.obj == "APBILLITEM" else "recordno"
                 sql.append(f"UPDATE {spec.name} SET _deleted = TRUE, _synced_at = CURRENT_TIMESTAMP()::TIMESTAMP_NTZ "
                            f"WHERE {key} IN ({', '.join(str(k) for k in sorted(set(gone)))}) AND NOT _deleted")
-            if self.full_refresh and self.full_refresh == spec.name:
+            if self.full_refresh and self.full_refresh == spec.name and not plan["rows"]:
+                self.log.warning("Full refresh of %s read no record from Intacct: not marking every row deleted",
+                                 spec.name)
+            elif self.full_refresh and self.full_refresh == spec.name:
                 sql.append(f"UPDATE {spec.name} SET _deleted = TRUE, _synced_at = CURRENT_TIMESTAMP()::TIMESTAMP_NTZ "
                            f"WHERE NOT _deleted AND recordno NOT IN (SELECT recordno::NUMBER(38,0) FROM {plan['stage']})")
             statements[spec.name] = sql
@@ -217,8 +222,10 @@ class SnowflakeLoadOperator(BaseOperator):
         for plan in plans:
             name = plan["spec"].name
             cursor.table = name
-            cursor.execute(statements[name][0])
-            inserted, updated = (int(v) for v in (cursor.fetchall() or [(0, 0)])[0][:2])
+            inserted = updated = 0
+            if statements[name][0]:
+                cursor.execute(statements[name][0])
+                inserted, updated = (int(v) for v in (cursor.fetchall() or [(0, 0)])[0][:2])
             marked = 0
             for sql in statements[name][1:]:
                 cursor.execute(sql)
@@ -236,12 +243,14 @@ class SnowflakeLoadOperator(BaseOperator):
         results = {}
         for plan in plans:
             name = plan["spec"].name
-            rows = api.run_statements(statements[name])
+            rows = api.run_statements([sql for sql in statements[name] if sql]) if any(statements[name]) else []
+            if not statements[name][0]:
+                rows = [[(0, 0)], *rows]  # no MERGE when nothing was staged
             first = rows[0][0] if rows and rows[0] else (0, 0)  # the MERGE's one row: inserted, updated
             inserted, updated = int(first[0]), int(first[1])
             marked = sum(int(r[0][0]) for r in rows[1:] if r)
             results[name] = {"inserted": inserted, "updated": updated, "deleted": marked,
-                             "api_statements": len(statements[name])}
+                             "api_statements": len([sql for sql in statements[name] if sql])}
             cursor.table = name
             cursor.execute(f"DROP TABLE IF EXISTS {plan['stage']}")
         return results
