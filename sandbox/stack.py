@@ -219,7 +219,11 @@ class Airflow:
             self.proc = None
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._session.request(method, f"{self.url}/api/v2{path}", timeout=30, **kwargs)
+        for attempt in range(6):  # standalone's SQLite answers "database is locked" (500) while the scheduler writes
+            response = self._session.request(method, f"{self.url}/api/v2{path}", timeout=30, **kwargs)
+            if response.status_code < 500 or attempt == 5:
+                break
+            time.sleep(1 + attempt)
         if response.status_code >= 400:
             raise RuntimeError(f"{method} {path} -> {response.status_code}: {response.text[:500]}")
         return response.json() if response.content else None
