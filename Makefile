@@ -61,3 +61,4 @@ bench: venv
 	$(PY) bench/dag_bench.py intacct_to_snowflake
 	$(PY) bench/stampli_bench.py
 	$(PY) bench/exact_bench.py
+	$(PY) bench/report.py

@@ -13,15 +13,35 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results.json"
 
 
-def publish(section: str, rows: Sequence[Sequence[Any]], raw: Any) -> None:
-    """Print ``rows`` (figure, value, goal, ...) and store them under ``section`` in results.json."""
+def publish(section: str, rows: Sequence[Sequence[Any]], raw: Any, results: Path = RESULTS) -> None:
+    """Print ``rows`` (figure, value, goal[, ratio to a baseline]) and store them under ``section``."""
     width = max(34, *(len(str(row[0])) + 2 for row in rows))
     print(f"{'figure':<{width}}{'value':>16}  goal")
     for name, value, goal, *_ in rows:
         print(f"{name:<{width}}{value:>16,.1f}  {goal}")
-    existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    existing[section] = {"raw": raw, "figures": {str(row[0]).strip(): {"value": row[1], "goal": row[2]} for row in rows}}
-    RESULTS.write_text(json.dumps(existing, indent=2))
+    existing = json.loads(results.read_text()) if results.exists() else {}
+    existing[section] = {"raw": raw, "figures": {
+        str(row[0]).strip(): {"value": row[1], "goal": row[2], **({"ratio": row[3]} if len(row) > 3 and row[3]
+                                                                  is not None else {})} for row in rows}}
+    results.write_text(json.dumps(existing, indent=2))
+
+
+def report(results: Path = RESULTS) -> str:
+    """One table of every benchmark's figures: section, figure, value, goal, ratio to its baseline."""
+    data = json.loads(results.read_text()) if results.exists() else {}
+    lines = [("benchmark", "figure", "value", "goal", "x baseline")]
+    for section, body in data.items():
+        for name, figure in body.get("figures", {}).items():
+            ratio = figure.get("ratio")
+            lines.append((section, name, f"{figure['value']:,.1f}", str(figure.get("goal") or ""),
+                          f"{ratio:.1f}x" if isinstance(ratio, (int, float)) else ""))
+    widths = [max(len(line[i]) for line in lines) for i in range(5)]
+    return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d:<{widths[3]}}  {e}".rstrip()
+                     for a, b, c, d, e in lines)
+
+
+if __name__ == "__main__":
+    print(report())
 
 
 def airflow_child_env(work: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
