@@ -29,6 +29,7 @@ import requests
 import tenacity
 from airflow.sdk import BaseHook
 
+from hooks.masking import mask
 from hooks.exact_reads import ExactReads
 from hooks.exact_tokens import TokenStore
 from hooks.state_db import state_url
@@ -72,14 +73,6 @@ def is_retryable(exc: BaseException) -> bool:
     """Retry what time can fix; never a functional 4xx or a dead token chain."""
     return isinstance(exc, (ExactUnavailable, requests.ConnectionError, requests.Timeout))
 
-
-def _mask(secret: str) -> None:
-    try:
-        from airflow.sdk.log import mask_secret
-
-        mask_secret(secret)
-    except Exception:  # noqa: BLE001 - outside a task there is no masker
-        pass
 
 
 _LOCAL = threading.Lock()  # one refresh at a time inside this process, before the cross-process lease
@@ -133,7 +126,7 @@ class ExactOnlineHook(ExactReads, BaseHook):
         extra = conn.extra_dejson
         for secret in (conn.password, extra.get("refresh_token")):
             if secret:
-                _mask(secret)
+                mask(secret)
         return {"base": base, "client_id": conn.login, "client_secret": conn.password,
                 "division": extra.get("division"), "first_refresh_token": extra.get("refresh_token") or ""}
 
@@ -178,8 +171,8 @@ class ExactOnlineHook(ExactReads, BaseHook):
                     "expires_at": time.time() + float(answer.get("expires_in") or 0) if answer.get("access_token")
                     else 0.0, "issued_at": time.time()}
             self.store.save(self.chain, pair)
-            _mask(pair["access_token"])
-            _mask(pair["refresh_token"])
+            mask(pair["access_token"])
+            mask(pair["refresh_token"])
             if pair["access_token"] and status == 200:
                 log.info("Exact Online access token refreshed for client %s (valid %ss)", self.settings["client_id"],
                          answer.get("expires_in"))

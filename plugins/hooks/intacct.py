@@ -32,6 +32,7 @@ import requests
 import tenacity
 from airflow.sdk import BaseHook
 
+from hooks.masking import mask
 from hooks.intacct_reads import IntacctReads
 from hooks.intacct_writes import IntacctWrites
 from hooks.intacct_xml import (DEFAULT_MAX_BYTES, Function, IntacctError, IntacctProtocolError, IntacctTransportError,
@@ -83,14 +84,6 @@ def _parse_timeout(text: str | None) -> datetime | None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
-
-def _mask(secret: str) -> None:
-    try:
-        from airflow.sdk.log import mask_secret
-
-        mask_secret(secret)
-    except Exception:  # noqa: BLE001 - outside a task there is no masker; nothing to do
-        pass
 
 
 class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
@@ -146,7 +139,7 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
             endpoint = endpoint.rstrip("/") + "/ia/xml/xmlgw.phtml"
         for secret in (conn.password, extra["sender_password"]):
             if secret:
-                _mask(secret)
+                mask(secret)
         return IntacctConfig(endpoint=endpoint, sender_id=extra["sender_id"], sender_password=extra["sender_password"],
                              company_id=extra["company_id"], user_id=conn.login, user_password=conn.password or "",
                              entity_id=extra.get("entity_id") or None,
@@ -237,7 +230,7 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
         session_id, endpoint = (api.get("sessionid") or "").strip(), (api.get("endpoint") or "").strip()
         if not session_id:
             raise IntacctProtocolError("getAPISession answered without a session id")
-        _mask(session_id)
+        mask(session_id)
         log.info("Intacct session opened for company %s user %s%s (endpoint %s, valid until %s)", cfg.company_id,
                  cfg.user_id, f" entity {cfg.entity_id}" if cfg.entity_id else "", endpoint or cfg.endpoint, timeout)
         return _Session(session_id, endpoint or cfg.endpoint, _parse_timeout(timeout), time.monotonic())

@@ -26,6 +26,8 @@ import requests
 import tenacity
 from airflow.sdk import BaseHook
 
+from hooks.masking import mask
+
 log = logging.getLogger(__name__)
 PARTNER_FIELDS = ("code", "community", "authenticationType", "emailAddress", "phone", "givenName", "surname",
                   "username", "addressLine1", "city", "postalCode", "countryOrRegion")
@@ -91,14 +93,7 @@ class SterlingHook(BaseHook):
         extra = conn.extra_dejson
         scheme = conn.schema or "https"
         base = f"{scheme}://{conn.host}{f':{conn.port}' if conn.port else ''}{extra.get('base_path') or '/B2BAPIs/svc'}"
-        try:
-            from airflow.sdk.log import mask_secret
-
-            for secret in (conn.password, extra.get("client_secret")):
-                if secret:
-                    mask_secret(secret)
-        except Exception:  # noqa: BLE001 - outside a task there is no masker
-            pass
+        mask(conn.password, extra.get("client_secret"))
         return {"base": base.rstrip("/"), "login": conn.login, "password": conn.password or "",
                 "content_path": extra.get("content_path") or "documents/{documentId}", "oauth": {
                     k: extra[k] for k in ("token_url", "client_id", "client_secret", "scope") if extra.get(k)}}
@@ -183,12 +178,19 @@ class SterlingHook(BaseHook):
         except SterlingNotFound:
             return None
 
-    def upsert_partner(self, partner: Mapping[str, Any]) -> tuple[str, str]:
-        """(status, partner id): ``created``, ``updated`` (a field differed) or ``unchanged``."""
+    def upsert_partner(self, partner: Mapping[str, Any], new_password: str | None = None) -> tuple[str, str]:
+        """(status, partner id): ``created``, ``updated`` (a field differed) or ``unchanged``.
+
+        ``new_password`` is sent only when the partner is created (Local users need one); it is masked.
+        """
         name = str(partner["partnerName"])
         current = self.get_partner(name)
         if current is None:
-            response = self.request("POST", "tradingpartners/", json=dict(partner))
+            body = dict(partner)
+            if new_password:
+                mask(new_password)
+                body["password"] = new_password
+            response = self.request("POST", "tradingpartners/", json=body)
             return "created", self.location_id(response) or name
         changed = {k: v for k, v in partner.items() if k in PARTNER_FIELDS and current.get(k) != v}
         if not changed:

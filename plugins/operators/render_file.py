@@ -10,9 +10,8 @@ and the good records still make the file.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from formats.mapping import load_mapping
 from formats.render import file_name, render
 from operators.audit import audit
 from operators.checks import truthy
-from operators.staging import staging_dir
+from operators.staging import staged_records, staging_dir
 from operators.state import DeliveryLedger, content_key, control_number_store, sftp_destination
 
 MAPPINGS = Path(os.environ.get("MLC_MAPPINGS_DIR", Path(__file__).resolve().parents[2] / "include" / "mappings"))
@@ -85,16 +84,8 @@ class RenderFileOperator(BaseOperator):
         timestamp = run_timestamp(context)
         out_dir = staging_dir(context)
         partial = out_dir / "rendering.part"
-        source = type(out_dir)(staged["uri"])
-
-        def records() -> Iterator[dict[str, Any]]:
-            with source.open("rb") as lines:
-                for line in lines:
-                    if line.strip():
-                        yield json.loads(line)
-
         with partial.open("wb") as out:
-            result = render(mapping, records(), out, timestamp=timestamp, run_key=f"{ti.dag_id}|{ti.run_id}|{ti.task_id}",
+            result = render(mapping, staged_records(staged["uri"]), out, timestamp=timestamp, run_key=f"{ti.dag_id}|{ti.run_id}|{ti.task_id}",
                             store=control_number_store())
         control = result.control_numbers.get("isa13") or result.control_numbers.get("unb") or ""
         name = file_name(mapping, timestamp=timestamp, run_id=ti.run_id, control=control)

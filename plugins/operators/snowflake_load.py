@@ -26,9 +26,9 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from operators.audit import audit
+from operators.staging import staged_records
 from operators.snowflake_tables import (SYSTEM_COLUMNS, TableSpec, cell, column_name, create_table_sql, merge_sql,
                                         raw_json, source_records, staging_sql, table_specs)
-from operators.sterling_partners import staged_records
 
 
 class CountingCursor:

@@ -8,9 +8,10 @@ or a replay of a task overwrites its own output and never sees another run's.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
@@ -64,3 +65,11 @@ def file_sha256(path: ObjectStoragePath) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def staged_records(uri: str) -> Iterator[dict[str, Any]]:
+    """The records an extract task staged at ``uri`` (JSON lines), one at a time."""
+    with ObjectStoragePath(uri).open("rb") as lines:
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)

@@ -9,9 +9,8 @@ A vendor Sterling cannot take (no e-mail or phone: Sterling requires them) gets 
 
 from __future__ import annotations
 
-import json
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
@@ -23,15 +22,7 @@ from hooks.intacct_reads import chunked
 from hooks.intacct_xml import MAX_IN_VALUES
 from hooks.sterling import SterlingError, SterlingHook
 from operators.audit import audit
-
-
-def staged_records(uri: str) -> Iterator[dict[str, Any]]:
-    from airflow.sdk import ObjectStoragePath
-
-    with ObjectStoragePath(uri).open("rb") as lines:
-        for line in lines:
-            if line.strip():
-                yield json.loads(line)
+from operators.staging import staged_records
 
 
 def partner_from_vendor(vendor: Mapping[str, Any], community: str, time_zone: str) -> dict[str, Any]:
@@ -102,17 +93,8 @@ class SterlingPartnersOperator(BaseOperator):
                 outcome[vendor_id] = "dry_run"
                 audit("partner_skipped", context, logger=self.log, vendor=vendor_id, reason="dry_run")
                 continue
-            existing = sterling.get_partner(vendor_id)
-            if existing is None:
-                partner["password"] = secrets.token_urlsafe(18)  # Local users need one; the partner resets it
-                try:
-                    from airflow.sdk.log import mask_secret
-
-                    mask_secret(partner["password"])
-                except Exception:  # noqa: BLE001 - outside a task there is no masker
-                    pass
-            try:
-                status, partner_id = sterling.upsert_partner(partner)
+            try:  # a new partner gets a random Local password, never logged or stored; the partner resets it
+                status, partner_id = sterling.upsert_partner(partner, new_password=secrets.token_urlsafe(18))
             except SterlingError as exc:
                 outcome[vendor_id] = "rejected"
                 audit("partner_rejected", context, logger=self.log, vendor=vendor_id, reason=str(exc),

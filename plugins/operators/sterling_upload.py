@@ -25,8 +25,8 @@ from hooks.sterling import SterlingError, SterlingHook, SterlingUnavailable
 from operators.audit import audit
 from operators.checks import truthy
 from operators.render_file import mapping_path, run_timestamp
+from operators.staging import staged_records
 from operators.state import DeliveryLedger, control_number_store
-from operators.sterling_partners import staged_records
 
 
 class SterlingUploadOperator(BaseOperator):
