@@ -6,6 +6,8 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.mlc-installed
 LOCKS   := requirements.txt requirements-dev.txt
+# pyproject.toml: the package installs itself as a local Airflow provider (connection types in the UI).
+PACKAGE := pyproject.toml plugins/mlc_provider.py
 # Python 3.11 is the supported interpreter; prefer an explicit python3.11 when one is on PATH.
 PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 UV      := $(shell command -v uv 2>/dev/null)
@@ -22,7 +24,7 @@ help:
 venv: $(STAMP)
 
 # (Re)build the virtualenv when it is missing, on another Python than 3.11, or older than a lock.
-$(STAMP): $(LOCKS)
+$(STAMP): $(LOCKS) $(PACKAGE)
 	@if ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then \
 	  $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "ml-connector needs Python 3.11, found " + sys.version.split()[0])' && \
 	  rm -rf $(VENV) && echo "creating $(VENV) with $(PYTHON)" && \
@@ -30,10 +32,11 @@ $(STAMP): $(LOCKS)
 	fi
 	@echo "installing the pinned dependencies into $(VENV) ..."
 	@if [ -n "$(UV)" ]; then \
-	  VIRTUAL_ENV=$(VENV) $(UV) pip sync -q $(LOCKS); \
+	  VIRTUAL_ENV=$(VENV) $(UV) pip sync -q $(LOCKS) && VIRTUAL_ENV=$(VENV) $(UV) pip install -q --no-deps -e .; \
 	else \
 	  $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null; \
-	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt; \
+	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt && \
+	  $(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .; \
 	fi
 	@touch $(STAMP)
 

@@ -31,6 +31,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from operators.alerts import alert_callbacks
 from operators.ack_generate import AckGenerateOperator
 from operators.dag_params import send_params, window_params
 from operators.exact_extract import EXPORTS, ExactExtractOperator
@@ -58,6 +59,7 @@ with DAG(
     tags=["ml-connector", "exact-online", "sftp", "x12"],
     default_args={
         "owner": "ml-connector",
+        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
         "retries": 3,
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,

@@ -30,6 +30,7 @@ from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from operators.ack_poll import AckPollOperator
+from operators.alerts import alert_callbacks
 from operators.dag_params import send_params, window_params
 from operators.intacct_extract import EXPORTS, IntacctExtractOperator
 from operators.render_file import RenderFileOperator
@@ -55,6 +56,7 @@ with DAG(
     tags=["ml-connector", "intacct", "sftp", "x12"],
     default_args={
         "owner": "ml-connector",
+        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
         "retries": 3,
         "retry_delay": timedelta(minutes=1),
         "retry_exponential_backoff": True,

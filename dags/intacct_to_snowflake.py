@@ -31,6 +31,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from operators.alerts import alert_callbacks
 from operators.dag_params import window_params
 from operators.intacct_extract import IntacctExtractOperator
 from operators.snowflake_load import SnowflakeLoadOperator
@@ -53,6 +54,7 @@ with DAG(
     tags=["ml-connector", "intacct", "snowflake"],
     default_args={
         "owner": "ml-connector",
+        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
         "retries": 3,
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,

@@ -26,6 +26,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from operators.alerts import alert_callbacks
 from operators.connection_check import SftpProbeOperator, SnowflakeProbeOperator
 
 with DAG(
@@ -40,6 +41,7 @@ with DAG(
     tags=["ml-connector", "platform", "sftp", "snowflake"],
     default_args={
         "owner": "ml-connector",
+        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,

@@ -30,6 +30,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from operators.alerts import alert_callbacks
 from operators.sftp_pickup import SftpPickupOperator
 from operators.stampli_post import StampliPostOperator
 
@@ -47,6 +48,7 @@ with DAG(
     tags=["ml-connector", "stampli", "intacct", "sftp"],
     default_args={
         "owner": "ml-connector",
+        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
         "retries": 2,
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,

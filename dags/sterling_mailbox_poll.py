@@ -26,6 +26,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from operators.alerts import alert_callbacks
 from operators.sterling_poll import SterlingPollOperator
 
 with DAG(
@@ -40,6 +41,7 @@ with DAG(
     tags=["ml-connector", "sterling", "sftp"],
     default_args={
         "owner": "ml-connector",
+        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
         "retries": 2,
         "retry_delay": timedelta(minutes=1),
         "retry_exponential_backoff": True,

@@ -73,6 +73,37 @@ def sftp_connections(sftp_sandbox: SftpSandbox, use_connections: Callable) -> Sf
     return sftp_sandbox
 
 
+@pytest.fixture
+def smtp_inbox(use_connections: Callable, monkeypatch: pytest.MonkeyPatch) -> Iterator[list]:
+    """A real SMTP server on loopback (aiosmtpd) behind ``smtp_default``; alerts go to ``ap-oncall@example.com``.
+    Yields the list of received ``email.message.EmailMessage``s."""
+    import email
+    import email.policy
+
+    from aiosmtpd.controller import Controller
+
+    received: list = []
+
+    class Inbox:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            message = email.message_from_bytes(envelope.original_content or envelope.content,
+                                               policy=email.policy.default)
+            received.append(message)
+            return "250 OK"
+
+    from sandbox.stack import free_port
+
+    port = free_port()
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        use_connections({"smtp_default": {"conn_type": "smtp", "host": "127.0.0.1", "port": port,
+                                          "extra": {"disable_tls": True, "disable_ssl": True, "retry_limit": 1,
+                                                    "from_email": "ml-connector@example.com"}}})
+        monkeypatch.setenv("MLC_ALERT_TO", "ap-oncall@example.com")
+        yield received
+    finally:
+        controller.stop()
 
 
 @pytest.fixture

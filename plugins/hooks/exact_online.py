@@ -29,6 +29,7 @@ import requests
 import tenacity
 from airflow.sdk import BaseHook
 
+from hooks.extras import connection_extras
 from hooks.masking import mask
 from hooks.exact_reads import ExactReads
 from hooks.exact_tokens import TokenStore
@@ -106,13 +107,6 @@ class ExactOnlineHook(ExactReads, BaseHook):
         self._minutely_remaining: int | None = None
         self._minutely_reset: float = 0.0
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {"hidden_fields": ["schema", "port"],
-                "relabeling": {"host": "Base URL (per country)", "login": "Client ID", "password": "Client secret"},
-                "placeholders": {"host": "https://start.exactonline.nl",
-                                 "extra": '{"division": 1234567, "refresh_token": "from mlc exact-auth"}'}}
-
     # -- configuration -------------------------------------------------------------------------------
     @cached_property
     def settings(self) -> dict[str, Any]:
@@ -123,7 +117,7 @@ class ExactOnlineHook(ExactReads, BaseHook):
         base = (conn.host if "://" in conn.host else f"https://{conn.host}").rstrip("/")
         if conn.port and f":{conn.port}" not in base:
             base = f"{base}:{conn.port}"
-        extra = conn.extra_dejson
+        extra = connection_extras(conn, self.conn_type)
         for secret in (conn.password, extra.get("refresh_token")):
             if secret:
                 mask(secret)

@@ -32,6 +32,7 @@ import requests
 import tenacity
 from airflow.sdk import BaseHook
 
+from hooks.extras import connection_extras
 from hooks.masking import mask
 from hooks.intacct_reads import IntacctReads
 from hooks.intacct_writes import IntacctWrites
@@ -112,19 +113,11 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
         self.max_response_bytes = max_response_bytes
         self.requests_sent = 0
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {"hidden_fields": ["schema", "port"],
-                "relabeling": {"host": "XML gateway URL", "login": "Web Services user ID", "password": "User password"},
-                "placeholders": {"host": "https://api.intacct.com/ia/xml/xmlgw.phtml",
-                                 "extra": '{"sender_id": "", "sender_password": "", "company_id": "", "entity_id": "", '
-                                          '"timezone": "UTC"}'}}
-
     # -- configuration -----------------------------------------------------------------------------
     @cached_property
     def config(self) -> IntacctConfig:
         conn = self.get_connection(self.intacct_conn_id)
-        extra = conn.extra_dejson
+        extra = connection_extras(conn, self.conn_type)
         missing = [name for name in ("sender_id", "sender_password", "company_id") if not extra.get(name)]
         if missing or not conn.host or not conn.login:
             raise ValueError(f"Connection {self.intacct_conn_id!r} lacks {', '.join(missing or ['host/login'])}: "

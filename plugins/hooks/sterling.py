@@ -26,6 +26,7 @@ import requests
 import tenacity
 from airflow.sdk import BaseHook
 
+from hooks.extras import connection_extras
 from hooks.masking import mask
 
 log = logging.getLogger(__name__)
@@ -79,18 +80,12 @@ class SterlingHook(BaseHook):
         self.retry_attempts, self.retry_base = retry_attempts, retry_base_seconds
         self.calls = 0
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {"hidden_fields": [], "relabeling": {"login": "API user", "schema": "Scheme (https)"},
-                "placeholders": {"host": "b2bi.example.com", "port": "5075", "schema": "https",
-                                 "extra": '{"base_path": "/B2BAPIs/svc", "content_path": "documents/{documentId}"}'}}
-
     @cached_property
     def settings(self) -> dict[str, Any]:
         conn = self.get_connection(self.sterling_conn_id)
         if not conn.host or not conn.login:
             raise ValueError(f"Connection {self.sterling_conn_id!r} needs host and login (the API user)")
-        extra = conn.extra_dejson
+        extra = connection_extras(conn, self.conn_type)
         scheme = conn.schema or "https"
         base = f"{scheme}://{conn.host}{f':{conn.port}' if conn.port else ''}{extra.get('base_path') or '/B2BAPIs/svc'}"
         mask(conn.password, extra.get("client_secret"))

@@ -14,13 +14,14 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 from airflow.sdk import BaseOperator, Context
 
 from formats.edifact_ack import read_contrl
 from formats.errors import ParseError
 from formats.x12_ack import read_acks
 from hooks.sftp import MlcSFTPHook
+from operators.alerts import AckRejected
 from operators.audit import audit
 from operators.checks import is_plain_file_name, truthy
 from operators.state import DeliveryLedger, remote_folder, sftp_destination
@@ -141,5 +142,5 @@ class AckPollOperator(BaseOperator):
                 sftp.posix_rename(path, target)
                 read += 1
         if rejected or unreadable:
-            raise AirflowException("Partner acknowledgments need attention: " + "; ".join(rejected + unreadable))
+            raise AckRejected("Partner acknowledgments need attention: " + "; ".join(rejected + unreadable))
         return {"acks": read, "destination": destination}

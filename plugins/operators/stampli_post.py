@@ -31,6 +31,7 @@ from formats.stampli import Invoice, Payment, assemble_invoices, assemble_paymen
 from hooks.intacct import IntacctHook
 from hooks.intacct_writes import WriteOutcome
 from hooks.sftp import MlcSFTPHook
+from operators.alerts import push_alerts
 from operators.audit import audit
 from operators.feeds import error_report, load_named_feed, move_aside, put_bytes
 from operators.intacct_reference import IntacctReference
@@ -194,6 +195,7 @@ class StampliPostOperator(BaseOperator):
         summaries = [self._process(config, item, hook, reference, ledger, context) for item in files]
         stuck = [s for s in summaries if s["unfinished"]]
         self.log.info("Intacct requests sent by this task: %s", hook.requests_sent)
+        push_alerts(context, [_alert(config, s) for s in summaries if s["rejected"] or s.get("refused")])
         if stuck:
             raise AirflowException(
                 "; ".join(f"{s['file']}: {s['unfinished']} row(s) not posted yet ({s['first_error']})" for s in stuck)
@@ -264,3 +266,16 @@ class StampliPostOperator(BaseOperator):
               reason=exc.reason)
         return {"file": item["name"], "sha256": item["sha256"], "rows": 0, "posted": 0, "already_posted": 0,
                 "rejected": 0, "skipped": 0, "unfinished": 0, "refused": exc.reason, "moved_to": moved}
+
+
+def _alert(config: FeedConfig, summary: dict[str, Any]) -> dict[str, str]:
+    """What AP must do about a file with rejected rows, or a file refused whole."""
+    if summary.get("refused"):
+        return {"what": f"Stampli {config.feed} file {summary['file']} was refused whole: {summary['refused']}",
+                "do": f"It was moved to {summary.get('moved_to')} with a .reason.txt. Export it again from Stampli in "
+                      "the agreed layout; nothing of it was posted."}
+    return {"what": f"{summary['rejected']} of {summary['rows']} row(s) of Stampli {config.feed} file {summary['file']} "
+                    f"were rejected by the checks or by Intacct",
+            "do": f"Open the error report {summary.get('error_report')} (one line per row, with the reason), correct "
+                  "the rows in Stampli or Intacct and export them again; the rows already posted are not posted "
+                  "twice."}
