@@ -8,4 +8,9 @@ COPY --chown=airflow:0 requirements.txt requirements-dev.txt /opt/mlc/
 RUN pip install --no-cache-dir -r /opt/mlc/requirements.txt \
  && if [ "$WITH_SANDBOX" = "true" ]; then pip install --no-cache-dir -r /opt/mlc/requirements-dev.txt; fi
 COPY --chown=airflow:0 sandbox /opt/mlc/sandbox
+# ml-connector as a local provider (connection types in the UI): an editable install whose path entry is
+# /opt/airflow/plugins, the folder docker-compose mounts, so the mounted code is what runs.
+COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow/
+COPY --chown=airflow:0 plugins /opt/airflow/plugins
+RUN cd /opt/airflow && pip install --no-cache-dir --no-deps -e . --config-settings editable_mode=compat
 ENV PYTHONPATH=/opt/mlc:/opt/airflow/plugins

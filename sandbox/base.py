@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -98,6 +99,17 @@ class SandboxServer(abc.ABC):
         self.port = port
         self.faults = FaultPlan(self.supported_faults)
         self._started = False
+        #: Where secrets this server hands out (session ids, tokens) are noted, one per line, so a test
+        #: can prove none of them reached a task log. Set by ``sandbox.serve``; None keeps no note.
+        self.issued_secrets: Path | None = None
+        self._issued_lock = threading.Lock()
+
+    def issued(self, secret: str) -> str:
+        """Note a secret this server just handed out; returns it."""
+        if self.issued_secrets is not None:
+            with self._issued_lock, self.issued_secrets.open("a") as notes:
+                notes.write(secret + "\n")
+        return secret
 
     @abc.abstractmethod
     def _start(self) -> None:

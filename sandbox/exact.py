@@ -75,9 +75,8 @@ class ExactSandbox(HttpSandbox):
     def advance(self, seconds: float) -> None:
         self.offset += seconds
 
-    @staticmethod
-    def _new_token(prefix: str) -> str:
-        return f"{prefix}{secrets.token_urlsafe(24)}!AAAA"  # Exact's tokens carry '!' and need form-encoding
+    def _new_token(self, prefix: str) -> str:
+        return self.issued(f"{prefix}{secrets.token_urlsafe(24)}!AAAA")  # Exact's tokens carry '!' and need form-encoding
 
     def connections(self) -> dict[str, dict[str, Any]]:
         return {"exact_online_default": {

@@ -278,7 +278,7 @@ class IntacctSandbox(HttpSandbox):
 
     # -- functions ---------------------------------------------------------------------------------
     def _fn_getAPISession(self, body: etree._Element, session: dict[str, Any], request: Request) -> str:  # noqa: N802
-        sid = secrets.token_urlsafe(24) + ".."
+        sid = self.issued(secrets.token_urlsafe(24) + "..")
         location = body.findtext("locationid")
         new = dict(session, sid=sid, location=location if location is not None else session["location"],
                    expires=time.time() + self.session_seconds)

@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
     servers = build_servers(args.workdir.resolve(), args.host, args.public_host, ports)
     control = ControlServer(servers, host=args.host, port=ports.get("control", 0), public_host=args.public_host)
+    for server in servers:
+        server.issued_secrets = args.workdir.resolve() / "issued-secrets.txt"
     with running(*servers, control):
         state = {
             "pid": os.getpid(),

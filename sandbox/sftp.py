@@ -5,7 +5,8 @@ It plays a partner's or Stampli's SFTP server for the demo and the tests. Each u
 
 * ``disconnect``: the connection is dropped at the next write (a server restart, a NAT timeout);
 * ``disk_full``: the next write fails with "No space left on device";
-* ``slow``: every operation waits ``seconds`` (param) first;
+* ``slow``: every operation waits ``seconds`` (param) first; with ``path_contains``, only the opening of
+  a file whose path holds it;
 * ``host_key_change``: the server presents another host key until the fault is cleared.
 """
 
@@ -84,8 +85,11 @@ class _JailedSFTPServer(asyncssh.SFTPServer):
         super().__init__(chan, chroot=str(home))
         self._sandbox = sandbox
 
-    async def _maybe_slow(self) -> None:
+    async def _maybe_slow(self, path: bytes | None = None) -> None:
         if (fault := self._sandbox.faults.peek("slow")) is not None:
+            needle = fault.params.get("path_contains")
+            if needle and (path is None or str(needle).encode() not in path):
+                return
             await asyncio.sleep(float(fault.params.get("seconds", 2.0)))
 
     async def write(self, file_obj: object, offset: int, data: bytes) -> int:  # type: ignore[override]
@@ -99,7 +103,7 @@ class _JailedSFTPServer(asyncssh.SFTPServer):
         return super().write(file_obj, offset, data)
 
     async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:  # type: ignore[override]
-        await self._maybe_slow()
+        await self._maybe_slow(path)
         return super().open(path, pflags, attrs)
 
 

@@ -138,6 +138,7 @@ def airflow_env(home: Path, api_port: int, connections: dict[str, str], password
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the connection form's Test button
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
@@ -176,6 +177,29 @@ class Airflow:
         self._session = requests.Session()
 
     def start(self, timeout: float = 180) -> None:
+        self.launch()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"airflow exited; see the logs in {self.home}")
+            try:
+                health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).json()
+                if all(health.get(c, {}).get("status") == "healthy"
+                       for c in ("metadatabase", "scheduler", "dag_processor")) and self.ready():
+                    break
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(1)
+        else:
+            raise RuntimeError(f"airflow did not become healthy in {timeout:.0f}s; see the logs in {self.home}")
+        token = requests.post(f"{self.url}/auth/token", json={"username": "admin", "password": self.password},
+                              timeout=10)
+        token.raise_for_status()
+        self._session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        self.ensure_pools()
+
+    def launch(self) -> None:
+        """Start ``airflow standalone`` (scheduler, dag-processor, api-server, triggerer, LocalExecutor)."""
         log = (self.home / "standalone.log").open("ab")
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "airflow"), "standalone"], cwd=self.home, env=self.env,
@@ -183,25 +207,13 @@ class Airflow:
             preexec_fn=_child_setup(signal.SIGINT),
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"airflow standalone exited; see {self.home / 'standalone.log'}")
-            try:
-                health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).json()
-                if all(health.get(c, {}).get("status") == "healthy"
-                       for c in ("metadatabase", "scheduler", "dag_processor")):
-                    break
-            except (requests.RequestException, ValueError):
-                pass
-            time.sleep(1)
-        else:
-            raise RuntimeError(f"airflow did not become healthy in {timeout:.0f}s; see {self.home / 'standalone.log'}")
-        token = requests.post(f"{self.url}/auth/token", json={"username": "admin", "password": self.password},
-                              timeout=10)
-        token.raise_for_status()
-        self._session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-        self.ensure_pools()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def ready(self) -> bool:
+        """Anything besides the health endpoint that must be up before work is triggered."""
+        return True
 
     def ensure_pools(self) -> None:
         """One pool per external API account whose concurrency is limited (README, "Connections")."""
@@ -259,6 +271,78 @@ def _delivered(xcom: Any) -> tuple[str, str]:
     return " ".join(parts), str(xcom.get("sha256") or "")
 
 
+def trigger_every_dag(airflow: Airflow, expected: list[str]) -> dict[str, str]:
+    """Unpause and trigger each DAG once; return dag id -> the triggered run id."""
+    triggered: dict[str, str] = {}
+    for dag_id in expected:
+        airflow.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        run = airflow.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": {}})
+        triggered[dag_id] = run["dag_run_id"]
+        print(f"[demo] triggered {dag_id} run {run['dag_run_id']}", flush=True)
+    return triggered
+
+
+def wait_for_runs(airflow: Airflow, triggered: dict[str, str], timeout: float,
+                  on_tick: Callable[[], None] | None = None) -> dict[str, list[dict]]:
+    """Wait for the triggered runs and the scheduled ones due by then, then pause every DAG.
+
+    The pollers (every 5 and 15 minutes) keep scheduling runs, which a long wait must not chase.
+    ``on_tick`` is called between looks (the distributed test kills a worker from there).
+    """
+    expected = list(triggered)
+    cutoff = max(r.get("run_after") or "" for r in (airflow.api("GET", f"/dags/{d}/dagRuns/{triggered[d]}")
+                                                    for d in expected))
+    deadline = time.monotonic() + timeout
+    while True:
+        if on_tick is not None:
+            on_tick()
+        runs = {d: [r for r in airflow.api("GET", f"/dags/{d}/dagRuns", params={"limit": 100})["dag_runs"]
+                    if (r.get("run_after") or "") <= cutoff] for d in expected}
+        pending = [r for rs in runs.values() for r in rs if r["state"] not in TERMINAL]
+        if not pending and all(any(r["dag_run_id"] == triggered[d] for r in runs[d]) for d in expected):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"runs still not finished after {timeout:.0f}s: "
+                               f"{[(r['dag_id'], r['dag_run_id'], r['state']) for r in pending]}")
+        time.sleep(2)
+    for dag_id in expected:  # nothing new starts while the summary is read and everything stops
+        airflow.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+    return runs
+
+
+def summary_rows(airflow: Airflow, runs: dict[str, list[dict]]) -> list[tuple[str, str, str, str, str, str]]:
+    """(DAG, run, run state, task, task state, what it delivered + sha256) for every task of ``runs``."""
+    rows = []
+    for dag_id, dag_runs in runs.items():
+        for run in sorted(dag_runs, key=lambda r: r["dag_run_id"]):
+            tis = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
+            for ti in sorted(tis["task_instances"], key=lambda t: t["task_id"]):
+                what, sha = "", ""
+                if ti["state"] == "success":
+                    try:
+                        entry = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/"
+                                            f"taskInstances/{ti['task_id']}/xcomEntries/return_value")
+                        what, sha = _delivered(entry.get("value"))
+                    except RuntimeError:
+                        pass
+                rows.append((dag_id, run["dag_run_id"], run["state"], ti["task_id"], ti["state"] or "",
+                             f"{what} {sha}".strip()))
+    return rows
+
+
+def report(rows: list[tuple[str, ...]], logs: Path) -> int:
+    """Print the summary table; return the exit code (1 when a run did not succeed or none ran)."""
+    _print_table(("DAG", "run", "run state", "task", "task state", "delivered / sha256"), rows)
+    failed = sorted({(r[0], r[1]) for r in rows if r[2] != "success"})
+    if not rows:
+        print("[demo] no DAG ran")
+        return 1
+    for dag_id, run_id in failed:
+        print(f"[demo] FAILED: {dag_id} {run_id}; task logs under {logs}")
+    print(f"[demo] {len({(r[0], r[1]) for r in rows}) - len(failed)} run(s) succeeded, {len(failed)} failed")
+    return 1 if failed else 0
+
+
 def run_demo(workdir: Path, timeout: float = 900) -> int:
     """Run every DAG once against the sandbox through the scheduler; return the exit code."""
     expected = dag_ids(REPO / "dags")
@@ -270,55 +354,12 @@ def run_demo(workdir: Path, timeout: float = 900) -> int:
             print(f"[demo] starting airflow standalone at {airflow.url} ...", flush=True)
             airflow.start()
             airflow.wait_for_dags(expected)
-            triggered: dict[str, str] = {}
-            for dag_id in expected:
-                airflow.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-                run = airflow.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": {}})
-                triggered[dag_id] = run["dag_run_id"]
-                print(f"[demo] triggered {dag_id} run {run['dag_run_id']}", flush=True)
-            # The demo waits for the runs it triggered and the scheduled runs due by then; the pollers
-            # (every 5 and 15 minutes) keep scheduling runs, which a long demo must not wait for.
-            cutoff = max(r.get("run_after") or "" for r in (airflow.api("GET", f"/dags/{d}/dagRuns/{triggered[d]}")
-                                                            for d in expected))
-            deadline = time.monotonic() + timeout
-            while True:
-                runs = {d: [r for r in airflow.api("GET", f"/dags/{d}/dagRuns", params={"limit": 100})["dag_runs"]
-                            if (r.get("run_after") or "") <= cutoff] for d in expected}
-                pending = [r for rs in runs.values() for r in rs if r["state"] not in TERMINAL]
-                if not pending and all(any(r["dag_run_id"] == triggered[d] for r in runs[d]) for d in expected):
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"runs still not finished after {timeout:.0f}s: "
-                                       f"{[(r['dag_id'], r['dag_run_id'], r['state']) for r in pending]}")
-                time.sleep(2)
-            for dag_id in expected:  # nothing new starts while the summary is read and everything stops
-                airflow.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
-            for dag_id in expected:
-                for run in sorted(runs[dag_id], key=lambda r: r["dag_run_id"]):
-                    tis = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
-                    for ti in sorted(tis["task_instances"], key=lambda t: t["task_id"]):
-                        what, sha = "", ""
-                        if ti["state"] == "success":
-                            try:
-                                entry = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/"
-                                                    f"taskInstances/{ti['task_id']}/xcomEntries/return_value")
-                                what, sha = _delivered(entry.get("value"))
-                            except RuntimeError:
-                                pass
-                        rows.append((dag_id, run["dag_run_id"], run["state"], ti["task_id"], ti["state"] or "",
-                                     f"{what} {sha}".strip()))
+            runs = wait_for_runs(airflow, trigger_every_dag(airflow, expected), timeout)
+            rows = summary_rows(airflow, runs)
         finally:
             _say("[demo] stopping airflow and the sandbox ...")
             airflow.stop()
-    _print_table(("DAG", "run", "run state", "task", "task state", "delivered / sha256"), rows)
-    failed = sorted({(r[0], r[1]) for r in rows if r[2] != "success"})
-    if not rows:
-        print("[demo] no DAG ran")
-        return 1
-    for dag_id, run_id in failed:
-        print(f"[demo] FAILED: {dag_id} {run_id}; task logs under {home / 'logs'}")
-    print(f"[demo] {len({(r[0], r[1]) for r in rows}) - len(failed)} run(s) succeeded, {len(failed)} failed")
-    return 1 if failed else 0
+    return report(rows, home / "logs")
 
 
 def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

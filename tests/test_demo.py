@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -14,6 +15,8 @@ from operators.audit import parse_audit_line
 from sandbox.intacct import SENDER_PASSWORD as INTACCT_SENDER_PASSWORD
 from sandbox.intacct import USER_PASSWORD as INTACCT_USER_PASSWORD
 from sandbox.servers import STAMPLI_PASSWORD
+from sandbox.sftp import CLIENT_KEY
+from sandbox.snowflake import SNOWFLAKE_KEY
 from sandbox.stack import dag_ids
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,6 +54,33 @@ def test_demo_runs_every_dag_to_success_and_stops_everything(tmp_path):
     audits = [a for log in logs for a in map(parse_audit_line, log.read_text().splitlines()) if a]
     assert audits and all(a["event"] == "connection_checked" and a["status"] == "ok" for a in audits)
     all_logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "demo" / "airflow" / "logs").rglob("*.log"))
-    assert STAMPLI_PASSWORD not in all_logs, "a password reached the task logs"
-    for secret in (INTACCT_USER_PASSWORD, INTACCT_SENDER_PASSWORD):
-        assert secret not in all_logs, "an Intacct password reached the task logs"
+    leaked = [kind for kind, secret in demo_secrets(tmp_path / "demo") if secret in all_logs]
+    assert not leaked, f"secrets reached the task logs: {leaked}"
+    assert not JWT.search(all_logs), "a bearer token (JWT) reached the task logs"
+
+
+SECRET_EXTRAS = ("sender_password", "refresh_token", "client_secret", "private_key_content", "private_key",
+                 "passphrase", "private_key_passphrase")
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.")
+
+
+def demo_secrets(workdir: Path) -> list[tuple[str, str]]:
+    """Every secret the demo's systems know: connection passwords and secret extras, the session ids and
+    tokens the sandbox handed out, and the private keys' bodies."""
+    found = [("stampli password", STAMPLI_PASSWORD), ("intacct user password", INTACCT_USER_PASSWORD),
+             ("intacct sender password", INTACCT_SENDER_PASSWORD)]
+    state = json.loads((workdir / "sandbox-state.json").read_text())
+    for var, value in state["env"].items():
+        conn = json.loads(value)
+        if conn.get("password"):
+            found.append((f"{var} password", conn["password"]))
+        extra = conn.get("extra") or {}
+        extra = json.loads(extra) if isinstance(extra, str) else extra
+        found += [(f"{var} {k}", str(extra[k])) for k in SECRET_EXTRAS if extra.get(k)]
+    issued = (workdir / "sandbox" / "issued-secrets.txt").read_text().split()
+    assert any(s.endswith("..") for s in issued), "the demo logged in to Intacct: its session ids are noted"
+    found += [("issued session id / token", s) for s in issued]
+    for key in (CLIENT_KEY, SNOWFLAKE_KEY):
+        body = [line for line in Path(key).read_text().splitlines() if line and not line.startswith("-----")]
+        found += [(f"private key {Path(key).name}", line) for line in body[:3]]
+    return [(kind, secret) for kind, secret in found if len(secret) >= 8]

@@ -1,0 +1,124 @@
+"""The intacct, exact_online and sterling connection types in a running api-server: form fields and Test button.
+
+ml-connector is installed as a local provider (pyproject entry point → plugins/mlc_provider.py).
+The test starts a real ``airflow api-server`` on a database of its own and asks it what the UI
+asks: the connection form's metadata (``/ui/connections/hook_meta``), then the Test button
+(``POST /api/v2/connections/test``) against the sandbox systems.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from sandbox.exact import ExactSandbox
+from sandbox.exact_data import ExactSeed
+from sandbox.intacct import IntacctSandbox
+from sandbox.intacct_data import Seed
+from sandbox.stack import _child_setup, _stop_process, airflow_env, free_port
+from sandbox.sterling import SterlingSandbox
+
+pytestmark = pytest.mark.integration
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory) -> Iterator[tuple[str, requests.Session]]:
+    """A running api-server (SQLite metadata, connection testing enabled) and a logged-in session."""
+    home = tmp_path_factory.mktemp("api-server")
+    port = free_port()
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps({"admin": "forms-test"}))
+    env = airflow_env(home, port, {}, passwords)
+    env["AIRFLOW__CORE__TEST_CONNECTION"] = "Enabled"
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, cwd=home, check=True, capture_output=True, timeout=600)
+    log = (home / "api-server.log").open("ab")
+    proc = subprocess.Popen([AIRFLOW, "api-server"], env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=_child_setup(signal.SIGTERM))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (home / "api-server.log").read_text()[-3000:]
+            try:
+                if requests.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "api-server did not start"
+            time.sleep(0.5)
+        token = requests.post(f"{url}/auth/token", json={"username": "admin", "password": "forms-test"}, timeout=10)
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        yield url, session
+    finally:
+        _stop_process(proc, signal.SIGTERM, "api-server", 30)
+        log.close()
+
+
+def hook_meta(api) -> dict[str, dict]:
+    url, session = api
+    answer = session.get(f"{url}/ui/connections/hook_meta", timeout=30)
+    assert answer.status_code == 200, answer.text
+    return {m["connection_type"]: m for m in answer.json()}
+
+
+def test_the_three_types_show_in_the_connection_form_with_their_fields(api):
+    meta = hook_meta(api)
+    intacct, exact, sterling = meta["intacct"], meta["exact_online"], meta["sterling"]
+    assert (intacct["hook_name"], exact["hook_name"], sterling["hook_name"]) == (
+        "Sage Intacct", "Exact Online", "IBM Sterling B2B Integrator")
+    assert intacct["hook_class_name"] == "hooks.intacct.IntacctHook"
+    assert intacct["standard_fields"]["host"] == {"hidden": False, "title": "XML gateway URL",
+                                                  "placeholder": "https://api.intacct.com/ia/xml/xmlgw.phtml"}
+    assert intacct["standard_fields"]["port"]["hidden"] is True
+    assert intacct["standard_fields"]["login"]["title"] == "Web Services user ID"
+    assert set(intacct["extra_fields"]) == {"sender_id", "sender_password", "company_id", "entity_id", "timezone"}
+    assert intacct["extra_fields"]["sender_password"]["schema"]["format"] == "password"
+    assert intacct["extra_fields"]["company_id"]["schema"]["title"] == "Company ID"
+    assert exact["standard_fields"]["login"]["title"] == "Client ID"
+    assert exact["standard_fields"]["host"]["placeholder"] == "https://start.exactonline.nl"
+    assert set(exact["extra_fields"]) == {"division", "refresh_token"}
+    assert exact["extra_fields"]["refresh_token"]["schema"]["format"] == "password"
+    assert sterling["standard_fields"]["url_schema"]["title"] == "Scheme (https)"
+    assert set(sterling["extra_fields"]) >= {"base_path", "content_path", "token_url", "client_secret"}
+
+
+def _test_button(api, conn_id: str, conn: dict) -> dict:
+    url, session = api
+    body = {"connection_id": conn_id, "conn_type": conn["conn_type"], "host": conn.get("host"),
+            "login": conn.get("login"), "password": conn.get("password"), "port": conn.get("port"),
+            "schema": conn.get("schema"), "extra": json.dumps(conn.get("extra") or {})}
+    answer = session.post(f"{url}/api/v2/connections/test", json=body, timeout=120)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_the_test_button_reaches_intacct_and_reports_a_wrong_password(api):
+    with IntacctSandbox(seed=Seed(bills=2, anchor=datetime(2026, 11, 16))) as gateway:
+        conn = gateway.connections()["intacct_default"]
+        ok = _test_button(api, "intacct_default", conn)
+        bad = _test_button(api, "intacct_default", {**conn, "password": "not-the-password"})
+    assert ok["status"] is True, ok
+    assert bad["status"] is False and "not-the-password" not in bad["message"]
+
+
+def test_the_test_button_reaches_sterling_and_exact_online(api):
+    with SterlingSandbox() as sterling:
+        result = _test_button(api, "sterling_default", sterling.connections()["sterling_default"])
+    assert result["status"] is True, result
+    with ExactSandbox(seed=ExactSeed(invoices=1)) as exact:
+        conn = exact.connections()["exact_online_default"]
+        ok = _test_button(api, "exact_online_default", conn)
+        wrong = _test_button(api, "exact_online_default", {**conn, "host": f"http://127.0.0.1:{free_port()}"})
+    assert ok["status"] is True and "reachable" in ok["message"], ok
+    assert wrong["status"] is False and wrong["message"]  # no server there: the button says so
