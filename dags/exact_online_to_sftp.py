@@ -31,12 +31,13 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from operators.alerts import alert_callbacks
 from operators.ack_generate import AckGenerateOperator
+from operators.alerts import alert_callbacks
 from operators.dag_params import send_params, window_params
 from operators.exact_extract import EXPORTS, ExactExtractOperator
 from operators.render_file import RenderFileOperator
 from operators.sftp_deliver import SftpDeliverOperator
+from operators.watcher import watch
 
 DEFAULT_MAPPINGS = {
     "purchase_invoices": "exact_online_to_sftp/purchase_invoices_x12_810",
@@ -115,3 +116,4 @@ with DAG(
             dry_run="{{ params.dry_run }}",
         )
         extract >> render >> deliver >> acknowledge
+    watch(dag)  # acknowledge runs whatever happened: the watcher makes a failure fail the run

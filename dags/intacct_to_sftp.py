@@ -11,6 +11,7 @@ mappings (`include/mappings/intacct_to_sftp/`) and delivered to the partner's SF
 | `render_<export>` | renders the mapping; a record that cannot be rendered gets a `record_rejected` AUDIT line and the rest go on | the mapping named in the log; the rejected record's key and field |
 | `poll_acks` | reads 997 / TA1 / CONTRL files in `acks/`, matches them to delivered files by control number, AUDIT per set, moves them to `acks/processed/`; **fails when the partner rejected a file** | the log's last line: file, control number and the partner's error codes |
 | `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file whose sha256 already reached this folder | the `sftp_default` connection: host key (the log names both fingerprints), login, folder, disk space |
+| `watcher` | runs only when a task failed, and fails the run (poll_acks runs whatever happened, so the run would otherwise look green) | the task that failed before it |
 
 **Trigger with config**: `window_start` / `window_end` (ISO date-times) to re-send another week;
 `exports` to choose what to send; `*_mapping` to use another partner layout; `force` to re-send
@@ -35,6 +36,7 @@ from operators.dag_params import send_params, window_params
 from operators.intacct_extract import EXPORTS, IntacctExtractOperator
 from operators.render_file import RenderFileOperator
 from operators.sftp_deliver import SftpDeliverOperator
+from operators.watcher import watch
 
 DEFAULT_MAPPINGS = {
     "vendors": "intacct_to_sftp/vendors_csv",
@@ -93,3 +95,4 @@ with DAG(
                                       dry_run="{{ params.dry_run }}")
         extract >> render >> deliver
         deliver >> poll_acks
+    watch(dag)  # poll_acks runs whatever happened: the watcher makes a failure fail the run

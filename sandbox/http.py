@@ -2,7 +2,9 @@
 
 A subclass implements :meth:`HttpSandbox.handle` (one :class:`Request` in, one :class:`Response`
 out) and gets, for free: a threaded server on a free loopback port, a bounded log of requests,
-the transport faults every HTTP system shows (``http_5xx``, ``slow``, ``drop``, ``malformed``),
+the transport faults every HTTP system shows (``http_5xx``, ``slow``, ``drop``, ``malformed``, and
+``answer_lost``: the request is carried out, then the connection closes without an answer, as
+when a client times out after the server committed),
 and a control endpoint under ``/__sandbox__/`` so that another process (the demo, the fault
 matrix) can arm faults over HTTP.
 """
@@ -21,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from sandbox.base import SandboxServer
 
 CONTROL_PREFIX = "/__sandbox__"
-HTTP_TRANSPORT_FAULTS = frozenset({"http_5xx", "slow", "drop", "malformed"})
+HTTP_TRANSPORT_FAULTS = frozenset({"http_5xx", "slow", "drop", "malformed", "answer_lost"})
 
 
 @dataclass
@@ -74,12 +76,15 @@ def fault_control(server: SandboxServer, request: Request) -> Response:
 
 
 def _take(sandbox: HttpSandbox, name: str, request: Request):
-    """Consume fault ``name`` for this request; a ``body_contains`` param aims it at matching requests only."""
+    """Consume fault ``name`` for this request; a ``body_contains`` or ``path_contains`` param aims it at matching
+    requests only."""
     fault = sandbox.faults.peek(name)
     if fault is None:
         return None
     needle = fault.params.get("body_contains")
     if needle and str(needle).encode() not in request.body:
+        return None
+    if fault.params.get("path_contains") and str(fault.params["path_contains"]) not in request.path:
         return None
     return sandbox.faults.take(name)
 
@@ -112,11 +117,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Response.text(fault.params.get("body", "Service Unavailable"), status))
             return
         response = sandbox.handle(request)
-        if response is DROP:
+        if response is DROP or _take(sandbox, "answer_lost", request) is not None:
             self.close_connection = True
             self.connection.close()
             return
-        if sandbox.faults.take("malformed") is not None:
+        if _take(sandbox, "malformed", request) is not None:
             response = Response(200, b"<html><body>Bad gateway</bo", {"Content-Type": "text/html"})
         self._send(response)
 

@@ -44,6 +44,9 @@ class SnowflakeSqlApiSandbox(HttpSandbox):
         warehouse.sql_api = self
         self.statements: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
+        # Snowflake's UPDATE, DELETE and MERGE hold locks that keep them from running in parallel with each
+        # other (Snowflake docs, "Transactions: resource locking"); the sandbox runs one statement at a time.
+        self.dml_lock = threading.Lock()
         self.executed: list[str] = []
 
     def connections(self) -> dict[str, dict[str, Any]]:
@@ -102,10 +105,15 @@ class SnowflakeSqlApiSandbox(HttpSandbox):
         return Response.json({"message": f"{request.method} not supported"}, 405)
 
     def _run(self, handle: str, body: dict[str, Any]) -> None:
-        import snowflake.connector
-
         entry = self.statements[handle]
         extra = self.warehouse.connections()[self.warehouse.conn_id]["extra"]
+        with self.dml_lock:
+            self._execute(entry, body, extra)
+        entry["done"] = True
+
+    def _execute(self, entry: dict[str, Any], body: dict[str, Any], extra: dict[str, Any]) -> None:
+        import snowflake.connector
+
         try:
             conn = snowflake.connector.connect(
                 user="fake", password="snow", account="fakesnow", host=self.warehouse.host, port=self.warehouse.port,
@@ -123,4 +131,3 @@ class SnowflakeSqlApiSandbox(HttpSandbox):
                 conn.close()
         except Exception as exc:  # noqa: BLE001 - the client gets it as a 422
             entry["error"] = str(exc)
-        entry["done"] = True

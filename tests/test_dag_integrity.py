@@ -68,7 +68,20 @@ def test_retries_with_exponential_backoff(dagbag):
         assert (dag.default_args.get("retries") or 0) >= 2, dag.dag_id
         assert dag.default_args.get("retry_exponential_backoff") is True, dag.dag_id
         for task in dag.tasks:
+            if task.task_id == "watcher":  # it only states the run's verdict: nothing to retry
+                assert task.retries == 0 and task.trigger_rule == "one_failed"
+                continue
             assert task.retries >= 2 and task.retry_exponential_backoff, f"{dag.dag_id}.{task.task_id}"
+
+
+def test_a_failed_task_fails_the_run_even_when_the_last_task_runs_all_done(dagbag):
+    for dag in _dags(dagbag):
+        leaves_all_done = [t for t in dag.tasks if not t.downstream_list and t.trigger_rule == "all_done"]
+        if any(t.trigger_rule == "all_done" for t in dag.tasks):
+            watcher = dag.task_dict.get("watcher")
+            assert watcher is not None, f"{dag.dag_id}: an all_done task without a watcher"
+            assert set(watcher.upstream_task_ids) == set(dag.task_dict) - {"watcher"}
+        assert not leaves_all_done, dag.dag_id
 
 
 POLLING = {"stampli_to_intacct", "sterling_mailbox_poll"}  # they take what is there when they look; no data window to extract

@@ -195,3 +195,13 @@ def test_vendors_as_x12_838_through_params(dag, env):
     assert run.state == "success"
     (name, data), = outbound(sftp).items()
     assert name.startswith("MLC_838_") and x12_envelope_errors(data) == [] and bots_errors(data, "x12") == []
+
+
+def test_a_failed_extract_fails_the_run_although_poll_acks_runs_after_it(dag, env):
+    gateway, sftp = env
+    gateway.inject("entity_bomb", times=None)  # every answer refused, at once
+    run = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["extract_bills"] == "failed" and states["deliver_bills"] == "upstream_failed"
+    assert states["poll_acks"] == "success" and states["watcher"] == "failed"
+    assert run.state == "failed" and outbound(sftp) == {}

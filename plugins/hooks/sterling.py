@@ -130,15 +130,19 @@ class SterlingHook(BaseHook):
             raise error(response.status_code, code, text or response.reason, f"{method} {path}")
         return response
 
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One call, retried with backoff when Sterling is down or slow; never on a 4xx."""
+    def _retrying(self) -> tenacity.Retrying:
         return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.retry_attempts), reraise=True,
             wait=tenacity.wait_random_exponential(multiplier=self.retry_base, max=60),
             retry=tenacity.retry_if_exception(is_retryable),
             before_sleep=lambda s: log.warning("Sterling: %s; retrying (attempt %s)",
                                                s.outcome.exception() if s.outcome else "", s.attempt_number),
-        )(self._once, method, path, **kwargs)
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One call, retried with backoff when Sterling is down or slow; never on a 4xx. Not for creates whose
+        answer may be lost after they were carried out: see :meth:`upload`."""
+        return self._retrying()(self._once, method, path, **kwargs)
 
     def get(self, path: str, **params: Any) -> Any:
         return unwrap(self.request("GET", path, params=params or None).json())
@@ -208,10 +212,25 @@ class SterlingHook(BaseHook):
         return sorted(items, key=lambda i: (str(i.get("creationDate")), int(i.get("id") or 0)))
 
     def upload(self, path: str, name: str, data: bytes) -> str:
-        """Put ``data`` into mailbox ``path`` as message ``name`` (one multipart call); the message id."""
-        response = self.request("POST", "messagebatches/", files=[("upstream", (name, data, "application/octet-stream"))],
-                                data={"mailboxName": path})
-        return self.location_id(response)
+        """Put ``data`` into mailbox ``path`` as message ``name`` (one multipart call); the message id.
+
+        An upload whose answer was lost (a timeout, a dropped connection, a 5xx from a proxy) may have
+        been carried out: before it is sent again, the mailbox is listed, and a message of that name is
+        taken as this upload. The names carry the document's content hash, so that is safe.
+        """
+        for attempt in self._retrying():
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    there = [m for m in self.list_messages(path) if m.get("name") == name]
+                    if there:
+                        log.warning("Sterling: %s is already in %s (message %s): the earlier attempt went through",
+                                    name, path, there[-1].get("id"))
+                        return str(there[-1].get("id") or "")
+                response = self._once("POST", "messagebatches/",
+                                      files=[("upstream", (name, data, "application/octet-stream"))],
+                                      data={"mailboxName": path})
+                return self.location_id(response)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def message_content(self, message: Mapping[str, Any]) -> bytes:
         """A message's bytes through the ``content_path`` template (JSON ``payload`` base64, or raw bytes)."""

@@ -1,0 +1,291 @@
+"""The fault matrix: every DAG under every fault the sandbox servers and the SFTP server inject.
+
+Each case runs the DAG (``dag.test()``, a task try without Airflow retries) with one fault armed.
+When the run fails, the fault is cleared (the network came back, the disk was emptied, a person
+confirmed the new host key) and the run is replayed over the same window, as clearing the failed
+task would. Then the records that had to arrive are counted where they arrive (the partner's files,
+Intacct's bills, Sterling's mailboxes, Snowflake's tables): none may be missing, none twice.
+
+``make faults`` runs this module with ``MLC_FAULTS_REPORT`` set and prints one table
+(``tests/fault_matrix_report.py``); ``make test`` runs it too, so a regression fails CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import stampli
+from sandbox.exact import ExactSandbox
+from sandbox.exact_data import ExactSeed
+from sandbox.intacct import IntacctSandbox
+from sandbox.intacct_data import Seed
+from sandbox.snowflake import SnowflakeSandbox
+from sandbox.snowflake_sqlapi import SnowflakeSqlApiSandbox
+from sandbox.sterling import SterlingSandbox
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.integration
+WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
+ANCHOR = datetime(2026, 11, 16)
+
+
+@dataclass
+class Systems:
+    """The sandbox servers one case runs against."""
+
+    sftp: Any
+    intacct: IntacctSandbox | None = None
+    exact: ExactSandbox | None = None
+    sterling: SterlingSandbox | None = None
+    snowflake: SnowflakeSandbox | None = None
+    sql_api: SnowflakeSqlApiSandbox | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        for server in (self.sftp, self.intacct, self.exact, self.sterling, self.sql_api):
+            if server is not None:
+                server.clear_faults()
+
+
+# -- what must arrive, and what did ------------------------------------------------------------------
+def _segments(data: bytes, tag: bytes) -> list[bytes]:
+    return [seg for seg in re.split(rb"~\r?\n?", data) if seg.startswith(tag)]
+
+
+def _big_numbers(folder: Path, prefix: str) -> list[str]:
+    if not folder.exists():
+        return []
+    return [seg.split(b"*")[2].decode() for p in sorted(folder.iterdir()) if p.is_file() and p.name.startswith(prefix)
+            and p.name.endswith(".x12") for seg in _segments(p.read_bytes(), b"BIG*")]
+
+
+def _window_bills(systems: Systems, column: str) -> list[str]:
+    return [str(v) for (v,) in systems.intacct.store.select(
+        f'SELECT "{column}" FROM "APBILL" WHERE "WHENMODIFIED" >= ? AND "WHENMODIFIED" < ?',
+        ["2026-11-01 00:00:00", "2026-11-09 00:00:00"])]
+
+
+def _exact_entries(systems: Systems) -> list[str]:
+    low, high = datetime(2026, 11, 1, 1), datetime(2026, 11, 9, 1)  # the UTC window in Amsterdam wall-clock time
+    return [r["YourRef"] for r in systems.exact.division.tables["entries"] if low <= r["Modified"] < high]
+
+
+def _sterling_uploads(systems: Systems) -> list[str]:
+    return [m["name"].split("_")[2] for m in systems.sterling.messages.values()
+            if m["mailboxPath"] != "/MLC/Inbound" and m["name"].startswith("810_")]
+
+
+def _inbound_messages(systems: Systems) -> list[bytes]:
+    return [systems.sterling.documents[m["documentId"]] for m in systems.sterling.messages.values()
+            if m["mailboxPath"] == "/MLC/Inbound"]
+
+
+def _handed_on(systems: Systems) -> list[bytes]:
+    folder = systems.sftp.home("partner") / "from_sterling"
+    return [p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()] if folder.exists() else []
+
+
+def _snowflake_bills(_systems: Systems) -> list[str]:
+    from hooks.snowflake import MlcSnowflakeHook
+
+    try:
+        return [str(r) for (r,) in MlcSnowflakeHook().get_records("SELECT recordno FROM ap_bill")]
+    except Exception:  # noqa: BLE001 - no table yet: nothing arrived
+        return []
+
+
+def _stampli_posted(systems: Systems) -> list[str]:
+    return [r for (r,) in systems.intacct.store.select('SELECT "RECORDID" FROM "APBILL" WHERE "RECORDID" LIKE ?',
+                                                       ["STP-%"])]
+
+
+def _drop_stampli_file(systems: Systems) -> None:
+    export = stampli.invoice_export(systems.intacct.store, 8, day=date(2026, 11, 20), defects=("bad_date",))
+    stampli.drop(systems.sftp.home("stampli"), export, "invoices")
+    systems.notes["expected"] = [i["number"] for i in export.invoices]
+
+
+@dataclass(frozen=True)
+class DagSpec:
+    servers: tuple[str, ...]
+    conf: dict[str, Any]
+    expected: Callable[[Systems], list]
+    delivered: Callable[[Systems], list]
+    prepare: Callable[[Systems], None] = lambda systems: None
+
+
+DAGS = {
+    "intacct_to_sftp": DagSpec(("intacct",), {**WINDOW, "exports": ["bills"]},
+                               lambda s: _window_bills(s, "RECORDID"),
+                               lambda s: _big_numbers(s.sftp.home("partner") / "outbound", "MLC_810_")),
+    "stampli_to_intacct": DagSpec(("intacct",), {}, lambda s: s.notes["expected"], _stampli_posted,
+                                  prepare=_drop_stampli_file),
+    "exact_online_to_sftp": DagSpec(("exact",), {**WINDOW, "exports": ["purchase_invoices"]}, _exact_entries,
+                                    lambda s: _big_numbers(s.sftp.home("partner") / "inbound", "EXACT_810_")),
+    "intacct_to_sterling": DagSpec(("intacct", "sterling"), WINDOW, lambda s: _window_bills(s, "RECORDNO"),
+                                   _sterling_uploads),
+    "sterling_mailbox_poll": DagSpec(("sterling",), {}, _inbound_messages, _handed_on),
+    "intacct_to_snowflake": DagSpec(("intacct", "snowflake"), {**WINDOW, "tables": ["ap_bill"], "merge_via": "sql_api"},
+                                    lambda s: _window_bills(s, "RECORDNO"), _snowflake_bills),
+}
+
+
+# -- the faults ------------------------------------------------------------------------------------
+def _exact_rotation_race(systems: Systems) -> None:
+    """Another task refreshes the Exact token at the moment this run needs one: the token call is slow, so the
+    two overlap; both must end with one live token chain."""
+    from hooks.exact_online import ExactOnlineHook
+
+    systems.exact.inject("slow", times=1, seconds=4, body_contains="grant_type=refresh_token")
+    thread = threading.Thread(target=lambda: systems.notes.setdefault("other_token", ExactOnlineHook().access_token()))
+    thread.start()
+    systems.notes["thread"] = thread
+
+
+INTACCT = [("expired session", lambda s: s.intacct.inject("expired_session")),
+           ("rate limit", lambda s: s.intacct.inject("rate_limit", times=2)),
+           ("5xx", lambda s: s.intacct.inject("http_5xx", times=2, status=502, body="")),
+           ("malformed answer", lambda s: s.intacct.inject("malformed"))]
+SFTP = [("dropped SFTP connection", lambda s: s.sftp.inject("disconnect")),
+        ("host key change", lambda s: s.sftp.inject("host_key_change", times=None)),
+        ("full remote disk", lambda s: s.sftp.inject("disk_full"))]
+FAULTS: dict[str, list[tuple[str, Callable[[Systems], None]]]] = {
+    "intacct_to_sftp": INTACCT + SFTP,
+    "stampli_to_intacct": INTACCT + [
+        ("timeout after commit", lambda s: s.intacct.inject("commit_then_drop"))] + SFTP,
+    "exact_online_to_sftp": [
+        ("expired session", lambda s: s.exact.inject("expired_token")),
+        ("rate limit", lambda s: s.exact.inject("rate_limit", times=3)),
+        ("5xx", lambda s: s.exact.inject("http_5xx", times=2, status=503)),
+        ("malformed answer", lambda s: s.exact.inject("malformed", path_contains="/api/v1/")),
+        ("token rotation race", _exact_rotation_race)] + SFTP,
+    "intacct_to_sterling": INTACCT[:2] + [
+        ("5xx", lambda s: s.sterling.inject("http_5xx", times=2, status=503)),
+        ("timeout after commit", lambda s: s.sterling.inject("answer_lost", body_contains="ISA*")),
+        ("malformed answer", lambda s: s.sterling.inject("malformed"))],
+    "sterling_mailbox_poll": [
+        ("5xx", lambda s: s.sterling.inject("http_5xx", times=2, status=503)),
+        ("malformed answer", lambda s: s.sterling.inject("malformed"))] + SFTP,
+    "intacct_to_snowflake": INTACCT + [
+        ("rate limit (SQL API)", lambda s: s.sql_api.inject("rate_limit", times=2)),
+        ("5xx (SQL API)", lambda s: s.sql_api.inject("http_5xx", times=2, status=503)),
+        ("timeout after commit (SQL API)", lambda s: s.sql_api.inject("answer_lost", body_contains="MERGE")),
+        ("malformed answer (SQL API)", lambda s: s.sql_api.inject("malformed"))],
+}
+CASES = [(dag_id, fault, arm) for dag_id, faults in FAULTS.items() for fault, arm in faults]
+
+
+# -- running one case --------------------------------------------------------------------------------
+def _load(dag_id: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"), safe_mode=False).dags[dag_id]
+    for task in dag.tasks:
+        task.retries = 0  # one try: what the hook's own retries cannot mend shows as a failed run
+        if task.task_id.startswith("pick_up_"):
+            task.settle_seconds = 0.3
+        if hasattr(task, "hook_kwargs") and task.task_id.startswith("post_"):
+            task.hook_kwargs = {"retry_base_seconds": 0.01, "retry_max_seconds": 0.05, "retry_attempts": 4}
+        if task.task_id == "load_snowflake":
+            import tenacity
+
+            task.sql_api_kwargs = {"poll_interval": 0.1,
+                                   "api_retry_args": {"wait": tenacity.wait_random_exponential(max=0.2)}}
+    return dag
+
+
+_LOG_LINE = re.compile(r"^\S+ \[(?:warning|error) *\] (?P<message>.*?)(?: \[[\w.]+\])?(?: \w+=.*)?$")
+_EXCEPTION = re.compile(r"^(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Required|Rejected|Refused|Unavailable|Lost))"
+                        r": (?P<message>.+)$")
+
+
+def what_the_log_says(output: str, failed: bool) -> str:
+    """The failure as the task log's last lines name it, or the first warning of a run that recovered."""
+    lines = output.splitlines()
+    if failed:
+        errors = [m for m in map(_EXCEPTION.match, lines) if m]
+        if errors:
+            return f"{errors[-1]['name']}: {errors[-1]['message']}"
+    warnings = [m["message"] for m in map(_LOG_LINE.match, lines)
+                if m and not any(word in m["message"].lower() for word in ("deprecat", "alert (mlc_alert_to"))]
+    return warnings[0] if warnings else ""
+
+
+def _keys(records: list) -> list:
+    return [r if isinstance(r, bytes) else str(r) for r in records]
+
+
+def _record(row: dict[str, Any]) -> None:
+    path = os.environ.get("MLC_FAULTS_REPORT")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(row) + "\n")
+
+
+@pytest.fixture
+def systems(request, sftp_connections, use_connections, mlc_state, tmp_path, monkeypatch):
+    dag_id = request.node.callspec.params["dag_id"]
+    spec = DAGS[dag_id]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # fakesnow leaves a folder per process in TMPDIR
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        found = Systems(sftp=sftp_connections)
+        if "intacct" in spec.servers:
+            found.intacct = stack.enter_context(IntacctSandbox(seed=Seed(bills=25, anchor=ANCHOR)))
+        if "exact" in spec.servers:
+            found.exact = stack.enter_context(ExactSandbox(seed=ExactSeed(invoices=40), window_seconds=1.0))
+        if "sterling" in spec.servers:
+            found.sterling = stack.enter_context(SterlingSandbox())
+        if "snowflake" in spec.servers:
+            import uuid
+
+            found.snowflake = stack.enter_context(SnowflakeSandbox(database=f"MLC_{uuid.uuid4().hex[:8].upper()}"))
+            found.sql_api = stack.enter_context(SnowflakeSqlApiSandbox(found.snowflake))
+        for server in (found.intacct, found.exact, found.sterling, found.snowflake):
+            if server is not None:
+                use_connections(server.connections())
+        yield found
+
+
+@pytest.mark.parametrize(("dag_id", "fault", "arm"), CASES, ids=[f"{d}-{f}" for d, f, _ in CASES])
+def test_fault(dag_id, fault, arm, systems, capsys):
+    spec = DAGS[dag_id]
+    dag = _load(dag_id)
+    spec.prepare(systems)
+    arm(systems)
+    run = dag.test(run_conf=spec.conf)
+    if "thread" in systems.notes:
+        systems.notes["thread"].join(timeout=60)
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    failed_tasks = sorted(ti.task_id for ti in run.get_task_instances() if ti.state == "failed")
+    said = what_the_log_says(output, bool(failed_tasks))
+    if run.state == "success":
+        outcome = "success"
+    else:
+        systems.clear()
+        replay = dag.test(run_conf=spec.conf)
+        capsys.readouterr()
+        outcome = (f"{', '.join(failed_tasks)} failed; replay "
+                   f"{'succeeded' if replay.state == 'success' else 'FAILED: ' + replay.state}")
+    expected, delivered = map(_keys, (spec.expected(systems), spec.delivered(systems)))
+    lost = len(set(expected) - set(delivered))
+    duplicated = len(delivered) - len(set(delivered))
+    _record({"dag": dag_id, "fault": fault, "outcome": outcome, "expected": len(expected), "lost": lost,
+             "duplicated": duplicated, "log": said})
+    assert expected, "the case moved no records: it proves nothing"
+    assert (lost, duplicated) == (0, 0), (outcome, said)
+    assert outcome == "success" or outcome.endswith("replay succeeded"), outcome
+    if failed_tasks:
+        assert said, f"{failed_tasks} failed without naming the failure in the log"
