@@ -12,13 +12,14 @@ PACKAGE := pyproject.toml plugins/mlc_provider.py
 PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 UV      := $(shell command -v uv 2>/dev/null)
 
-.PHONY: help venv test demo up lock clean bench
+.PHONY: help venv test demo up lock clean bench faults
 
 help:
 	@echo "make demo   run every DAG once through Airflow's scheduler against the sandbox, print a summary"
 	@echo "make test   run the whole test suite"
 	@echo "make up     sandbox + airflow standalone on http://127.0.0.1:8080 until Ctrl-C"
 	@echo "make bench  the benchmarks the issues name; writes bench/results.json"
+	@echo "make faults every DAG under every sandbox fault: one table (lost / duplicated records per case)"
 	@echo "make lock   re-resolve requirements*.in into the pinned requirements*.txt (needs uv)"
 
 venv: $(STAMP)
@@ -65,3 +66,10 @@ bench: venv
 	$(PY) bench/stampli_bench.py
 	$(PY) bench/exact_bench.py
 	$(PY) bench/report.py
+
+# The fault matrix: tests/test_fault_matrix.py writes one row per DAG and fault; the table is printed even
+# when a case failed, and the target fails when pytest or any cell did.
+faults: venv
+	@mkdir -p .mlc && rm -f .mlc/faults.jsonl
+	@MLC_FAULTS_REPORT=.mlc/faults.jsonl $(PY) -m pytest -q tests/test_fault_matrix.py; status=$$?; \
+	  $(PY) tests/fault_matrix_report.py .mlc/faults.jsonl --json .mlc/faults.json || status=1; exit $$status

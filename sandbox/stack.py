@@ -343,15 +343,23 @@ def report(rows: list[tuple[str, ...]], logs: Path) -> int:
     return 1 if failed else 0
 
 
-def run_demo(workdir: Path, timeout: float = 900) -> int:
-    """Run every DAG once against the sandbox through the scheduler; return the exit code."""
+def run_demo(workdir: Path, timeout: float = 900, executor: str = "standalone") -> int:
+    """Run every DAG once against the sandbox through the scheduler; return the exit code.
+
+    ``executor="celery"`` runs them on the distributed deployment instead (sandbox/cluster.py: CeleryExecutor on
+    the local PostgreSQL and Redis, two workers)."""
     expected = dag_ids(REPO / "dags")
     home = workdir / "airflow"
     rows: list[tuple[str, str, str, str, str, str]] = []
     with sandbox(workdir) as state:
-        airflow = Airflow(home, free_port(), state["env"])
+        if executor == "celery":
+            from sandbox.cluster import CeleryAirflow
+
+            airflow: Airflow = CeleryAirflow(home, free_port(), state["env"])
+        else:
+            airflow = Airflow(home, free_port(), state["env"])
         try:
-            print(f"[demo] starting airflow standalone at {airflow.url} ...", flush=True)
+            print(f"[demo] starting airflow ({executor}) at {airflow.url} ...", flush=True)
             airflow.start()
             airflow.wait_for_dags(expected)
             runs = wait_for_runs(airflow, trigger_every_dag(airflow, expected), timeout)

@@ -122,3 +122,13 @@ def test_the_test_button_reaches_sterling_and_exact_online(api):
         wrong = _test_button(api, "exact_online_default", {**conn, "host": f"http://127.0.0.1:{free_port()}"})
     assert ok["status"] is True and "reachable" in ok["message"], ok
     assert wrong["status"] is False and wrong["message"]  # no server there: the button says so
+
+
+def test_hooks_read_plain_and_prefixed_extra_keys():
+    from types import SimpleNamespace
+
+    from hooks.extras import connection_extras
+
+    conn = SimpleNamespace(extra_dejson={"extra__intacct__sender_id": "OLDFORM", "company_id": "ACME",
+                                         "extra__intacct__company_id": "IGNORED", "extra__intacct__entity_id": ""})
+    assert connection_extras(conn, "intacct") == {"sender_id": "OLDFORM", "company_id": "ACME"}

@@ -107,3 +107,16 @@ def test_catchup_is_decided_on_purpose(path):
     line = keywords[0].value.lineno
     lines = source.splitlines()
     assert lines[line - 2].strip().startswith("#") or "#" in lines[line - 1], f"{path.name}: say why catchup is set"
+
+
+def test_every_task_tells_a_person_when_it_fails_for_good(dagbag):
+    from operators.alerts import MlcAlertNotifier
+
+    for dag in _dags(dagbag):
+        for task in dag.tasks:
+            if task.task_id == "watcher":
+                continue  # the failed task before it already alerted
+            failure = task.on_failure_callback if isinstance(task.on_failure_callback, list) else [task.on_failure_callback]
+            success = task.on_success_callback if isinstance(task.on_success_callback, list) else [task.on_success_callback]
+            assert any(isinstance(c, MlcAlertNotifier) and c.on == "failure" for c in failure), f"{dag.dag_id}.{task.task_id}"
+            assert any(isinstance(c, MlcAlertNotifier) and c.on == "success" for c in success), f"{dag.dag_id}.{task.task_id}"

@@ -18,6 +18,7 @@ written back into the connection.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -40,6 +41,8 @@ TOKENS = sa.Table(
     sa.Column("lock_owner", sa.String(64), nullable=True),
     sa.Column("lock_until", sa.Float, nullable=False, default=0.0),
 )
+
+log = logging.getLogger(__name__)
 
 
 class TokenStoreError(RuntimeError):
@@ -107,6 +110,7 @@ class TokenStore:
         """Hold the chain's lease; another holder makes this wait (up to ``wait`` seconds)."""
         owner = uuid.uuid4().hex
         deadline = time.monotonic() + wait
+        waited = False
         with self.engine.begin() as conn:
             self._ensure(conn, chain)
         while True:
@@ -117,6 +121,10 @@ class TokenStore:
                 ).values(lock_owner=owner, lock_until=now + lease)).rowcount
             if taken == 1:
                 break
+            if not waited:
+                waited = True
+                log.warning("The Exact Online token of %s is being refreshed by another task; waiting for it, then "
+                            "using the pair it saves", chain)
             if time.monotonic() > deadline:
                 raise TokenStoreError(f"another task has held the Exact Online token lock for {chain} for {wait:.0f}s")
             time.sleep(poll)

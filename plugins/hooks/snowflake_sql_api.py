@@ -9,10 +9,17 @@ idempotent SQL (MERGE, DDL, UPDATE to a fixed value) is sent this way.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import tenacity
 from airflow.providers.snowflake.hooks.sql_api import SnowflakeSqlApiHook
+
+log = logging.getLogger(__name__)
+
+
+class SqlApiAnswerUnreadable(RuntimeError):
+    """The SQL API's answer was not JSON."""
 
 
 class MlcSnowflakeSqlApiHook(SnowflakeSqlApiHook):
@@ -21,8 +28,12 @@ class MlcSnowflakeSqlApiHook(SnowflakeSqlApiHook):
     hook_name = "Snowflake SQL API (ml-connector)"
 
     def __init__(self, *args: Any, poll_interval: float = 2.0, statement_timeout: int = 3600, **kwargs: Any) -> None:
-        kwargs.setdefault("api_retry_args", {"wait": tenacity.wait_random_exponential(multiplier=1, max=60)})
-        super().__init__(*args, **kwargs)
+        retry_args = {"wait": tenacity.wait_random_exponential(multiplier=1, max=60), **(kwargs.pop("api_retry_args", None)
+                                                                                          or {})}
+        retry_args.setdefault("before_sleep", lambda state: log.warning(
+            "Snowflake SQL API: %s; retrying (attempt %s)", state.outcome.exception() if state.outcome else "",
+            state.attempt_number))
+        super().__init__(*args, api_retry_args=retry_args, **kwargs)
         self.poll_interval, self.statement_timeout = poll_interval, statement_timeout
         self.requests_sent = 0
 
@@ -34,8 +45,21 @@ class MlcSnowflakeSqlApiHook(SnowflakeSqlApiHook):
 
     def _make_api_call_with_retries(self, method: str, url: str, headers: dict, params: dict | None = None,
                                     json: dict | None = None) -> Any:
-        self.requests_sent += 1
-        return super()._make_api_call_with_retries(method, self._endpoint(url), headers, params, json)
+        """The provider's call (429/503/504 retried), plus: an answer that is not JSON (a proxy's HTML page) is
+        retried a few times and then named, instead of surfacing as a bare JSONDecodeError."""
+        for attempt in tenacity.Retrying(stop=tenacity.stop_after_attempt(3), reraise=True,
+                                         wait=tenacity.wait_random_exponential(multiplier=0.5, max=10),
+                                         retry=tenacity.retry_if_exception_type(SqlApiAnswerUnreadable),
+                                         before_sleep=tenacity.before_sleep_log(log, logging.WARNING)):
+            with attempt:
+                self.requests_sent += 1
+                try:
+                    return super()._make_api_call_with_retries(method, self._endpoint(url), headers, params, json)
+                except ValueError as exc:  # requests' JSONDecodeError
+                    raise SqlApiAnswerUnreadable(
+                        f"Snowflake SQL API {method} {self._endpoint(url)} answered with something that is not JSON "
+                        f"({exc}): a proxy or maintenance page?") from None
+        raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def run_statements(self, statements: list[str], query_tag: str = "") -> list[list[tuple[Any, ...]]]:
         """Run each statement to completion, in order; the rows each one returned."""

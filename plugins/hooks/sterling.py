@@ -128,6 +128,9 @@ class SterlingHook(BaseHook):
             text = str(body.get("errorDescription", "")) if isinstance(body, dict) else ""
             error = SterlingNotFound if response.status_code == 404 else SterlingError
             raise error(response.status_code, code, text or response.reason, f"{method} {path}")
+        if "html" in response.headers.get("Content-Type", "").lower():
+            raise SterlingUnavailable(f"{method} {url}: HTTP {response.status_code} with an HTML page instead of the "
+                                      "API's answer (a proxy or maintenance page)")
         return response
 
     def _retrying(self) -> tenacity.Retrying:
