@@ -110,7 +110,7 @@ class SterlingHook(BaseHook):
         return session
 
     # -- transport -----------------------------------------------------------------------------------
-    def _once(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _once(self, method: str, path: str, *, expect_json: bool = True, **kwargs: Any) -> requests.Response:
         url = f"{self.settings['base']}/{path}"
         self.calls += 1
         try:
@@ -128,7 +128,7 @@ class SterlingHook(BaseHook):
             text = str(body.get("errorDescription", "")) if isinstance(body, dict) else ""
             error = SterlingNotFound if response.status_code == 404 else SterlingError
             raise error(response.status_code, code, text or response.reason, f"{method} {path}")
-        if "html" in response.headers.get("Content-Type", "").lower():
+        if expect_json and "html" in response.headers.get("Content-Type", "").lower():
             raise SterlingUnavailable(f"{method} {url}: HTTP {response.status_code} with an HTML page instead of the "
                                       "API's answer (a proxy or maintenance page)")
         return response
@@ -142,10 +142,11 @@ class SterlingHook(BaseHook):
                                                s.outcome.exception() if s.outcome else "", s.attempt_number),
         )
 
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One call, retried with backoff when Sterling is down or slow; never on a 4xx. Not for creates whose
-        answer may be lost after they were carried out: see :meth:`upload`."""
-        return self._retrying()(self._once, method, path, **kwargs)
+    def request(self, method: str, path: str, *, expect_json: bool = True, **kwargs: Any) -> requests.Response:
+        """One call, retried with backoff when Sterling is down or slow; never on a 4xx. ``expect_json``: an HTML
+        page is then a proxy's or maintenance page, retried like a 5xx. Not for creates whose answer may be lost
+        after they were carried out: see :meth:`upload`."""
+        return self._retrying()(self._once, method, path, expect_json=expect_json, **kwargs)
 
     def get(self, path: str, **params: Any) -> Any:
         return unwrap(self.request("GET", path, params=params or None).json())
@@ -238,7 +239,7 @@ class SterlingHook(BaseHook):
     def message_content(self, message: Mapping[str, Any]) -> bytes:
         """A message's bytes through the ``content_path`` template (JSON ``payload`` base64, or raw bytes)."""
         path = self.settings["content_path"].format(**{k: quote(str(v), safe="") for k, v in message.items()})
-        response = self.request("GET", path)
+        response = self.request("GET", path, expect_json=False)
         if "json" in response.headers.get("Content-Type", ""):
             payload = response.json().get("payload")
             if payload is None:
@@ -249,7 +250,7 @@ class SterlingHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         try:
-            self.request("GET", "doc")
+            self.request("GET", "doc", expect_json=False)  # the API's documentation page
             next(self.iter_list("communities"), None)
             return True, "Sterling B2B REST APIs reachable"
         except Exception as exc:  # noqa: BLE001 - the UI shows the message
