@@ -104,6 +104,10 @@ class SandboxServer(abc.ABC):
         self.issued_secrets: Path | None = None
         self._issued_lock = threading.Lock()
 
+    def initial_secrets(self) -> list[str]:
+        """Secrets this server made before anyone asked (a first refresh token in its connection)."""
+        return []
+
     def issued(self, secret: str) -> str:
         """Note a secret this server just handed out; returns it."""
         if self.issued_secrets is not None:

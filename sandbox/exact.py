@@ -75,6 +75,9 @@ class ExactSandbox(HttpSandbox):
     def advance(self, seconds: float) -> None:
         self.offset += seconds
 
+    def initial_secrets(self) -> list[str]:
+        return [self.refresh_token]
+
     def _new_token(self, prefix: str) -> str:
         return self.issued(f"{prefix}{secrets.token_urlsafe(24)}!AAAA")  # Exact's tokens carry '!' and need form-encoding
 

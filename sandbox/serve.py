@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     control = ControlServer(servers, host=args.host, port=ports.get("control", 0), public_host=args.public_host)
     for server in servers:
         server.issued_secrets = args.workdir.resolve() / "issued-secrets.txt"
+        for secret in server.initial_secrets():
+            server.issued(secret)
     with running(*servers, control):
         state = {
             "pid": os.getpid(),
