@@ -123,6 +123,16 @@ def test_retries_exhausted_mails_the_error_and_how_to_replay(smtp_inbox):
     assert "ConnectionError: b2bi.example.com: timed out" in text and "clear the task in the Airflow UI" in text
 
 
+def test_a_secret_the_logs_mask_is_masked_in_the_mail_too(smtp_inbox):
+    from hooks.masking import mask
+    from operators.alerts import MlcAlertNotifier
+
+    mask("s3cret-sender-pw")
+    ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r", try_number=1)
+    MlcAlertNotifier(on="failure").notify({"ti": ti, "exception": RuntimeError("login refused for s3cret-sender-pw")})
+    assert "s3cret-sender-pw" not in body(smtp_inbox[0]) and "login refused for ***" in body(smtp_inbox[0])
+
+
 def test_without_recipients_the_alert_is_logged_and_nothing_is_sent(smtp_inbox, monkeypatch, capsys):
     from operators.alerts import MlcAlertNotifier
 

@@ -27,6 +27,8 @@ from typing import Any
 from airflow.sdk import BaseNotifier, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from hooks.masking import redacted
+
 ALERTS_XCOM_KEY = "alerts"
 
 # What to do, by failure: matched on the exception's class name (and its bases), so this module
@@ -134,6 +136,7 @@ class MlcAlertNotifier(BaseNotifier):
     def send(self, alert: Alert, context: Context) -> None:
         """Mail the alert; subclasses send it elsewhere."""
         log = self.log
+        alert = Alert(redacted(alert.subject), redacted(alert.text))  # an error may quote a secret the logs mask
         to = self.recipients()
         if not to:
             log.warning("ALERT (MLC_ALERT_TO is not set, so no one was told): %s\n%s", alert.subject, alert.text)
