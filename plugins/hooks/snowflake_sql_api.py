@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import requests
 import tenacity
 from airflow.providers.snowflake.hooks.sql_api import SnowflakeSqlApiHook
 
@@ -28,8 +29,8 @@ class MlcSnowflakeSqlApiHook(SnowflakeSqlApiHook):
     hook_name = "Snowflake SQL API (ml-connector)"
 
     def __init__(self, *args: Any, poll_interval: float = 2.0, statement_timeout: int = 3600, **kwargs: Any) -> None:
-        retry_args = {"wait": tenacity.wait_random_exponential(multiplier=1, max=60), **(kwargs.pop("api_retry_args", None)
-                                                                                          or {})}
+        retry_args = {"wait": tenacity.wait_random_exponential(multiplier=1, max=60),
+                      **(kwargs.pop("api_retry_args", None) or {})}
         retry_args.setdefault("before_sleep", lambda state: log.warning(
             "Snowflake SQL API: %s; retrying (attempt %s)", state.outcome.exception() if state.outcome else "",
             state.attempt_number))
@@ -55,7 +56,7 @@ class MlcSnowflakeSqlApiHook(SnowflakeSqlApiHook):
                 self.requests_sent += 1
                 try:
                     return super()._make_api_call_with_retries(method, self._endpoint(url), headers, params, json)
-                except ValueError as exc:  # requests' JSONDecodeError
+                except requests.exceptions.JSONDecodeError as exc:
                     raise SqlApiAnswerUnreadable(
                         f"Snowflake SQL API {method} {self._endpoint(url)} answered with something that is not JSON "
                         f"({exc}): a proxy or maintenance page?") from None
