@@ -32,8 +32,7 @@ from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from operators.ack_generate import AckGenerateOperator
-from operators.alerts import alert_callbacks
-from operators.dag_params import send_params, window_params
+from operators.dag_params import send_params, task_defaults, window_params
 from operators.exact_extract import EXPORTS, ExactExtractOperator
 from operators.render_file import RenderFileOperator
 from operators.sftp_deliver import SftpDeliverOperator
@@ -58,15 +57,8 @@ with DAG(
     catchup=False,  # a missed day is re-sent on request (window Params), never back-filled on its own
     max_active_runs=1,
     tags=["ml-connector", "exact-online", "sftp", "x12"],
-    default_args={
-        "owner": "ml-connector",
-        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
-        "retries": 3,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=20),
-        "execution_timeout": timedelta(hours=2),
-    },
+    default_args=task_defaults(retries=3, retry_delay=timedelta(minutes=2),
+                               max_retry_delay=timedelta(minutes=20), execution_timeout=timedelta(hours=2)),
     params={
         **window_params("the day before the run", 120,
                         "Exact's clock is Amsterdam wall-clock time: widen the window's start."),

@@ -31,8 +31,7 @@ from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from operators.ack_poll import AckPollOperator
-from operators.alerts import alert_callbacks
-from operators.dag_params import send_params, window_params
+from operators.dag_params import send_params, task_defaults, window_params
 from operators.intacct_extract import EXPORTS, IntacctExtractOperator
 from operators.render_file import RenderFileOperator
 from operators.sftp_deliver import SftpDeliverOperator
@@ -56,15 +55,8 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["ml-connector", "intacct", "sftp", "x12"],
-    default_args={
-        "owner": "ml-connector",
-        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
-        "retries": 3,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=15),
-        "execution_timeout": timedelta(hours=2),
-    },
+    default_args=task_defaults(retries=3, retry_delay=timedelta(minutes=1),
+                               max_retry_delay=timedelta(minutes=15), execution_timeout=timedelta(hours=2)),
     params={
         **window_params("the week before the run", 15, "Widen the window's start; Intacct timestamps carry no zone."),
         "exports": Param(["vendors", "bills"], type="array", items={"type": "string", "enum": list(EXPORTS)},

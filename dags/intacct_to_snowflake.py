@@ -31,8 +31,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from operators.alerts import alert_callbacks
-from operators.dag_params import window_params
+from operators.dag_params import task_defaults, window_params
 from operators.intacct_extract import IntacctExtractOperator
 from operators.snowflake_load import SnowflakeLoadOperator
 
@@ -52,15 +51,8 @@ with DAG(
     catchup=False,  # a missed night is covered by the next window's overlap or a window Param, not a back-fill
     max_active_runs=1,
     tags=["ml-connector", "intacct", "snowflake"],
-    default_args={
-        "owner": "ml-connector",
-        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
-        "retries": 3,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=20),
-        "execution_timeout": timedelta(hours=3),
-    },
+    default_args=task_defaults(retries=3, retry_delay=timedelta(minutes=2),
+                               max_retry_delay=timedelta(minutes=20), execution_timeout=timedelta(hours=3)),
     params={
         **window_params("the day before the run", 60, "Widen the window's start; Intacct timestamps carry no zone."),
         "tables": Param(TABLES + [d.lower() for d in CUSTOM], type="array",

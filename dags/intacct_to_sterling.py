@@ -29,8 +29,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from operators.alerts import alert_callbacks
-from operators.dag_params import send_params, window_params
+from operators.dag_params import send_params, task_defaults, window_params
 from operators.intacct_extract import IntacctExtractOperator
 from operators.sterling_partners import SterlingPartnersOperator
 from operators.sterling_upload import SterlingUploadOperator
@@ -44,15 +43,8 @@ with DAG(
     catchup=False,  # a missed day is sent on request (window Params), never back-filled on its own
     max_active_runs=1,
     tags=["ml-connector", "intacct", "sterling", "x12"],
-    default_args={
-        "owner": "ml-connector",
-        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
-        "retries": 3,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=20),
-        "execution_timeout": timedelta(hours=2),
-    },
+    default_args=task_defaults(retries=3, retry_delay=timedelta(minutes=2),
+                               max_retry_delay=timedelta(minutes=20), execution_timeout=timedelta(hours=2)),
     params={
         **window_params("the day before the run", 15, "Widen the window's start; Intacct timestamps carry no zone."),
         "bills_mapping": Param("intacct_to_sterling/bills_x12_810", type="string", title="Mapping for bills",

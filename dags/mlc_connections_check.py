@@ -26,8 +26,8 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from operators.alerts import alert_callbacks
 from operators.connection_check import SftpProbeOperator, SnowflakeProbeOperator
+from operators.dag_params import task_defaults
 
 with DAG(
     dag_id="mlc_connections_check",
@@ -39,15 +39,8 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["ml-connector", "platform", "sftp", "snowflake"],
-    default_args={
-        "owner": "ml-connector",
-        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=5),
-        "execution_timeout": timedelta(minutes=5),
-    },
+    default_args=task_defaults(retries=2, retry_delay=timedelta(seconds=30),
+                               max_retry_delay=timedelta(minutes=5), execution_timeout=timedelta(minutes=5)),
     params={
         "sftp_conn_id": Param("sftp_default", type="string", title="Partner SFTP connection"),
         "stampli_conn_id": Param("stampli_sftp", type="string", title="Stampli SFTP connection"),

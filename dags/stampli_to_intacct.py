@@ -30,7 +30,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from operators.alerts import alert_callbacks
+from operators.dag_params import task_defaults
 from operators.sftp_pickup import SftpPickupOperator
 from operators.stampli_post import StampliPostOperator
 
@@ -46,14 +46,7 @@ with DAG(
     catchup=False,  # a missed poll has nothing of its own to catch up: the next run takes every file waiting
     max_active_runs=1,  # two runs must never work on the same file at once
     tags=["ml-connector", "stampli", "intacct", "sftp"],
-    default_args={
-        "owner": "ml-connector",
-        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(minutes=60),
-    },
+    default_args=task_defaults(retries=2, retry_delay=timedelta(minutes=2), execution_timeout=timedelta(minutes=60)),
     params={
         "file_name": Param(None, type=["null", "string"], title="Process this file only",
                            description="A file name in the export folder or its archive; re-processed even if done."),

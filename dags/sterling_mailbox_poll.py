@@ -26,7 +26,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from operators.alerts import alert_callbacks
+from operators.dag_params import task_defaults
 from operators.sterling_poll import SterlingPollOperator
 
 with DAG(
@@ -39,14 +39,7 @@ with DAG(
     catchup=False,  # a missed poll has nothing of its own: the next one takes every waiting message
     max_active_runs=1,
     tags=["ml-connector", "sterling", "sftp"],
-    default_args={
-        "owner": "ml-connector",
-        **alert_callbacks(),  # a person is told what failed and what to do (operators/alerts.py)
-        "retries": 2,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(minutes=30),
-    },
+    default_args=task_defaults(retries=2, retry_delay=timedelta(minutes=1), execution_timeout=timedelta(minutes=30)),
     params={
         "mailboxes": Param(["/MLC/Inbound"], type="array", items={"type": "string"}, title="Mailboxes to poll"),
         "handoff": Param("sftp", type="string", enum=["sftp", "local"], title="Hand messages on to"),

@@ -1,6 +1,6 @@
 """Alerts: a person is told when ml-connector needs one, through Airflow's notifier mechanism.
 
-Every DAG puts :func:`alert_callbacks` on its tasks (``default_args``):
+Every DAG puts :func:`alert_callbacks` on its tasks (``default_args``, through ``dag_params.task_defaults``):
 
 * ``on_failure_callback`` fires when a task has failed for good: its retries are exhausted, or it
   raised a failure no retry can mend (a changed host key, an Exact Online consent that expired, a
@@ -93,9 +93,10 @@ def failure_alert(context: Context) -> Alert:
     dag_id, task_id, run_id, tries = _where(context)
     exc = context.get("exception")
     error = f"{type(exc).__name__}: {exc}" if exc is not None else "(no exception recorded)"
-    kind = "needs a person" if advice_for(exc) is not RETRIES_EXHAUSTED else f"failed after {tries} tries"
+    advice = advice_for(exc)
+    kind = "needs a person" if advice is not RETRIES_EXHAUSTED else f"failed after {tries} tries"
     text = (f"What failed: task {task_id} of DAG {dag_id}, run {run_id} (try {tries}).\n"
-            f"Error: {error}\n\nWhat to do: {advice_for(exc)}\n")
+            f"Error: {error}\n\nWhat to do: {advice}\n")
     return Alert(f"[ml-connector] {dag_id}.{task_id} {kind}", text)
 
 

@@ -1,8 +1,26 @@
-"""Trigger Params the DAGs share, so each means the same thing in every DAG's trigger form."""
+"""What the DAGs share: trigger Params, so each means the same thing in every DAG's trigger form, and the
+task defaults (owner, alerts, retries with exponential backoff)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from airflow.sdk import Param
+
+from operators.alerts import alert_callbacks
+
+
+def task_defaults(*, retries: int, retry_delay: timedelta, execution_timeout: timedelta,
+                  max_retry_delay: timedelta | None = None) -> dict[str, Any]:
+    """Every DAG's ``default_args``: a person is told what failed and what to do (operators/alerts.py), and
+    tasks retry with exponential backoff."""
+    defaults: dict[str, Any] = {"owner": "ml-connector", **alert_callbacks(), "retries": retries,
+                                "retry_delay": retry_delay, "retry_exponential_backoff": True,
+                                "execution_timeout": execution_timeout}
+    if max_retry_delay is not None:
+        defaults["max_retry_delay"] = max_retry_delay
+    return defaults
 
 
 def window_params(period: str, overlap_minutes: int, overlap_reason: str) -> dict[str, Param]:
