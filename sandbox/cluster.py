@@ -34,6 +34,26 @@ def worker_hostname() -> str:
     return os.environ.get("MLC_WORKER_NAME") or psutil.Process().name()
 
 
+def _family(pid: int) -> list[psutil.Process]:
+    """A process and every process under it (empty when it is gone)."""
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _kill_family(family: list[psutil.Process]) -> int:
+    """SIGKILL each of ``family`` still alive and wait for them; how many there were."""
+    for member in family:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=30)
+    return len(family)
+
+
 def _admin():
     import sqlalchemy as sa
 
@@ -115,8 +135,8 @@ class CeleryAirflow(Airflow):
 
     def worker_ready(self, worker: str) -> bool:
         log = self.home / f"{worker}.log"
-        return log.exists() and f"{worker}@" in log.read_text(errors="replace") and " ready." in log.read_text(
-            errors="replace")
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return f"{worker}@" in text and " ready." in text
 
     def alive(self) -> bool:
         return bool(self.procs) and all(p.poll() is None for p in self.procs.values())
@@ -127,42 +147,23 @@ class CeleryAirflow(Airflow):
     def kill_worker(self, worker: str) -> int:
         """SIGKILL a worker and every process under it (its task runners too), as a crashed host would."""
         proc = self.procs.pop(worker)
-        victims = [psutil.Process(proc.pid)]
-        try:
-            victims += victims[0].children(recursive=True)
-        except psutil.NoSuchProcess:
-            pass
-        for victim in victims:
-            try:
-                victim.kill()
-            except psutil.NoSuchProcess:
-                pass
+        killed = _kill_family(_family(proc.pid))
         proc.wait(timeout=30)
-        psutil.wait_procs(victims, timeout=30)
-        _say(f"[cluster] killed {worker} ({len(victims)} processes)")
-        return len(victims)
+        _say(f"[cluster] killed {worker} ({killed} processes)")
+        return killed
 
     def stop(self) -> None:
         order = [*WORKERS, "scheduler", "dag-processor", "api-server"]
         for name in sorted(self.procs, key=lambda n: order.index(n) if n in order else 0):
             proc = self.procs.pop(name)
-            family = []
-            try:
-                family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-            except psutil.NoSuchProcess:
-                pass
+            family = _family(proc.pid)  # taken first: children a graceful stop leaves behind are killed too
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     _say(f"[cluster] {name} did not stop within 30s; killing it")
-            for member in family:
-                try:
-                    member.kill()
-                except psutil.NoSuchProcess:
-                    pass
-            psutil.wait_procs(family, timeout=15)
+            _kill_family(family)
         for name in (self.name, f"{self.name}_state"):
             try:
                 drop_database(name)
