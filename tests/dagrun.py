@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+DAGS = Path(__file__).resolve().parent.parent / "dags"
+
+
+def load_dag(dag_id: str):
+    """The DAG of ``dags/<dag_id>.py``, its tasks with no Airflow retries (``dag.test()`` would sit out the retry
+    delays; a hook's own retries still run)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / f"{dag_id}.py"), safe_mode=False).dags[dag_id]
+    for task in dag.tasks:
+        task.retries = 0
+    return dag
+
 
 def clear_and_rerun(run, dag, task_id: str) -> str:
     """What a person does in the UI after a failure: *Clear* the task of that run, and it runs again.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -13,20 +12,11 @@ from sandbox.exact import ExactSandbox
 from sandbox.exact_data import ExactSeed
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
+from tests.dagrun import load_dag
 
-REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
 WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0,
           "exports": ["bills"]}
-
-
-def load(name: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(REPO / "dags" / f"{name}.py"), safe_mode=False).dags[name]
-    for task in dag.tasks:
-        task.retries = 0
-    return dag
 
 
 def body(message) -> str:
@@ -43,7 +33,7 @@ def intacct(sftp_connections, use_connections, mlc_state, smtp_inbox):
 def test_a_changed_host_key_mails_the_fingerprint_and_what_to_do(intacct, smtp_inbox, airflow_db):
     _gateway, sftp = intacct
     sftp.inject("host_key_change", times=None)
-    run = load("intacct_to_sftp").test(run_conf=WINDOW)
+    run = load_dag("intacct_to_sftp").test(run_conf=WINDOW)
     assert {ti.task_id: ti.state for ti in run.get_task_instances()}["deliver_bills"] == "failed"
     # Both tasks that reach the server failed on the key: one mail each, each with the same advice.
     assert sorted(m["Subject"] for m in smtp_inbox) == ["[ml-connector] intacct_to_sftp.deliver_bills needs a person",
@@ -58,7 +48,7 @@ def test_a_changed_host_key_mails_the_fingerprint_and_what_to_do(intacct, smtp_i
 
 def test_a_rejecting_ack_mails_the_file_and_the_codes(intacct, smtp_inbox):
     _gateway, sftp = intacct
-    dag = load("intacct_to_sftp")
+    dag = load_dag("intacct_to_sftp")
     assert dag.test(run_conf=WINDOW).state == "success"
     x12 = next(p.read_text() for p in (sftp.home("partner") / "outbound").iterdir() if p.name.endswith(".x12"))
     gs06 = x12.split("~\n")[1].split("*")[6]
@@ -83,7 +73,7 @@ def test_rejected_stampli_rows_mail_the_error_report(sftp_connections, use_conne
         export = stampli.invoice_export(gateway.store, 4, day=datetime(2026, 11, 20).date(),
                                         defects=("unknown_vendor", "bad_date"))
         stampli.drop(home, export, "invoices")
-        dag = load("stampli_to_intacct")
+        dag = load_dag("stampli_to_intacct")
         for task in dag.tasks:
             if task.task_id.startswith("pick_up_"):
                 task.settle_seconds = 0.3
@@ -104,7 +94,7 @@ def test_an_exact_consent_that_died_mails_the_command_to_run(sftp_connections, u
     with ExactSandbox(seed=ExactSeed(invoices=5), window_seconds=1.0) as exact:
         use_connections(exact.connections())
         exact.revoke()
-        run = load("exact_online_to_sftp").test(run_conf={**WINDOW, "exports": ["purchase_invoices"]})
+        run = load_dag("exact_online_to_sftp").test(run_conf={**WINDOW, "exports": ["purchase_invoices"]})
     failed = sorted(ti.task_id for ti in run.get_task_instances() if ti.state == "failed")
     assert failed == ["extract_purchase_invoices", "watcher"]  # the watcher fails the run, and sends nothing
     assert [m["Subject"] for m in smtp_inbox] == [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -13,9 +12,9 @@ from formats.x12_ack import read_acks
 from operators.audit import parse_audit_line
 from sandbox.exact import ExactSandbox
 from sandbox.exact_data import ExactSeed
+from tests.dagrun import load_dag
 from tests.edi.validators import bots_errors, x12_envelope_errors
 
-REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
 WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
 
@@ -29,12 +28,7 @@ def env(sftp_connections, use_connections, mlc_state):
 
 @pytest.fixture
 def dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(REPO / "dags" / "exact_online_to_sftp.py"), safe_mode=False).dags["exact_online_to_sftp"]
-    for task in dag.tasks:
-        task.retries = 0
-    return dag
+    return load_dag("exact_online_to_sftp")
 
 
 def inbound(sftp) -> dict[str, bytes]:

@@ -18,6 +18,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from sandbox.intacct_data import Seed
 from sandbox.snowflake import SnowflakeSandbox
 from sandbox.snowflake_sqlapi import SnowflakeSqlApiSandbox
 from sandbox.sterling import SterlingSandbox
+from tests.dagrun import load_dag
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -192,11 +194,8 @@ CASES = [(dag_id, fault, arm) for dag_id, faults in FAULTS.items() for fault, ar
 
 # -- running one case --------------------------------------------------------------------------------
 def _load(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"), safe_mode=False).dags[dag_id]
+    dag = load_dag(dag_id)  # one try: what the hook's own retries cannot mend shows as a failed run
     for task in dag.tasks:
-        task.retries = 0  # one try: what the hook's own retries cannot mend shows as a failed run
         if task.task_id.startswith("pick_up_"):
             task.settle_seconds = 0.3
         if hasattr(task, "hook_kwargs") and task.task_id.startswith("post_"):
@@ -245,8 +244,6 @@ def systems(request, sftp_connections, use_connections, mlc_state, tmp_path, mon
     dag_id = request.node.callspec.params["dag_id"]
     spec = DAGS[dag_id]
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # fakesnow leaves a folder per process in TMPDIR
-    from contextlib import ExitStack
-
     with ExitStack() as stack:
         found = Systems(sftp=sftp_connections)
         if "intacct" in spec.servers:

@@ -5,17 +5,15 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
-from tests.dagrun import clear_and_rerun
+from tests.dagrun import clear_and_rerun, load_dag
 from operators.audit import parse_audit_line
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
 from tests.edi.validators import bots_errors, x12_envelope_errors
 
-REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
 WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
 
@@ -29,12 +27,7 @@ def env(sftp_connections, use_connections, mlc_state):
 
 @pytest.fixture
 def dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(REPO / "dags" / "intacct_to_sftp.py"), safe_mode=False).dags["intacct_to_sftp"]
-    for task in dag.tasks:  # dag.test() would sit out retry delays
-        task.retries = 0
-    return dag
+    return load_dag("intacct_to_sftp")
 
 
 def outbound(sftp) -> dict[str, bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,8 @@ from operators.audit import parse_audit_line
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
 from sandbox.snowflake import SnowflakeSandbox
+from tests.dagrun import load_dag
 
-REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
 WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
 
@@ -30,12 +29,7 @@ def env(use_connections, mlc_state, tmp_path, monkeypatch):
 
 @pytest.fixture
 def dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(REPO / "dags" / "intacct_to_snowflake.py"), safe_mode=False).dags["intacct_to_snowflake"]
-    for task in dag.tasks:
-        task.retries = 0
-    return dag
+    return load_dag("intacct_to_snowflake")
 
 
 def query(sql: str) -> list[tuple]:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
-from tests.dagrun import clear_and_rerun
+from tests.dagrun import clear_and_rerun, load_dag
 from operators.audit import parse_audit_line
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
 from sandbox.sterling import SterlingSandbox
 from tests.edi.validators import bots_errors, x12_envelope_errors
 
-REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
 WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
 
@@ -26,18 +24,9 @@ def env(sftp_connections, use_connections, mlc_state):
         yield gateway, sterling, sftp_connections
 
 
-def load(name: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(REPO / "dags" / f"{name}.py"), safe_mode=False).dags[name]
-    for task in dag.tasks:
-        task.retries = 0
-    return dag
-
-
 @pytest.fixture
 def dag(airflow_db):
-    return load("intacct_to_sterling")
+    return load_dag("intacct_to_sterling")
 
 
 def audits(text: str) -> list[dict]:
@@ -108,7 +97,7 @@ def test_a_5xx_in_the_middle_then_a_clear_sends_each_document_once(dag, env, cap
 
 def test_polling_hands_each_inbound_message_on_once(env, airflow_db, capsys):
     _gateway, sterling, sftp = env
-    poll = load("sterling_mailbox_poll")
+    poll = load_dag("sterling_mailbox_poll")
     assert poll.test().state == "success"
     folder = sftp.home("partner") / "from_sterling"
     first = sorted(p.name for p in folder.iterdir())

@@ -17,6 +17,7 @@ from operators.audit import parse_audit_line
 from sandbox import stampli
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
+from tests.dagrun import load_dag
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -32,11 +33,8 @@ def env(sftp_connections, use_connections, mlc_state):
 
 @pytest.fixture
 def dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(REPO / "dags" / "stampli_to_intacct.py"), safe_mode=False).dags["stampli_to_intacct"]
+    dag = load_dag("stampli_to_intacct")
     for task in dag.tasks:
-        task.retries = 0
         if task.task_id.startswith("pick_up_"):
             task.settle_seconds = 0.3
         else:
