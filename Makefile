@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.mlc-installed
 LOCKS   := requirements.txt requirements-dev.txt
 # pyproject.toml: the package installs itself as a local Airflow provider (connection types in the UI).
-PACKAGE := pyproject.toml plugins/mlc_provider.py
+PACKAGE := pyproject.toml plugins/mlc/__init__.py plugins/mlc/provider.py
 # Python 3.11 is the supported interpreter; prefer an explicit python3.11 when one is on PATH.
 PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 UV      := $(shell command -v uv 2>/dev/null)
@@ -59,6 +59,7 @@ clean:
 	rm -rf $(VENV) .mlc .pytest_cache
 
 bench: venv
+	$(PY) bench/dag_import_bench.py
 	$(PY) bench/formats_bench.py
 	$(PY) bench/intacct_bench.py
 	$(PY) bench/dag_bench.py

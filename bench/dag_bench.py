@@ -77,9 +77,9 @@ def run_dag(result_file: Path, dag_id: str) -> None:
     dag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"), safe_mode=False).dags[dag_id]
     for task in dag.tasks:
         task.retries = 0
-    import formats.render  # noqa: F401 - imported before sampling, so no task is charged for imports
-    import hooks.intacct  # noqa: F401
-    import hooks.sftp  # noqa: F401
+    import mlc.formats.render  # noqa: F401 - imported before sampling, so no task is charged for imports
+    import mlc.hooks.intacct  # noqa: F401
+    import mlc.hooks.sftp  # noqa: F401
 
     conf, warm_up = profile(dag_id)
     # warm-up: a run of the small GL export pays for the first task runner, HTTP, SSH and Snowflake

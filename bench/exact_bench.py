@@ -37,7 +37,7 @@ def main() -> int:
         with ExactSandbox(seed=ExactSeed(invoices=INVOICES, lines=(3, 3)), window_seconds=WINDOW,
                           minutely_limit=60) as exact:
             os.environ["AIRFLOW_CONN_EXACT_ONLINE_DEFAULT"] = json.dumps(exact.connections()["exact_online_default"])
-            from hooks.exact_online import ExactOnlineHook
+            from mlc.hooks.exact_online import ExactOnlineHook
 
             hook = ExactOnlineHook()
             started = time.perf_counter()

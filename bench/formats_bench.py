@@ -36,9 +36,9 @@ def bills(n: int):
 
 
 def run_case(case: str) -> dict:
-    from formats.control_numbers import FileControlNumberStore
-    from formats.mapping import load_mapping
-    from formats.render import render
+    from mlc.formats.control_numbers import FileControlNumberStore
+    from mlc.formats.mapping import load_mapping
+    from mlc.formats.render import render
 
     out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"mlc-bench-{case}.out"
     start = time.perf_counter()

@@ -42,8 +42,8 @@ def extract(conn: dict, compare: bool) -> dict:
     os.environ.setdefault("AIRFLOW_HOME", str(Path(os.environ.get("TMPDIR", "/tmp")) / "mlc-bench-airflow"))
     from lxml import etree
 
-    import hooks.intacct as intacct_module
-    from hooks.intacct import IntacctHook
+    import mlc.hooks.intacct as intacct_module
+    from mlc.hooks.intacct import IntacctHook
 
     timings = {"hook": 0.0, "bare": 0.0, "records": 0}
     real_parse = intacct_module.parse_response

@@ -31,12 +31,13 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from operators.ack_generate import AckGenerateOperator
-from operators.dag_params import send_params, task_defaults, window_params
-from operators.exact_extract import EXPORTS, ExactExtractOperator
-from operators.render_file import RenderFileOperator
-from operators.sftp_deliver import SftpDeliverOperator
-from operators.watcher import watch
+from mlc.operators.ack_generate import AckGenerateOperator
+from mlc.operators.dag_params import send_params, task_defaults, window_params
+from mlc.operators.exact_extract import EXPORTS, ExactExtractOperator
+from mlc.operators.render_file import RenderFileOperator
+from mlc.operators.sftp_deliver import SftpDeliverOperator
+from mlc.operators.watcher import watch
+from mlc.state.ledgers import sftp_destination
 
 DEFAULT_MAPPINGS = {
     "purchase_invoices": "exact_online_to_sftp/purchase_invoices_x12_810",
@@ -96,8 +97,7 @@ with DAG(
             task_id=f"render_{export}",
             source_task_id=f"extract_{export}",
             mapping=f"{{{{ params.{export}_mapping }}}}",
-            sftp_conn_id="sftp_default",
-            remote_dir="{{ params.remote_dir }}",
+            destination=sftp_destination("sftp_default", "{{ params.remote_dir }}"),
             force="{{ params.force }}",
         )
         deliver = SftpDeliverOperator(

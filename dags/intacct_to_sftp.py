@@ -30,12 +30,13 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from operators.ack_poll import AckPollOperator
-from operators.dag_params import send_params, task_defaults, window_params
-from operators.intacct_extract import EXPORTS, IntacctExtractOperator
-from operators.render_file import RenderFileOperator
-from operators.sftp_deliver import SftpDeliverOperator
-from operators.watcher import watch
+from mlc.operators.ack_poll import AckPollOperator
+from mlc.operators.dag_params import send_params, task_defaults, window_params
+from mlc.operators.intacct_extract import EXPORTS, IntacctExtractOperator
+from mlc.operators.render_file import RenderFileOperator
+from mlc.operators.sftp_deliver import SftpDeliverOperator
+from mlc.operators.watcher import watch
+from mlc.state.ledgers import sftp_destination
 
 DEFAULT_MAPPINGS = {
     "vendors": "intacct_to_sftp/vendors_csv",
@@ -80,8 +81,8 @@ with DAG(
             window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
             overlap_minutes="{{ params.overlap_minutes }}", pool="intacct_default")
         render = RenderFileOperator(task_id=f"render_{export}", source_task_id=extract.task_id,
-                                    mapping=f"{{{{ params.{export}_mapping }}}}", sftp_conn_id="sftp_default",
-                                    remote_dir="{{ params.remote_dir }}", force="{{ params.force }}")
+                                    mapping=f"{{{{ params.{export}_mapping }}}}", force="{{ params.force }}",
+                                    destination=sftp_destination("sftp_default", "{{ params.remote_dir }}"))
         deliver = SftpDeliverOperator(task_id=f"deliver_{export}", source_task_id=render.task_id,
                                       remote_dir="{{ params.remote_dir }}", force="{{ params.force }}",
                                       dry_run="{{ params.dry_run }}")

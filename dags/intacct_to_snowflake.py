@@ -31,9 +31,9 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from operators.dag_params import task_defaults, window_params
-from operators.intacct_extract import IntacctExtractOperator
-from operators.snowflake_load import SnowflakeLoadOperator
+from mlc.operators.dag_params import task_defaults, window_params
+from mlc.operators.intacct_extract import IntacctExtractOperator
+from mlc.operators.snowflake_load import SnowflakeLoadOperator
 
 TABLES = ["vendor", "ap_bill", "ap_bill_item", "ap_payment", "gl_account", "department", "location", "class"]
 #: custom dimensions with a table of their own, e.g. MLC_CUSTOM_DIMENSIONS=PROJECT,TERRITORY

@@ -29,10 +29,10 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from operators.dag_params import send_params, task_defaults, window_params
-from operators.intacct_extract import IntacctExtractOperator
-from operators.sterling_partners import SterlingPartnersOperator
-from operators.sterling_upload import SterlingUploadOperator
+from mlc.operators.dag_params import send_params, task_defaults, window_params
+from mlc.operators.intacct_extract import IntacctExtractOperator
+from mlc.operators.sterling_partners import SterlingPartnersOperator
+from mlc.operators.sterling_upload import SterlingUploadOperator
 
 with DAG(
     dag_id="intacct_to_sterling",

@@ -26,8 +26,8 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from operators.connection_check import SftpProbeOperator, SnowflakeProbeOperator
-from operators.dag_params import task_defaults
+from mlc.operators.connection_check import SftpProbeOperator, SnowflakeProbeOperator
+from mlc.operators.dag_params import task_defaults
 
 with DAG(
     dag_id="mlc_connections_check",

@@ -30,9 +30,9 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from operators.dag_params import task_defaults
-from operators.sftp_pickup import SftpPickupOperator
-from operators.stampli_post import StampliPostOperator
+from mlc.operators.dag_params import task_defaults
+from mlc.operators.sftp_pickup import SftpPickupOperator
+from mlc.operators.stampli_post import StampliPostOperator
 
 FEEDS = {"invoices": "stampli_to_intacct/invoices_feed", "payments": "stampli_to_intacct/payments_feed"}
 

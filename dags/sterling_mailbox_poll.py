@@ -26,8 +26,8 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from operators.dag_params import task_defaults
-from operators.sterling_poll import SterlingPollOperator
+from mlc.operators.dag_params import task_defaults
+from mlc.operators.sterling_poll import SterlingPollOperator
 
 with DAG(
     dag_id="sterling_mailbox_poll",

@@ -22,7 +22,8 @@ from typing import Any
 
 import psutil
 
-from sandbox.stack import Airflow, _child_setup, _say, free_port
+from sandbox.airflow import Airflow
+from sandbox.processes import child_setup, free_port, say
 
 PG = os.environ.get("MLC_CLUSTER_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("MLC_CLUSTER_REDIS", "redis://127.0.0.1:6379/0")
@@ -110,7 +111,7 @@ class CeleryAirflow(Airflow):
         log = (self.home / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen(
             [str(Path(sys.executable).parent / "airflow"), *args], cwd=self.home, env={**self.env, **(extra_env or {})},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_child_setup(signal.SIGTERM))
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=child_setup(signal.SIGTERM))
         log.close()
 
     def launch(self) -> None:
@@ -149,7 +150,7 @@ class CeleryAirflow(Airflow):
         proc = self.procs.pop(worker)
         killed = _kill_family(_family(proc.pid))
         proc.wait(timeout=30)
-        _say(f"[cluster] killed {worker} ({killed} processes)")
+        say(f"[cluster] killed {worker} ({killed} processes)")
         return killed
 
     def stop(self) -> None:
@@ -162,13 +163,13 @@ class CeleryAirflow(Airflow):
                 try:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
-                    _say(f"[cluster] {name} did not stop within 30s; killing it")
+                    say(f"[cluster] {name} did not stop within 30s; killing it")
             _kill_family(family)
         for name in (self.name, f"{self.name}_state"):
             try:
                 drop_database(name)
             except Exception as exc:  # noqa: BLE001 - teardown goes on; the name says what to drop by hand
-                _say(f"[cluster] could not drop database {name}: {exc}")
+                say(f"[cluster] could not drop database {name}: {exc}")
         self._forget_redis_keys()
 
     def _forget_redis_keys(self) -> None:

@@ -2,7 +2,7 @@
 
 Tests that need no separate process use ``fakesnow.patch()`` directly; the demo and anything that
 runs tasks in other processes (the scheduler's workers) reach this server over HTTP with the
-``protocol: "http"`` extra that :class:`hooks.snowflake.MlcSnowflakeHook` honours.
+``protocol: "http"`` extra that :class:`mlc.hooks.snowflake.MlcSnowflakeHook` honours.
 """
 
 from __future__ import annotations

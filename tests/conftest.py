@@ -40,6 +40,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def short_retry_waits() -> Iterator[None]:
+    """Every hook's retry waits, shortened for the whole session in this one place (``MLC_RETRY_POLICY``,
+    mlc/hooks/retry.py): the number of attempts stays as deployed, so a fault still takes the same path."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLC_RETRY_POLICY", "base=0.01,cap=0.05")
+        yield
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     """A migrated metadata database (SQLite, in the test AIRFLOW_HOME), once per session."""
@@ -91,7 +100,7 @@ def smtp_inbox(use_connections: Callable, monkeypatch: pytest.MonkeyPatch) -> It
             received.append(message)
             return "250 OK"
 
-    from sandbox.stack import free_port
+    from sandbox.processes import free_port
 
     port = free_port()
     controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
@@ -112,7 +121,7 @@ def mlc_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: None)
     pool, and no Intacct session left over from another test."""
     from airflow.models.pool import Pool
 
-    from hooks.intacct import IntacctHook
+    from mlc.hooks.intacct import IntacctHook
 
     monkeypatch.setenv("MLC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
     monkeypatch.setenv("MLC_STAGING_URL", f"file://{tmp_path / 'staging'}")

@@ -103,7 +103,7 @@ def test_an_exact_consent_that_died_mails_the_command_to_run(sftp_connections, u
 
 
 def test_retries_exhausted_mails_the_error_and_how_to_replay(smtp_inbox):
-    from operators.alerts import MlcAlertNotifier
+    from mlc.operators.alerts import MlcAlertNotifier
 
     ti = SimpleNamespace(dag_id="intacct_to_sterling", task_id="upload_bills", run_id="scheduled__2026-11-21",
                          try_number=4)
@@ -114,8 +114,8 @@ def test_retries_exhausted_mails_the_error_and_how_to_replay(smtp_inbox):
 
 
 def test_a_secret_the_logs_mask_is_masked_in_the_mail_too(smtp_inbox):
-    from hooks.masking import mask
-    from operators.alerts import MlcAlertNotifier
+    from mlc.hooks.masking import mask
+    from mlc.operators.alerts import MlcAlertNotifier
 
     mask("s3cret-sender-pw")
     ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r", try_number=1)
@@ -124,7 +124,7 @@ def test_a_secret_the_logs_mask_is_masked_in_the_mail_too(smtp_inbox):
 
 
 def test_without_recipients_the_alert_is_logged_and_nothing_is_sent(smtp_inbox, monkeypatch, capsys):
-    from operators.alerts import MlcAlertNotifier
+    from mlc.operators.alerts import MlcAlertNotifier
 
     monkeypatch.delenv("MLC_ALERT_TO")
     ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r", try_number=1)

@@ -23,7 +23,8 @@ import pytest
 import requests
 
 from sandbox.cluster import WORKERS, CeleryAirflow
-from sandbox.stack import dag_ids, free_port, sandbox, summary_rows, trigger_every_dag, wait_for_runs
+from sandbox.demo import dag_ids, summary_rows, trigger_every_dag, wait_for_runs
+from sandbox.processes import free_port, sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration

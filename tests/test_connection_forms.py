@@ -24,7 +24,8 @@ from sandbox.exact import ExactSandbox
 from sandbox.exact_data import ExactSeed
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
-from sandbox.stack import _child_setup, _stop_process, airflow_env, free_port
+from sandbox.airflow import airflow_env
+from sandbox.processes import child_setup, free_port, stop_process
 from sandbox.sterling import SterlingSandbox
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ def api(tmp_path_factory) -> Iterator[tuple[str, requests.Session]]:
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, cwd=home, check=True, capture_output=True, timeout=600)
     log = (home / "api-server.log").open("ab")
     proc = subprocess.Popen([AIRFLOW, "api-server"], env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=_child_setup(signal.SIGTERM))
+                            start_new_session=True, preexec_fn=child_setup(signal.SIGTERM))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -61,7 +62,7 @@ def api(tmp_path_factory) -> Iterator[tuple[str, requests.Session]]:
         session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
         yield url, session
     finally:
-        _stop_process(proc, signal.SIGTERM, "api-server", 30)
+        stop_process(proc, signal.SIGTERM, "api-server", 30)
         log.close()
 
 
@@ -77,7 +78,7 @@ def test_the_three_types_show_in_the_connection_form_with_their_fields(api):
     intacct, exact, sterling = meta["intacct"], meta["exact_online"], meta["sterling"]
     assert (intacct["hook_name"], exact["hook_name"], sterling["hook_name"]) == (
         "Sage Intacct", "Exact Online", "IBM Sterling B2B Integrator")
-    assert intacct["hook_class_name"] == "hooks.intacct.IntacctHook"
+    assert intacct["hook_class_name"] == "mlc.hooks.intacct.IntacctHook"
     assert intacct["standard_fields"]["host"] == {"hidden": False, "title": "XML gateway URL",
                                                   "placeholder": "https://api.intacct.com/ia/xml/xmlgw.phtml"}
     assert intacct["standard_fields"]["port"]["hidden"] is True
@@ -127,7 +128,7 @@ def test_the_test_button_reaches_sterling_and_exact_online(api):
 def test_hooks_read_plain_and_prefixed_extra_keys():
     from types import SimpleNamespace
 
-    from hooks.extras import connection_extras
+    from mlc.hooks.extras import connection_extras
 
     conn = SimpleNamespace(extra_dejson={"extra__intacct__sender_id": "OLDFORM", "company_id": "ACME",
                                          "extra__intacct__company_id": "IGNORED", "extra__intacct__entity_id": ""})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from operators.audit import parse_audit_line
+from mlc.operators.audit import parse_audit_line
 from sandbox.snowflake import SnowflakeSandbox
 
 REPO = Path(__file__).resolve().parent.parent

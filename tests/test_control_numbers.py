@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from formats.control_numbers import MAX_CONTROL, FileControlNumberStore, SqlControlNumberStore
+from mlc.formats.control_numbers import MAX_CONTROL, FileControlNumberStore
+from mlc.state.control_numbers import SqlControlNumberStore
 
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 KEY = "ISA|ZZ:MLCBUYER|ZZ:ACMESUPPLY"
@@ -33,18 +34,19 @@ def pg_url():
     admin.dispose()
 
 
-def _store(where: str, prefix: str):
-    """The file store when ``where`` is a path, else the SQL store with tables named by ``prefix``."""
-    return SqlControlNumberStore(where, table_prefix=prefix) if "://" in where else FileControlNumberStore(where)
+def _store(where: str):
+    """The file store when ``where`` is a path, else the SQL store of the state database at that URL."""
+    return SqlControlNumberStore(where) if "://" in where else FileControlNumberStore(where)
 
 
 def _allocate_many(where: str, prefix: str, worker: int) -> list[int]:
-    store = _store(where, prefix)
-    return [store.allocate(KEY, f"run-{worker}-{i}") for i in range(25)]
+    """25 numbers of a sequence of its own (``prefix``), so each case starts at 1 in a shared database."""
+    store = _store(where)
+    return [store.allocate(f"{KEY}|{prefix}", f"run-{worker}-{i}") for i in range(25)]
 
 
 def _allocate_same_run(where: str, prefix: str, _worker: int) -> int:
-    return _store(where, prefix).allocate(KEY, "the-same-run")
+    return _store(where).allocate(f"{KEY}|{prefix}", "the-same-run")
 
 
 def _in_processes(fn, where: str, prefix: str, workers: int) -> list:
@@ -79,7 +81,7 @@ def test_concurrent_allocations_are_unique_and_gapless(runner, where):
 def test_the_same_run_at_once_gets_one_number(runner, where):
     prefix = f"mlc_cn_{uuid.uuid4().hex[:8]}"
     assert runner(_allocate_same_run, where, prefix, 6) == [1] * 6
-    assert _store(where, prefix).allocate(KEY, "next-run") == 2  # no number was burnt by the losers
+    assert _store(where).allocate(f"{KEY}|{prefix}", "next-run") == 2  # no number was burnt by the losers
 
 
 def test_sequences_are_per_sender_receiver_pair_and_survive_a_restart(tmp_path):

@@ -1,8 +1,10 @@
-"""Every DAG in dags/ imports fast and cleanly and carries the settings an operator relies on."""
+"""Every DAG in dags/ imports cleanly, looks nothing up while it does, and carries the settings an operator
+relies on. How fast each file imports is a figure of ``make bench`` (bench/dag_import_bench.py), not a test."""
 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +14,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
-IMPORT_BUDGET_SECONDS = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -31,24 +32,36 @@ def test_no_import_errors(dagbag):
     assert len(dagbag.dags) >= len(DAG_FILES)
 
 
-@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
-def test_each_file_imports_in_under_a_second_without_connections(path):
-    """Import the file in a fresh interpreter (Airflow already loaded) with no connection defined."""
+@pytest.fixture(scope="module")
+def fresh_imports() -> dict[str, str]:
+    """Each DAG file imported in a fresh interpreter with no connection defined and ``get_connection``
+    refusing: file name -> "" when it imported, else the error. One interpreter for all files."""
     probe = (
-        "import sys, time, importlib.util, airflow.sdk\n"
+        "import importlib.util, json, sys, traceback, airflow.sdk\n"
         f"sys.path[:0] = [{str(REPO / 'plugins')!r}, {str(REPO / 'dags')!r}]\n"
         "from airflow.sdk import BaseHook\n"
         "def _refuse(*a, **k): raise RuntimeError('connection looked up at import time')\n"
         "BaseHook.get_connection = staticmethod(_refuse)\n"
-        f"spec = importlib.util.spec_from_file_location('dag_under_test', {str(path)!r})\n"
-        "module = importlib.util.module_from_spec(spec)\n"
-        "t = time.perf_counter(); spec.loader.exec_module(module); print(time.perf_counter() - t)\n"
+        "errors = {}\n"
+        f"for n, path in enumerate({[str(p) for p in DAG_FILES]!r}):\n"
+        "    spec = importlib.util.spec_from_file_location(f'dag_under_test_{n}', path)\n"
+        "    try:\n"
+        "        spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "        errors[path.rsplit('/', 1)[-1]] = ''\n"
+        "    except Exception:\n"
+        "        errors[path.rsplit('/', 1)[-1]] = traceback.format_exc()[-2000:]\n"
+        "print(json.dumps(errors))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
-
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert float(done.stdout.strip().splitlines()[-1]) < IMPORT_BUDGET_SECONDS
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_each_file_imports_without_connections(path, fresh_imports):
+    """Importing a DAG file does no I/O: no connection is looked up, nothing else fails."""
+    assert fresh_imports[path.name] == ""
 
 
 def _dags(dagbag):
@@ -110,7 +123,7 @@ def test_catchup_is_decided_on_purpose(path):
 
 
 def test_every_task_tells_a_person_when_it_fails_for_good(dagbag):
-    from operators.alerts import MlcAlertNotifier
+    from mlc.operators.alerts import MlcAlertNotifier
 
     for dag in _dags(dagbag):
         for task in dag.tasks:

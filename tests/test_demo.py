@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from operators.audit import parse_audit_line
+from mlc.operators.audit import parse_audit_line
 from sandbox.intacct import SENDER_PASSWORD as INTACCT_SENDER_PASSWORD
 from sandbox.intacct import USER_PASSWORD as INTACCT_USER_PASSWORD
 from sandbox.exact import CLIENT_SECRET as EXACT_CLIENT_SECRET
@@ -19,7 +19,7 @@ from sandbox.servers import STAMPLI_PASSWORD
 from sandbox.sftp import CLIENT_KEY
 from sandbox.snowflake import SNOWFLAKE_KEY
 from sandbox.sterling import PASSWORD as STERLING_PASSWORD
-from sandbox.stack import dag_ids
+from sandbox.demo import dag_ids
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration

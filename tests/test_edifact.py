@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from formats.edifact import EdifactParty, EdifactSyntax, EdifactWriter, iter_segments
-from formats.edifact_ack import ContrlEnvelope, build_contrl, check_edifact, read_contrl
-from formats.edifact_sets import invoic
-from formats.errors import ParseError, RenderError
+from mlc.formats.edifact import EdifactParty, EdifactSyntax, EdifactWriter, iter_segments
+from mlc.formats.edifact_ack import ContrlEnvelope, build_contrl, check_edifact, read_contrl
+from mlc.formats.edifact_sets import invoic
+from mlc.formats.errors import ParseError, RenderError
 from tests.edi.records import INVOICE
 from tests.edi.validators import bots_errors, pydifact_roundtrip, unoa_offenders
 

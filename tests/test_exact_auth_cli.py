@@ -10,8 +10,8 @@ from pathlib import Path
 
 import requests
 
-from hooks.exact_consent import code_from
-from hooks.exact_online import ExactOnlineHook
+from mlc.hooks.exact_consent import code_from
+from mlc.hooks.exact_online import ExactOnlineHook
 from sandbox.exact import ExactSandbox
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from hooks.exact_online import ExactApiError, ExactOnlineHook, ExactReauthRequired
-from hooks.exact_reads import exact_literal, parse_exact_date
-from hooks.exact_tokens import TokenStore
+from mlc.hooks.exact_online import ExactApiError, ExactOnlineHook, ExactReauthRequired
+from mlc.hooks.exact_reads import exact_literal, parse_exact_date
+from mlc.state.exact_tokens import TokenStore
 from sandbox.exact import ExactSandbox
 from sandbox.exact_data import ExactSeed
 
@@ -27,7 +27,7 @@ def exact(tmp_path, monkeypatch, use_connections):
 
 
 def hook(**kwargs) -> ExactOnlineHook:
-    return ExactOnlineHook(retry_base_seconds=0.01, **kwargs)
+    return ExactOnlineHook(**kwargs)
 
 
 def test_purchase_entries_come_with_their_lines_a_page_of_60_per_call(exact):
@@ -133,7 +133,7 @@ def age(store: TokenStore, chain: str, exact: ExactSandbox, seconds: float) -> N
 
 
 def store_select(store):
-    from hooks.exact_tokens import TOKENS
+    from mlc.state.exact_tokens import TOKENS
 
     return TOKENS.select().with_only_columns(TOKENS.c.secret)
 

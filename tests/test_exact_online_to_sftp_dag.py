@@ -8,8 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from formats.x12_ack import read_acks
-from operators.audit import parse_audit_line
+from mlc.formats.x12_ack import read_acks
+from mlc.operators.audit import parse_audit_line
 from sandbox.exact import ExactSandbox
 from sandbox.exact_data import ExactSeed
 from tests.dagrun import load_dag

@@ -35,6 +35,7 @@ from sandbox.snowflake import SnowflakeSandbox
 from sandbox.snowflake_sqlapi import SnowflakeSqlApiSandbox
 from sandbox.sterling import SterlingSandbox
 from tests.dagrun import load_dag
+from mlc.hooks.retry import RetryPolicy
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -99,7 +100,7 @@ def _handed_on(systems: Systems) -> list[bytes]:
 
 
 def _snowflake_bills(_systems: Systems) -> list[str]:
-    from hooks.snowflake import MlcSnowflakeHook
+    from mlc.hooks.snowflake import MlcSnowflakeHook
 
     try:
         return [str(r) for (r,) in MlcSnowflakeHook().get_records("SELECT recordno FROM ap_bill")]
@@ -151,7 +152,7 @@ def _exact_rotation_race(systems: Systems) -> None:
     import sys
 
     systems.exact.inject("slow", times=1, seconds=25, body_contains="grant_type=refresh_token")
-    code = "from hooks.exact_online import ExactOnlineHook; ExactOnlineHook().access_token()"
+    code = "from mlc.hooks.exact_online import ExactOnlineHook; ExactOnlineHook().access_token()"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}
     systems.notes["other_worker"] = subprocess.Popen([sys.executable, "-c", code], env=env)
     deadline = time.monotonic() + 30
@@ -199,12 +200,9 @@ def _load(dag_id: str):
         if task.task_id.startswith("pick_up_"):
             task.settle_seconds = 0.3
         if hasattr(task, "hook_kwargs") and task.task_id.startswith("post_"):
-            task.hook_kwargs = {"retry_base_seconds": 0.01, "retry_max_seconds": 0.05, "retry_attempts": 4}
+            task.hook_kwargs = {"retry": RetryPolicy.configured(attempts=4)}
         if task.task_id == "load_snowflake":
-            import tenacity
-
-            task.sql_api_kwargs = {"poll_interval": 0.1,
-                                   "api_retry_args": {"wait": tenacity.wait_random_exponential(max=0.2)}}
+            task.sql_api_kwargs = {"poll_interval": 0.1}
     return dag
 
 

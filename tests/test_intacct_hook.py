@@ -11,8 +11,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from hooks.intacct import IntacctHook
-from hooks.intacct_xml import IntacctError, IntacctProtocolError
+from mlc.hooks.intacct import IntacctHook
+from mlc.hooks.intacct_xml import IntacctError, IntacctProtocolError
+from mlc.hooks.retry import RetryPolicy
 from sandbox.intacct import POD_PATH, SENDER_PASSWORD, USER_PASSWORD, IntacctSandbox
 from sandbox.intacct_data import Seed
 
@@ -35,7 +36,7 @@ def gateway(use_connections: Callable) -> Iterator[IntacctSandbox]:
 
 
 def hook(**kwargs) -> IntacctHook:
-    return IntacctHook(retry_base_seconds=0.01, retry_max_seconds=0.05, **kwargs)
+    return IntacctHook(**kwargs)
 
 
 def bill(number: str, vendor: str = "V00001", account: str = "6100", amount: str = "100.00") -> dict:
@@ -148,7 +149,7 @@ def test_transient_faults_on_reads_are_retried(gateway, fault, params):
 
 
 def test_a_fault_that_does_not_stop_fails_after_the_configured_attempts(gateway):
-    h = hook(retry_attempts=3)
+    h = hook(retry=RetryPolicy.configured(attempts=3))
     list(h.iter_query("CLASS"))
     gateway.inject("rate_limit", times=None)
     with pytest.raises(IntacctError) as err:
@@ -314,8 +315,8 @@ def test_a_write_whose_answer_is_lost_is_read_back_not_created_twice(use_connect
 
 def test_the_same_controlid_sent_again_is_deduplicated_by_the_gateway(gateway):
     h = hook()
-    from hooks.intacct_writes import function_controlid
-    from hooks.intacct_xml import create
+    from mlc.hooks.intacct_writes import function_controlid
+    from mlc.hooks.intacct_xml import create
 
     record = bill("B-30")
     cid = function_controlid("APBILL", ("V00001", "B-30"), record)
@@ -333,7 +334,7 @@ def test_transient_write_failures_are_retried_without_duplicates(gateway):
 
 
 def test_transaction_true_rolls_back_every_function(gateway):
-    from hooks.intacct_xml import create
+    from mlc.hooks.intacct_xml import create
 
     results = hook().call([create("t-1", "APBILL", bill("B-50")), create("t-2", "APBILL", bill("B-51", vendor="NOPE"))],
                           transaction=True, unique_id=True, raise_failures=False, is_write=True)

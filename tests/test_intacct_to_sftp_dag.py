@@ -9,7 +9,8 @@ from datetime import datetime
 import pytest
 
 from tests.dagrun import clear_and_rerun, load_dag
-from operators.audit import parse_audit_line
+from mlc.operators.audit import parse_audit_line
+from mlc.hooks.retry import RetryPolicy
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
 from tests.edi.validators import bots_errors, x12_envelope_errors
@@ -144,7 +145,8 @@ def test_acks_are_matched_audited_filed_and_a_reject_fails_the_poller(dag, env, 
 
 def test_a_dropped_upload_leaves_no_final_file_and_clearing_the_task_delivers_it_once(dag, env, capsys):
     _gateway, sftp = env
-    dag.task_dict["deliver_bills"].attempts = 1  # the task's own retries would mask the failure
+    # one try: the hook's own retry would mend the drop before the failure shows
+    dag.task_dict["deliver_bills"].hook_kwargs = {"retry": RetryPolicy.configured(attempts=1)}
     sftp.inject("disconnect", times=1)  # the connection drops while the bills file is being written
     run = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
     log = capsys.readouterr().out

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from operators.audit import parse_audit_line
+from mlc.operators.audit import parse_audit_line
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
 from sandbox.snowflake import SnowflakeSandbox
@@ -33,7 +33,7 @@ def dag(airflow_db):
 
 
 def query(sql: str) -> list[tuple]:
-    from hooks.snowflake import MlcSnowflakeHook
+    from mlc.hooks.snowflake import MlcSnowflakeHook
 
     return MlcSnowflakeHook().get_records(sql)
 
@@ -92,7 +92,7 @@ def test_a_failure_between_load_and_merge_leaves_the_tables_as_they_were(dag, en
     gateway.store.clock = lambda: datetime(2026, 11, 5, 12, 0, 0)
     first = before[0][0]
     gateway.store.update("APBILL", first, {"DESCRIPTION": "should not land"})
-    import operators.snowflake_load as load
+    import mlc.operators.snowflake_load as load
 
     real = load.merge_sql
     monkeypatch.setattr(load, "merge_sql", lambda spec, *a: real(spec, *a) if spec.name != "vendor"
@@ -144,8 +144,7 @@ def test_the_merge_through_the_sql_api_with_a_429_and_a_slow_statement(dag, env,
     gateway, snow = env
     with SnowflakeSqlApiSandbox(snow) as api:
         use_connections(snow.connections())  # now with sql_api_url
-        dag.task_dict["load_snowflake"].sql_api_kwargs = {
-            "poll_interval": 0.1, "api_retry_args": {"wait": __import__("tenacity").wait_random_exponential(max=0.2)}}
+        dag.task_dict["load_snowflake"].sql_api_kwargs = {"poll_interval": 0.1}
         api.inject("rate_limit", times=2)
         api.inject("slow_statement", times=1, polls=3)
         run = dag.test(run_conf={**WINDOW, "tables": ["vendor", "ap_bill"], "merge_via": "sql_api"})

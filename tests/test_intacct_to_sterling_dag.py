@@ -7,7 +7,8 @@ from datetime import datetime
 import pytest
 
 from tests.dagrun import clear_and_rerun, load_dag
-from operators.audit import parse_audit_line
+from mlc.operators.audit import parse_audit_line
+from mlc.hooks.retry import RetryPolicy
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
 from sandbox.sterling import SterlingSandbox
@@ -76,7 +77,7 @@ def test_partners_then_documents_in_their_mailboxes_and_a_rerun_duplicates_nothi
 
 def test_a_5xx_in_the_middle_then_a_clear_sends_each_document_once(dag, env, capsys):
     gateway, sterling, _sftp = env
-    dag.task_dict["upload_bills"].hook_kwargs = {"retry_base_seconds": 0.01, "retry_attempts": 2}
+    dag.task_dict["upload_bills"].hook_kwargs = {"retry": RetryPolicy.configured(attempts=2)}
     bills = sorted(window_bills(gateway))
     record_no, vendor, _ = bills[len(bills) // 2]  # Sterling fails on one upload in the middle of the batch
     sterling.inject("http_5xx", times=None, status=503, body="", body_contains=f"810_{vendor}_{record_no}_")
@@ -114,9 +115,9 @@ def test_polling_hands_each_inbound_message_on_once(env, airflow_db, capsys):
 
 def test_a_partner_sterling_refuses_is_reported_and_a_blank_delete_is_never_sent(env, use_connections):
     _gateway, sterling, _sftp = env
-    from hooks.sterling import SterlingHook, SterlingNotFound
+    from mlc.hooks.sterling import SterlingHook, SterlingNotFound
 
-    hook = SterlingHook(retry_base_seconds=0.01)
+    hook = SterlingHook()
     with pytest.raises(SterlingNotFound, match="Community Nowhere not found"):
         hook.upsert_partner({"partnerName": "V9", "code": "V9", "community": "Nowhere", "authenticationType": "Local",
                              "emailAddress": "a@b.c", "phone": "1", "givenName": "A", "surname": "B", "username": "v9"})

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from formats.control_numbers import FileControlNumberStore
-from formats.errors import MappingError
-from formats.mapping import load_mapping
-from formats.render import file_name, render
+from mlc.formats.control_numbers import FileControlNumberStore
+from mlc.formats.errors import MappingError
+from mlc.formats.mapping import load_mapping
+from mlc.formats.render import file_name, render
 from tests.edi.sources import INTACCT_BILL, SOURCES
 from tests.edi.validators import bots_errors, pydifact_roundtrip, x12_envelope_errors
 
@@ -176,14 +176,14 @@ def test_lookup_without_entry_or_default_rejects_the_record(tmp_path):
     ({"path": "A.B"}, {"A": {"B": "deep"}}, "deep"),
 ])
 def test_field_specs_resolve_to_exact_values(spec, record, expected):
-    from formats.render import compile_spec
+    from mlc.formats.render import compile_spec
 
     assert compile_spec(spec, "f")(record, 1) == expected
 
 
 def test_a_required_plain_field_that_is_missing_names_record_and_field():
-    from formats.errors import RenderError
-    from formats.render import compile_spec
+    from mlc.formats.errors import RenderError
+    from mlc.formats.render import compile_spec
 
     with pytest.raises(RenderError) as err:
         compile_spec({"path": "VENDORID", "required": True}, "parties[1].id")({"VENDORID": ""}, 4)

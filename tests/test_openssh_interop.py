@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from hooks.sftp import HostKeyMismatchError, MlcSFTPHook, key_fingerprint
+from mlc.hooks.sftp import HostKeyMismatchError, MlcSFTPHook, key_fingerprint
 
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
 if SSHD is None and not os.environ.get("CI"):

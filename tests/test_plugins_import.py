@@ -23,12 +23,12 @@ def test_plugin_manager_loads_no_flat_copies_and_package_imports_work():
         "from airflow import plugins_manager\n"
         "plugins_manager.ensure_plugins_loaded() if hasattr(plugins_manager, 'ensure_plugins_loaded') "
         "else plugins_manager.get_plugin_info()\n"
-        "from hooks.sftp import MlcSFTPHook\n"
-        "from operators.connection_check import SftpProbeOperator\n"
+        "from mlc.hooks.sftp import MlcSFTPHook\n"
+        "from mlc.operators.connection_check import SftpProbeOperator\n"
         f"plugins = {str(REPO / 'plugins')!r}\n"
         "flat = sorted(name for name, mod in list(sys.modules.items())\n"
         "              if (getattr(mod, '__file__', None) or '').startswith(plugins)\n"
-        "              and not name.startswith(('hooks', 'operators', 'formats', 'mlc_provider')))\n"
+        "              and not (name == 'mlc' or name.startswith('mlc.')))\n"
         "print(json.dumps({'flat': flat, 'hook': MlcSFTPHook.__module__}))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ),
@@ -36,4 +36,4 @@ def test_plugin_manager_loads_no_flat_copies_and_package_imports_work():
 
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result == {"flat": [], "hook": "hooks.sftp"}
+    assert result == {"flat": [], "hook": "mlc.hooks.sftp"}

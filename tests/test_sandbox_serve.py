@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hooks.sftp import HostKeyMismatchError, MlcSFTPHook
+from mlc.hooks.sftp import HostKeyMismatchError, MlcSFTPHook
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration

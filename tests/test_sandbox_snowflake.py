@@ -5,7 +5,7 @@ from __future__ import annotations
 import fakesnow
 import pytest
 
-from hooks.snowflake import MlcSnowflakeHook
+from mlc.hooks.snowflake import MlcSnowflakeHook
 from sandbox.snowflake import SnowflakeSandbox
 
 

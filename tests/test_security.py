@@ -15,9 +15,9 @@ from datetime import datetime
 
 import pytest
 
-from hooks.intacct import IntacctHook
-from hooks.intacct_xml import IntacctProtocolError, parse_response
-from operators.checks import is_plain_file_name, is_safe_inbound_name
+from mlc.hooks.intacct import IntacctHook
+from mlc.hooks.intacct_xml import IntacctProtocolError, parse_response
+from mlc.operators.checks import is_plain_file_name, is_safe_inbound_name
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
 
@@ -42,7 +42,7 @@ def test_hostile_xml_in_an_intacct_answer_is_refused_over_the_wire(payload, use_
     IntacctHook.forget_sessions()
     with IntacctSandbox(seed=Seed(bills=1, anchor=datetime(2026, 11, 16))) as gateway:
         use_connections(gateway.connections())
-        hook = IntacctHook(retry_base_seconds=0.01, retry_max_seconds=0.05)
+        hook = IntacctHook()
         list(hook.iter_query("CLASS"))  # a session first, so the hostile answer is a read's
         gateway.inject("entity_bomb", body=payload.decode())
         with pytest.raises(IntacctProtocolError, match="DOCTYPE") as refused:

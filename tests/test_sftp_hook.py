@@ -10,7 +10,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from hooks.sftp import (
+from mlc.hooks.sftp import (
     HostKeyMismatchError,
     HostKeyUnknownError,
     MlcSFTPHook,

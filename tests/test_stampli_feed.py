@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from formats.errors import MappingError
-from formats.feed import FeedFile, FeedSchemaError, RowError, load_feed
-from formats.stampli import assemble_invoices, assemble_payments, bill_record, normalise_name, payment_record
+from mlc.formats.errors import MappingError
+from mlc.formats.feed import FeedFile, FeedSchemaError, RowError, load_feed
+from mlc.formats.stampli import assemble_invoices, assemble_payments, bill_record, normalise_name, payment_record
 
 FEEDS = Path(__file__).resolve().parent.parent / "include" / "mappings" / "stampli_to_intacct"
 INVOICES = load_feed(FEEDS / "invoices_feed.yaml")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from operators.audit import parse_audit_line
+from mlc.operators.audit import parse_audit_line
+from mlc.hooks.retry import RetryPolicy
 from sandbox import stampli
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
@@ -38,7 +39,7 @@ def dag(airflow_db):
         if task.task_id.startswith("pick_up_"):
             task.settle_seconds = 0.3
         else:
-            task.hook_kwargs = {"retry_base_seconds": 0.01, "retry_max_seconds": 0.05, "retry_attempts": 3}
+            task.hook_kwargs = {"retry": RetryPolicy.configured(attempts=3)}
     return dag
 
 
@@ -189,7 +190,7 @@ def test_a_half_written_file_waits_until_it_is_complete(dag, env, capsys, monkey
     path = folder / invoices.name
     half = len(invoices.data) // 2
     path.write_bytes(invoices.data[:half])
-    import operators.sftp_pickup as pickup
+    import mlc.operators.sftp_pickup as pickup
 
     real_sleep = pickup.time.sleep
     written = []

@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from formats.errors import RenderError
-from formats.text import X12_BASIC, TextPolicy
-from formats.x12 import FUNCTIONAL_IDS, Party, X12Separators, X12Writer, iter_segments
-from formats.x12_sets import BUILDERS
+from mlc.formats.errors import RenderError
+from mlc.formats.text import X12_BASIC, TextPolicy
+from mlc.formats.x12 import FUNCTIONAL_IDS, Party, X12Separators, X12Writer, iter_segments
+from mlc.formats.x12_sets import BUILDERS
 from tests.edi.records import INVOICE, SETS
 from tests.edi.validators import bots_errors, x12_envelope_errors
 

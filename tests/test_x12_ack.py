@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from formats.errors import ParseError
-from formats.x12_ack import AckEnvelope, build_997, read_acks
-from formats.x12_check import check_interchange
+from mlc.formats.errors import ParseError
+from mlc.formats.x12_ack import AckEnvelope, build_997, read_acks
+from mlc.formats.x12_check import check_interchange
 from tests.edi.records import INVOICE
 from tests.edi.validators import bots_errors, pyx12_validate_997, x12_envelope_errors
 from tests.test_x12 import render

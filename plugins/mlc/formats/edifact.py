@@ -1,0 +1,254 @@
+"""UN/EDIFACT interchanges: a streaming writer (UNA/UNB/UNH..UNT/UNZ) and a reader.
+
+Data is escaped with the release character, never cleaned of service characters: ``O'HARA`` is
+written ``O?'HARA``. The syntax level decides the repertoire: UNOA is upper case only (lower case
+is upper-cased, or refused under the ``refuse`` policy), UNOC is ISO 8859-1 (other characters
+are transliterated or refused). UNA is always written, so printable delimiters are explicit.
+"""
+
+from __future__ import annotations
+
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO
+
+from mlc.formats.errors import ParseError, RenderError
+from mlc.formats.text import UNOA, TextPolicy
+
+UNOC = frozenset(chr(c) for c in range(0x20, 0x7F)) | frozenset(chr(c) for c in range(0xA0, 0x100))
+UNOB = frozenset(chr(c) for c in range(0x20, 0x7F))
+REPERTOIRES = {"UNOA": UNOA, "UNOB": UNOB, "UNOC": UNOC}
+ENCODINGS = {"UNOA": "ascii", "UNOB": "ascii", "UNOC": "latin-1", "UNOW": "utf-8", "UNOY": "utf-8"}
+
+Element = str | Sequence[str | None] | None
+
+
+@dataclass(frozen=True)
+class EdifactSyntax:
+    """Service characters and syntax identifier of one interchange."""
+
+    level: str = "UNOC"
+    version: int = 3
+    component: str = ":"
+    element: str = "+"
+    decimal: str = "."
+    release: str = "?"
+    segment: str = "'"
+
+    def __post_init__(self) -> None:
+        chars = [self.component, self.element, self.release, self.segment]
+        if any(len(c) != 1 for c in chars) or len(set(chars)) != 4:
+            raise ValueError(f"EDIFACT service characters must be four distinct single characters, got {chars!r}")
+        if any(c.isalnum() or c == " " for c in chars):
+            raise ValueError(f"EDIFACT service characters cannot be letters, digits or spaces, got {chars!r}")
+        if self.decimal not in (".", ","):
+            raise ValueError(f"decimal mark must be '.' or ',', got {self.decimal!r}")
+        if self.level not in ENCODINGS:
+            raise ValueError(f"syntax level must be one of {sorted(ENCODINGS)}, got {self.level!r}")
+
+    @property
+    def una(self) -> str:
+        return f"UNA{self.component}{self.element}{self.decimal}{self.release} {self.segment}"
+
+    @property
+    def service(self) -> str:
+        return self.component + self.element + self.release + self.segment
+
+    @property
+    def encoding(self) -> str:
+        return ENCODINGS[self.level]
+
+    def escape(self, value: str) -> str:
+        out = []
+        for ch in value:
+            if ch in self.service:
+                out.append(self.release)
+            out.append(ch)
+        return "".join(out)
+
+    def amount(self, text: str) -> str:
+        """An explicit decimal with this interchange's decimal mark."""
+        return text.replace(".", self.decimal) if self.decimal != "." else text
+
+
+@dataclass(frozen=True)
+class EdifactParty:
+    id: str
+    qualifier: str = "14"  # 14 = GS1 GLN, 1 = DUNS, ZZZ = mutually defined
+
+
+class EdifactWriter:
+    """Write one interchange to ``out`` (binary); messages are written as they come."""
+
+    def __init__(self, out: IO[bytes], *, sender: EdifactParty, recipient: EdifactParty, reference: str,
+                 timestamp: datetime, syntax: EdifactSyntax | None = None, policy: str = "clean",
+                 application: str | None = None, test: bool = False, ack_requested: bool = False,
+                 line_break: bool = True) -> None:
+        self.out = out
+        self.syntax = syntax or EdifactSyntax()
+        repertoire = REPERTOIRES.get(self.syntax.level)
+        self.text = TextPolicy(policy=policy, charset=repertoire, upper=self.syntax.level == "UNOA" and policy == "clean",
+                               forbidden="\r\n")
+        if not reference or len(reference) > 14 or not reference.isalnum():
+            raise RenderError(f"interchange reference {reference!r} must be 1-14 letters or digits", field="UNB0020")
+        self.reference = reference
+        self._eol = self.syntax.segment + ("\n" if line_break else "")
+        self.messages = 0
+        self.bytes_written = 0
+        self._emit(self.syntax.una + ("\n" if line_break else ""))
+        ts = timestamp
+        date = ts.strftime("%y%m%d") if self.syntax.version < 4 else ts.strftime("%Y%m%d")
+        self._emit(self.format_segment("UNB", [
+            [self.syntax.level, str(self.syntax.version)], [sender.id, sender.qualifier],
+            [recipient.id, recipient.qualifier], [date, ts.strftime("%H%M")], reference, None, application,
+            None, "1" if ack_requested else None, None, "1" if test else None]) + self._eol)
+
+    def _emit(self, text: str) -> None:
+        data = text.encode(self.syntax.encoding)
+        self.out.write(data)
+        self.bytes_written += len(data)
+
+    def _value(self, value: str | None, record: int | None, name: str) -> str:
+        if not value:
+            return ""
+        return self.syntax.escape(self.text.apply(str(value), record=record, field=name))
+
+    def format_segment(self, tag: str, elements: Sequence[Element], *, record: int | None = None) -> str:
+        parts = []
+        for i, element in enumerate(elements, 1):
+            name = f"{tag}{i:02d}"
+            if element is None or isinstance(element, str):
+                parts.append(self._value(element, record, name))
+            else:
+                comps = [self._value(c, record, name) for c in element]
+                while comps and comps[-1] == "":
+                    comps.pop()
+                parts.append(self.syntax.component.join(comps))
+        while parts and parts[-1] == "":
+            parts.pop()
+        return self.syntax.element.join([tag, *parts])
+
+    def write_message(self, message_type: Sequence[str], segments: list[tuple[str, list[Element]]], *,
+                      record: int | None = None) -> str:
+        """Write UNH..UNT around ``segments``; return the message reference."""
+        reference = str(self.messages + 1)
+        lines = [self.format_segment("UNH", [reference, list(message_type)], record=record)]
+        lines += [self.format_segment(tag, elements, record=record) for tag, elements in segments]
+        lines.append(self.format_segment("UNT", [str(len(lines) + 1), reference]))
+        self._emit(self._eol.join(lines) + self._eol)
+        self.messages += 1
+        return reference
+
+    def close(self) -> None:
+        self._emit(self.format_segment("UNZ", [str(self.messages), self.reference]) + self._eol)
+
+
+# -- reading ------------------------------------------------------------------------------------
+@dataclass
+class EdifactSegment:
+    tag: str
+    elements: list[list[str]]  # each element is its list of components (unescaped)
+    index: int
+
+    def get(self, position: int, component: int = 1, default: str = "") -> str:
+        """Element by position (1-based), component (1-based)."""
+        if 0 < position <= len(self.elements):
+            comps = self.elements[position - 1]
+            if 0 < component <= len(comps):
+                return comps[component - 1]
+        return default
+
+
+def decode(data: bytes | str) -> tuple[str, EdifactSyntax]:
+    """Decode bytes per the UNB syntax identifier; return the text and its service characters."""
+    if isinstance(data, bytes):
+        level = _level(data[:200].decode("latin-1"))
+        try:
+            text = data.decode(ENCODINGS[level] if level else "latin-1")
+        except UnicodeDecodeError:
+            # Outside its declared repertoire (UTF-8 in a UNOA file is common): read it anyway,
+            # the repertoire check reports it.
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = data.decode("latin-1")
+    else:
+        text = data
+    text = text.lstrip("\ufeff\r\n ")
+    if text.startswith("UNA"):
+        if len(text) < 9:
+            raise ParseError("UNA service string advice is shorter than 9 characters", offset=0)
+        una = text[3:9]
+        try:
+            syntax = EdifactSyntax(component=una[0], element=una[1], decimal=una[2], release=una[3],
+                                   segment=una[5], level=_level(text) or "UNOC")
+        except ValueError as exc:
+            raise ParseError(f"UNA is invalid: {exc}", offset=0) from None
+        return text[9:].lstrip("\r\n"), syntax
+    if not text.startswith("UNB"):
+        raise ParseError("not an EDIFACT interchange: it must start with UNA or UNB", offset=0)
+    return text, EdifactSyntax(level=_level(text) or "UNOA")
+
+
+def _level(text: str) -> str | None:
+    at = text.find("UNB")
+    level = text[at + 4:at + 8] if at >= 0 else ""
+    return level if level in ENCODINGS else None
+
+
+def iter_segments(data: bytes | str) -> Iterator[EdifactSegment]:
+    """Yield the segments of an interchange, with release characters resolved."""
+    text, syntax = decode(data)
+    rel, seg_t, el_t, comp_t = syntax.release, syntax.segment, syntax.element, syntax.component
+    elements: list[list[str]] = []
+    comps: list[str] = []
+    buf: list[str] = []
+    index = 0
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == rel:
+            if i + 1 >= n:
+                raise ParseError("release character at the end of the data", offset=i)
+            buf.append(text[i + 1])
+            i += 2
+            continue
+        if ch == comp_t:
+            comps.append("".join(buf))
+            buf = []
+        elif ch == el_t:
+            comps.append("".join(buf))
+            elements.append(comps)
+            comps, buf = [], []
+        elif ch == seg_t:
+            comps.append("".join(buf))
+            elements.append(comps)
+            tag = elements[0][0].strip("\r\n ")
+            index += 1
+            if not tag:
+                raise ParseError("empty segment", segment=index)
+            yield EdifactSegment(tag, elements[1:], index)
+            elements, comps, buf = [], [], []
+            while i + 1 < n and text[i + 1] in "\r\n":
+                i += 1
+        else:
+            buf.append(ch)
+        i += 1
+    if "".join(buf).strip() or comps or elements:
+        raise ParseError("the last segment has no terminator", segment=index + 1)
+
+
+def repertoire_offenders(data: bytes | str, level: str) -> list[tuple[int, str]]:
+    """Characters outside the syntax level's repertoire (UNOA: upper case only), with offsets."""
+    text, syntax = decode(data)
+    allowed = REPERTOIRES.get(level)
+    if allowed is None:
+        return []
+    allowed = allowed | set(syntax.service) | {"\r", "\n"}
+    return [(i, ch) for i, ch in enumerate(text) if ch not in allowed]
+
+
+__all__ = ["EdifactParty", "EdifactSegment", "EdifactSyntax", "EdifactWriter", "iter_segments", "decode",
+           "repertoire_offenders"]

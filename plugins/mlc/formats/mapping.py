@@ -1,0 +1,233 @@
+"""Partner mappings: YAML files in ``include/mappings/`` that say how canonical records become a
+partner's file. Data only: loaded with a safe loader (no tags, so no code), checked against the
+schema below, and every mistake reported with the file, the line and what was expected.
+
+A mapping has ``format`` (x12, edifact, csv, fixed_width), ``document`` (810/820/850/856/838,
+INVOIC), ``file_name`` (``{date:%Y%m%d}``, ``{control}``, ``{run}`` placeholders), the format's own
+section (``x12``, ``edifact``, ``csv``, ``fixed_width``), and either ``fields`` (EDI: canonical
+field -> source spec) or ``columns`` (flat files: ordered list of column specs).
+
+A source spec is ``{path, const, default, required, type, format, lookup}``; ``path`` is a dotted
+path into the source record (``VENDOR.NAME``, ``LINES.0.AMOUNT``). A list of specs builds a list
+(``parties``); ``{path, fields}`` maps every element of a source list (``lines``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlc.formats.errors import MappingError
+
+FORMATS = {"x12": {"810", "820", "850", "856", "838"}, "edifact": {"INVOIC"}, "csv": None, "fixed_width": None}
+LEAF_KEYS = {"path", "const", "default", "required", "type", "format", "lookup", "lookup_default"}
+TYPES = {"text", "date", "amount", "number"}
+TOP_KEYS = {"format", "document", "description", "file_name", "fields", "columns", "x12", "edifact", "csv",
+            "fixed_width", "record_key", "control_numbers"}
+SECTION_KEYS = {
+    "x12": {"version", "sender", "receiver", "usage", "separators", "text", "ack_requested", "line_break"},
+    "edifact": {"syntax", "sender", "recipient", "directory", "application", "test", "policy", "line_break"},
+    "csv": {"delimiter", "quoting", "encoding", "bom", "line_ending", "header", "formula_guard"},
+    "fixed_width": {"encoding", "line_ending", "header", "detail", "trailer", "sums"},
+}
+COLUMN_KEYS = LEAF_KEYS | {"name", "start", "width", "align", "pad", "truncate"}
+
+
+class _Node(dict):
+    """A mapping node that remembers the line of each key (1-based)."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that records line numbers and refuses every tag it does not know."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Node:
+    result = _Node()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in result:
+            raise MappingError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[str(key)] = key_node.start_mark.line + 1
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def mappings_dir() -> Path:
+    """Where named mappings live: ``MLC_MAPPINGS_DIR``, else the repository's ``include/mappings``."""
+    return Path(os.environ.get("MLC_MAPPINGS_DIR") or Path(__file__).resolve().parents[3] / "include" / "mappings")
+
+
+def mapping_path(name: str, root: Path | None = None) -> Path:
+    """A mapping (or feed) by its name under the mappings folder (``intacct_to_sftp/bills_x12_810``), never
+    outside it. DAG Params and the ``mlc`` command name mappings the same way."""
+    root = (root or mappings_dir()).resolve()
+    relative = name if name.endswith((".yaml", ".yml")) else f"{name}.yaml"
+    path = (root / relative).resolve()
+    if root not in path.parents:
+        raise ValueError(f"mapping {name!r} is outside {root}")
+    if not path.is_file():
+        raise FileNotFoundError(f"mapping {name!r} not found under {root}")
+    return path
+
+
+def load_mapping(path: str | Path) -> dict[str, Any]:
+    """Load and check one mapping file; raise :class:`MappingError` naming the file and line."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MappingError(f"cannot read mapping: {exc.strerror}", source=source) from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader subclass
+    except MappingError as exc:
+        raise MappingError(exc.reason, source=source, line=exc.line) from None
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise MappingError(f"not valid YAML: {exc.problem}", source=source, line=line) from None
+    except yaml.YAMLError as exc:
+        raise MappingError(f"not valid YAML: {exc}", source=source) from None
+    check_mapping(data, source)
+    data["_source"] = source
+    return data
+
+
+def _fail(message: str, source: str, node: Any, key: str | None = None) -> MappingError:
+    line = None
+    if isinstance(node, _Node):
+        line = node.key_lines.get(key, node.line) if key else node.line
+    return MappingError(message, source=source, line=line)
+
+
+def _check_keys(node: Any, allowed: set[str], what: str, source: str) -> None:
+    if not isinstance(node, dict):
+        raise _fail(f"{what} must be a mapping of keys to values", source, node)
+    for key in node:
+        if key not in allowed:
+            raise _fail(f"unknown key {key!r} in {what}; expected one of {sorted(allowed)}", source, node, key)
+
+
+def _check_leaf(spec: Any, where: str, source: str, allowed: set[str] = LEAF_KEYS) -> None:
+    _check_keys(spec, allowed, where, source)
+    if "path" not in spec and "const" not in spec and "default" not in spec:
+        raise _fail(f"{where} needs 'path', 'const' or 'default'", source, spec)
+    if "path" in spec and (not isinstance(spec["path"], str) or not re.fullmatch(r"[^.\s]+(\.[^.\s]+)*", spec["path"])):
+        raise _fail(f"{where}: path must be a dotted path such as VENDOR.NAME", source, spec, "path")
+    if spec.get("type", "text") not in TYPES:
+        raise _fail(f"{where}: type must be one of {sorted(TYPES)}", source, spec, "type")
+    if "lookup" in spec and not isinstance(spec["lookup"], dict):
+        raise _fail(f"{where}: lookup must be a mapping of source values to codes", source, spec, "lookup")
+    if "required" in spec and not isinstance(spec["required"], bool):
+        raise _fail(f"{where}: required must be true or false", source, spec, "required")
+
+
+def _check_fields(node: Any, where: str, source: str) -> None:
+    if not isinstance(node, dict):
+        raise _fail(f"{where} must be a mapping of field names to specs", source, node)
+    for name, spec in node.items():
+        here = f"{where}.{name}"
+        if isinstance(spec, list):
+            for i, item in enumerate(spec):
+                _check_fields(item, f"{here}[{i}]", source)
+        elif isinstance(spec, dict) and "fields" in spec:
+            _check_keys(spec, {"path", "fields"}, here, source)
+            if not isinstance(spec.get("path"), str):
+                raise _fail(f"{here} needs the 'path' of the source list", source, spec)
+            _check_fields(spec["fields"], f"{here}.fields", source)
+        elif isinstance(spec, dict) and spec and all(isinstance(v, (dict, list)) for v in spec.values()):
+            _check_fields(spec, here, source)  # a group of fields (terms, a party)
+        else:
+            _check_leaf(spec, here, source)
+
+
+def check_mapping(data: Any, source: str = "<mapping>") -> None:
+    """Check a loaded mapping against the schema; raise :class:`MappingError` at the first mistake."""
+    _check_keys(data, TOP_KEYS, "the mapping", source)
+    fmt = data.get("format")
+    if fmt not in FORMATS:
+        raise _fail(f"format must be one of {sorted(FORMATS)}, not {fmt!r}", source, data, "format")
+    documents = FORMATS[fmt]
+    if documents is not None:
+        if str(data.get("document")) not in documents:
+            raise _fail(f"document for {fmt} must be one of {sorted(documents)}, not {data.get('document')!r}",
+                        source, data, "document" if "document" in data else None)
+        if "fields" not in data:
+            raise _fail(f"a {fmt} mapping needs 'fields'", source, data)
+        _check_fields(data["fields"], "fields", source)
+        section = data.get(fmt)
+        if section is None:
+            raise _fail(f"a {fmt} mapping needs a '{fmt}' section (partner identifiers)", source, data)
+        _check_keys(section, SECTION_KEYS[fmt], fmt, source)
+        parties = ("sender", "receiver") if fmt == "x12" else ("sender", "recipient")
+        for party in parties:
+            if not isinstance(section.get(party), dict) or not section[party].get("id"):
+                node, key = (section, party) if party in section else (data, fmt)
+                raise _fail(f"{fmt}.{party} needs an 'id'", source, node, key)
+    else:
+        if fmt in data:
+            _check_keys(data[fmt], SECTION_KEYS[fmt], fmt, source)
+        if fmt == "csv":
+            columns = data.get("columns")
+            if not isinstance(columns, list) or not columns:
+                raise _fail("a csv mapping needs 'columns', a list of column specs", source, data)
+            for i, col in enumerate(columns):
+                _check_keys(col, COLUMN_KEYS, f"columns[{i}]", source)
+                if not col.get("name"):
+                    raise _fail(f"columns[{i}] needs a 'name'", source, col)
+                _check_leaf(col, f"columns[{i}] ({col['name']})", source, COLUMN_KEYS)
+        else:
+            section = data.get("fixed_width") or {}
+            if "detail" not in section:
+                raise _fail("a fixed_width mapping needs fixed_width.detail (the record layout)", source, data)
+            for kind in ("header", "detail", "trailer"):
+                if kind in section:
+                    _check_layout(section[kind], f"fixed_width.{kind}", source)
+    if "file_name" in data and not isinstance(data["file_name"], str):
+        raise _fail("file_name must be a string pattern", source, data, "file_name")
+
+
+def _check_layout(layout: Any, where: str, source: str) -> None:
+    _check_keys(layout, {"length", "fields", "columns"}, where, source)
+    columns = layout.get("columns")
+    if not isinstance(columns, list) or not columns:
+        raise _fail(f"{where} needs 'columns'", source, layout)
+    for i, col in enumerate(columns):
+        _check_keys(col, COLUMN_KEYS, f"{where}.columns[{i}]", source)
+        for key in ("name", "start", "width"):
+            if key not in col:
+                raise _fail(f"{where}.columns[{i}] needs '{key}'", source, col)
+        if not isinstance(col["start"], int) or not isinstance(col["width"], int):
+            raise _fail(f"{where}.columns[{i}]: start and width must be whole numbers", source, col)
+
+
+def get_path(record: Mapping[str, Any], path: str) -> Any:
+    """Follow a dotted path through dicts and lists; ``None`` when any step is missing.
+
+    A key that itself holds the dots (Intacct answers ``DISPLAYCONTACT.EMAIL1`` flat) wins.
+    """
+    if path in record:
+        return record[path]
+    value: Any = record
+    for step in path.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(step)
+        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
+            value = value[int(step)]
+        else:
+            return None
+        if value is None:
+            return None
+    return value

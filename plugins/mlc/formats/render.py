@@ -1,0 +1,310 @@
+"""Render canonical or source records into a partner's file, as its mapping says.
+
+``render(mapping, records, out, ...)`` streams: each record is mapped, built and written as it
+comes. A record that cannot be rendered is not written and not dropped either: it is returned in
+``RenderResult.rejected`` with its number, key and reason, and the rest of the file goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from mlc.formats.control_numbers import ControlNumberStore
+from mlc.formats.csvfile import CsvOptions, write_csv
+from mlc.formats.edifact import EdifactParty, EdifactSyntax, EdifactWriter
+from mlc.formats.edifact_sets import invoic
+from mlc.formats.errors import RenderError
+from mlc.formats.fixed_width import Column, RecordLayout, write_fixed
+from mlc.formats.mapping import LEAF_KEYS, get_path
+from mlc.formats.text import X12_BASIC, X12_EXTENDED, TextPolicy
+from mlc.formats.values import as_date, as_decimal, decimal_text
+from mlc.formats.x12 import FUNCTIONAL_IDS, Party, X12Separators, X12Writer
+from mlc.formats.x12_sets import BUILDERS
+
+
+@dataclass
+class RenderResult:
+    records: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    control_numbers: dict[str, Any] = field(default_factory=dict)
+    bytes: int = 0
+    sha256: str = ""
+
+
+class _Counting:
+    """A binary writer that counts and hashes what passes through."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out, self.size, self.digest = out, 0, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        self.digest.update(data)
+        return self.out.write(data)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    # io.TextIOWrapper (CSV) needs these on the raw stream
+    closed = False
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+
+_TWO_PLACES = re.compile(r"-?(?:0|[1-9][0-9]{0,30})\.[0-9][0-9]\Z")
+
+Resolver = Callable[[Mapping[str, Any], "int | None"], Any]
+
+
+def compile_spec(spec: Any, name: str = "") -> Resolver:
+    """Turn a field spec (leaf, group, list or repeat) into a function of (source record, record number).
+
+    Compiled once per mapping, so the per-record work is the lookups and conversions only.
+    """
+    if isinstance(spec, list):
+        items = [compile_spec(item, f"{name}[{i}]") for i, item in enumerate(spec, 1)]
+        return lambda record, index: [item(record, index) for item in items]
+    if isinstance(spec, dict) and "fields" in spec:
+        path, inner = spec["path"], compile_spec(spec["fields"], name)
+
+        def repeat(record: Mapping[str, Any], index: int | None) -> list[Any]:
+            children = get_path(record, path) or []
+            if isinstance(children, Mapping):
+                children = [children]  # a single child element (XML answers) is a list of one
+            return [inner(child, index) for child in children]
+
+        return repeat
+    if isinstance(spec, dict) and not (set(spec) & LEAF_KEYS):
+        subs = [(key, compile_spec(sub, f"{name}.{key}" if name else key)) for key, sub in spec.items()]
+        return lambda record, index: {key: sub(record, index) for key, sub in subs}
+    return _compile_leaf(spec, name)
+
+
+def _compile_leaf(spec: Mapping[str, Any], name: str) -> Resolver:
+    const, path, default = spec.get("const"), spec.get("path"), spec.get("default")
+    has_const, required, kind, fmt = "const" in spec, bool(spec.get("required")), spec.get("type", "text"), spec.get("format")
+    table = spec.get("lookup")
+    has_fallback, fallback = "lookup_default" in spec, spec.get("lookup_default")
+    simple = "." not in (path or ".")
+
+    if has_const and const not in (None, "") and table is None and kind == "text":
+        constant = str(const)
+        return lambda record, index: constant
+    if path and simple and table is None and kind == "text" and default is None and not has_const:
+        # The common leaf: a plain field copied as text. Same answers as the general leaf, less work.
+        def text_leaf(record: Mapping[str, Any], index: int | None) -> Any:
+            value = record.get(path)
+            if value is None or value == "":
+                if required:
+                    raise RenderError("is required", record=index, field=name)
+                return None
+            return value if value.__class__ is str else str(value)
+
+        return text_leaf
+
+    def leaf(record: Mapping[str, Any], index: int | None) -> Any:
+        value = const if has_const else (record.get(path) if simple else get_path(record, path)) if path else None
+        if value is None or value == "":
+            value = default
+            if value is None or value == "":
+                if required:
+                    raise RenderError("is required", record=index, field=name)
+                return None
+        if table is not None:
+            key = str(value)
+            if key in table:
+                value = table[key]
+            elif has_fallback:
+                value = fallback
+            else:
+                raise RenderError(f"{value!r} has no entry in the lookup table", record=index, field=name)
+        if kind == "date":
+            day = as_date(value, name, index)
+            return day.strftime(fmt) if fmt else day.isoformat()
+        if kind == "amount":
+            if value.__class__ is str and _TWO_PLACES.match(value):
+                return value  # already what decimal_text(..., 2) would give
+            return decimal_text(as_decimal(value, name, index), 2)
+        if kind == "number":
+            return decimal_text(as_decimal(value, name, index))
+        return value if value.__class__ is str else str(value)
+
+    return leaf
+
+
+def resolve(spec: Any, record: Mapping[str, Any], index: int | None, name: str) -> Any:
+    """Resolve one field spec against a source record (compiles it; prefer :func:`compile_spec` in loops)."""
+    return compile_spec(spec, name)(record, index)
+
+
+def file_name(mapping: Mapping[str, Any], *, timestamp: datetime, run_id: str = "", control: Any = "") -> str:
+    """The delivered file name from the mapping's pattern (``{date:%Y%m%d}``, ``{control}``, ``{run}``)."""
+    pattern = mapping.get("file_name") or "{document}_{date:%Y%m%d%H%M%S}.txt"
+    try:
+        name = pattern.format(date=timestamp, control=control, run=run_id, document=mapping.get("document", "data"))
+    except (KeyError, ValueError, IndexError) as exc:
+        raise RenderError(f"file_name pattern {pattern!r} is invalid: {exc}", field="file_name") from None
+    if "/" in name or "\\" in name or name.startswith(".") or not name.strip():
+        raise RenderError(f"file name {name!r} must be a plain file name", field="file_name")
+    return name
+
+
+def _mapped(mapping: Mapping[str, Any], records: Iterable[Mapping[str, Any]], result: RenderResult
+            ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (record number, canonical record); a record that cannot be mapped goes to ``rejected``."""
+    key_field = mapping.get("record_key")
+    build = compile_spec(mapping["fields"])
+    for index, record in enumerate(records, 1):
+        try:
+            yield index, build(record, index)
+        except RenderError as exc:
+            result.rejected.append(_rejection(exc, index, record, key_field))
+
+
+def _rejection(exc: RenderError, index: int, record: Mapping[str, Any], key_field: str | None) -> dict[str, Any]:
+    key = exc.key or (str(get_path(record, key_field)) if key_field and get_path(record, key_field) else None)
+    return {"record": index, "key": key, "field": exc.field, "error": exc.reason}
+
+
+def render(mapping: Mapping[str, Any], records: Iterable[Mapping[str, Any]], out: IO[bytes], *,
+           timestamp: datetime, run_key: str, store: ControlNumberStore) -> RenderResult:
+    """Write ``records`` to ``out`` as ``mapping`` says; return counts, rejections, control numbers."""
+    result = RenderResult()
+    sink = _Counting(out)
+    fmt = mapping["format"]
+    if fmt == "x12":
+        _render_x12(mapping, records, sink, timestamp, run_key, store, result)
+    elif fmt == "edifact":
+        _render_edifact(mapping, records, sink, timestamp, run_key, store, result)
+    elif fmt == "csv":
+        _render_csv(mapping, records, sink, result)
+    else:
+        _render_fixed(mapping, records, sink, result)
+    result.bytes = sink.size
+    result.sha256 = sink.digest.hexdigest()
+    return result
+
+
+def _party(spec: Mapping[str, Any]) -> Party:
+    return Party(str(spec.get("qualifier", "ZZ")), str(spec["id"]), spec.get("group_id"))
+
+
+def _render_x12(mapping, records, sink, timestamp, run_key, store, result) -> None:
+    conf = mapping["x12"]
+    sender, receiver = _party(conf["sender"]), _party(conf["receiver"])
+    pair = f"{sender.qualifier}:{sender.id}|{receiver.qualifier}:{receiver.id}"
+    isa13 = store.allocate(f"ISA|{pair}", run_key)
+    gs06 = store.allocate(f"GS|{pair}", run_key)
+    text = conf.get("text") or {}
+    charset = X12_BASIC if text.get("charset") == "basic" else X12_EXTENDED
+    writer = X12Writer(sink, sender=sender, receiver=receiver, control_number=isa13, timestamp=timestamp,
+                       version=str(conf.get("version", "00401")), usage=conf.get("usage", "P"),
+                       ack_requested=bool(conf.get("ack_requested", False)),
+                       separators=X12Separators(**conf["separators"]) if conf.get("separators") else None,
+                       text=TextPolicy(policy=text.get("policy", "clean"), charset=charset,
+                                       upper=bool(text.get("upper", False))),
+                       line_break=bool(conf.get("line_break", True)))
+    set_id = str(mapping["document"])
+    writer.begin_group(FUNCTIONAL_IDS[set_id], gs06)
+    build = BUILDERS[set_id]
+    st02s = []
+    for index, canonical in _mapped(mapping, records, result):
+        try:
+            st02s.append(writer.write_set(set_id, build(canonical, index), record=index))
+            result.records += 1
+        except RenderError as exc:
+            result.rejected.append(_rejection(exc, index, canonical, "number"))
+    writer.close()
+    result.control_numbers.update({"isa13": f"{isa13:09d}", "gs06": str(gs06), "st02": st02s,
+                                   "sender": sender.id, "receiver": receiver.id, "functional_id": FUNCTIONAL_IDS[set_id]})
+
+
+def _render_edifact(mapping, records, sink, timestamp, run_key, store, result) -> None:
+    conf = mapping["edifact"]
+    syntax = EdifactSyntax(**(conf.get("syntax") or {}))
+    sender = EdifactParty(str(conf["sender"]["id"]), str(conf["sender"].get("qualifier", "14")))
+    recipient = EdifactParty(str(conf["recipient"]["id"]), str(conf["recipient"].get("qualifier", "14")))
+    number = store.allocate(f"UNB|{sender.qualifier}:{sender.id}|{recipient.qualifier}:{recipient.id}", run_key)
+    reference = f"{number:09d}"
+    writer = EdifactWriter(sink, sender=sender, recipient=recipient, reference=reference, timestamp=timestamp,
+                           syntax=syntax, policy=conf.get("policy", "clean"), application=conf.get("application"),
+                           test=bool(conf.get("test", False)), line_break=bool(conf.get("line_break", True)))
+    refs = []
+    for index, canonical in _mapped(mapping, records, result):
+        try:
+            identifier, segments = invoic(canonical, index, syntax=syntax, directory=conf.get("directory", "D96A"))
+            refs.append(writer.write_message(identifier, segments, record=index))
+            result.records += 1
+        except RenderError as exc:
+            result.rejected.append(_rejection(exc, index, canonical, "number"))
+    writer.close()
+    result.control_numbers.update({"unb": reference, "unh": refs, "sender": sender.id, "recipient": recipient.id})
+
+
+def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = None
+               ) -> Iterator[tuple[int, dict[str, Any]]]:
+    if mapping["format"] == "csv":
+        resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS}, c["name"]))
+                     for c in mapping["columns"]]
+    else:
+        # The layout's Column types and formats the value; resolving only finds it.
+        resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}},
+                                               c["name"]))
+                     for c in mapping["fixed_width"]["detail"]["columns"] if set(c) & {"path", "const", "default"}]
+    key_field = mapping.get("record_key")
+    for index, record in enumerate(records, 1):
+        if keys is not None and key_field:
+            keys[index] = str(get_path(record, key_field)) if get_path(record, key_field) is not None else None
+        try:
+            yield index, {name: get(record, index) for name, get in resolvers}
+        except RenderError as exc:
+            result.rejected.append(_rejection(exc, index, record, key_field))
+
+
+def _render_csv(mapping, records, sink, result) -> None:
+    options = CsvOptions(**(mapping.get("csv") or {}))
+    names = [c["name"] for c in mapping["columns"]]
+    rows = (tuple(row[n] for n in names) for _index, row in _flat_rows(mapping, records, result))
+    result.records = write_csv(sink, names, rows, options)
+
+
+def _layout(spec: Mapping[str, Any]) -> RecordLayout:
+    cols = tuple(Column(name=c["name"], start=c["start"], width=c["width"], type=c.get("type", "text"),
+                        align=c.get("align"), pad=c.get("pad"), format=c.get("format"),
+                        truncate=bool(c.get("truncate", False))) for c in spec["columns"])
+    return RecordLayout(cols, spec.get("length"), fields=dict(spec.get("fields") or {}))
+
+
+def _render_fixed(mapping, records, sink, result) -> None:
+    conf = mapping["fixed_width"]
+    detail = _layout(conf["detail"])
+    header = _layout(conf["header"]) if "header" in conf else None
+    trailer = _layout(conf["trailer"]) if "trailer" in conf else None
+    keys: dict[int, str | None] = {}
+    numbers: list[int] = []
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for index, row in _flat_rows(mapping, records, result, keys):
+            numbers.append(index)
+            yield row
+
+    def rejected(position: int, exc: RenderError) -> None:
+        index = numbers[position - 1]  # the writer counts the rows it was given; report the source record
+        result.rejected.append({"record": index, "key": keys.get(index), "field": exc.field, "error": exc.reason})
+
+    result.records = write_fixed(sink, detail, rows(), header=header, trailer=trailer,
+                                 sum_fields=conf.get("sums", ()), encoding=conf.get("encoding", "ascii"),
+                                 line_ending={"lf": "\n"}.get(conf.get("line_ending", "crlf"), "\r\n"),
+                                 on_error=rejected)

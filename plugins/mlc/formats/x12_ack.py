@@ -1,0 +1,158 @@
+"""997 Functional Acknowledgments: generated for an X12 interchange we receive, read when a
+partner sends one back. Also reads TA1 interchange acknowledgments.
+
+One 997 set per acknowledged functional group (AK1 = GS01 + GS06), one AK2/AK5 pair per set,
+AK3/AK4 for segment and element errors, AK9 for the group. 997s are never acknowledged. The
+997 interchange swaps the parties of the one it acknowledges and carries its own control numbers.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mlc.formats.errors import ParseError
+from mlc.formats.x12 import Party, X12Separators, X12Writer, iter_segments
+from mlc.formats.x12_check import GroupResult, InterchangeResult, check_interchange
+
+# Plain-English texts for the codes a 997 carries (X12 elements 715-718, 720, 723).
+GROUP_STATUS = {"A": "accepted", "E": "accepted with errors", "P": "partially accepted", "R": "rejected",
+                "M": "rejected, message authentication failed", "W": "rejected, assurance failed",
+                "X": "rejected, content could not be analysed"}
+SET_STATUS = {"A": "accepted", "E": "accepted with errors", "R": "rejected", "M": "rejected, authentication",
+              "W": "rejected, assurance", "X": "rejected, content could not be analysed"}
+GROUP_ERRORS = {"1": "functional group not supported", "2": "functional group version not supported",
+                "3": "functional group trailer missing", "4": "GS06 and GE02 do not match",
+                "5": "number of included sets does not match GE01", "6": "group control number violates syntax",
+                "19": "group control number not unique within the interchange"}
+SET_ERRORS = {"1": "transaction set not supported", "2": "transaction set trailer missing",
+              "3": "ST02 and SE02 do not match", "4": "number of included segments does not match SE01",
+              "5": "one or more segments in error", "6": "missing or invalid transaction set identifier",
+              "7": "missing or invalid transaction set control number",
+              "23": "transaction set control number not unique within the group"}
+SEGMENT_ERRORS = {"1": "unrecognized segment ID", "2": "unexpected segment", "3": "mandatory segment missing",
+                  "4": "loop occurs over maximum times", "5": "segment exceeds maximum use",
+                  "6": "segment not in defined transaction set", "7": "segment not in proper sequence",
+                  "8": "segment has data element errors"}
+ELEMENT_ERRORS = {"1": "mandatory data element missing", "2": "conditional required data element missing",
+                  "3": "too many data elements", "4": "data element too short", "5": "data element too long",
+                  "6": "invalid character in data element", "7": "invalid code value", "8": "invalid date",
+                  "9": "invalid time", "10": "exclusion condition violated", "12": "too many repetitions",
+                  "13": "too many components"}
+
+
+@dataclass(frozen=True)
+class AckEnvelope:
+    """Our side of the 997's envelope: its own ISA13 and GS06 and when it was made."""
+
+    control_number: int
+    group_control_number: int
+    timestamp: datetime
+    usage: str = "P"
+    separators: X12Separators | None = None
+
+
+def acknowledgeable(result: InterchangeResult) -> list[GroupResult]:
+    """The groups a 997 answers: every group except 997s themselves."""
+    return [g for g in result.groups if g.gs01 != "FA"]
+
+
+def ack_segments(group: GroupResult, version_5010: bool) -> list[tuple[str, list[Any]]]:
+    """The body of one 997 set acknowledging ``group``."""
+    segs: list[tuple[str, list[Any]]] = [("AK1", [group.gs01, group.gs06, group.gs08 if version_5010 else None])]
+    for result in group.sets:
+        segs.append(("AK2", [result.st01, result.st02, result.st03 if version_5010 and result.st03 else None]))
+        for seg in result.segments:
+            segs.append(("AK3", [seg.tag, str(seg.position), None, seg.code]))
+            for el in seg.elements:
+                segs.append(("AK4", [str(el.position), str(el.reference), el.code, el.data or None]))
+        segs.append(("AK5", [result.status, *result.codes[:5]]))
+    received = len(group.sets)
+    segs.append(("AK9", [group.status, str(group.declared if group.declared is not None else received),
+                         str(received), str(group.accepted), *group.codes[:5]]))
+    return segs
+
+
+def build_997(data: bytes | str, envelope: AckEnvelope) -> bytes | None:
+    """Return the 997 interchange for ``data``, or ``None`` when there is nothing to acknowledge."""
+    result = check_interchange(data)
+    groups = acknowledgeable(result)
+    if not groups:
+        return None
+    version = result.version if result.version in ("00401", "00501") else "00401"
+    out = io.BytesIO()
+    writer = X12Writer(
+        out, sender=Party(result.receiver[0], result.receiver[1]), receiver=Party(result.sender[0], result.sender[1]),
+        control_number=envelope.control_number, timestamp=envelope.timestamp, version=version,
+        usage=envelope.usage, separators=envelope.separators or result.separators,
+    )
+    writer.begin_group("FA", envelope.group_control_number)
+    for group in groups:
+        writer.write_set("997", ack_segments(group, version == "00501"))
+    writer.close()
+    return out.getvalue()
+
+
+def read_acks(data: bytes | str) -> dict[str, Any]:
+    """Read a received 997 (or TA1) interchange into plain data: what was acknowledged, and how."""
+    segments = list(iter_segments(data))
+    isa = segments[0]
+    report: dict[str, Any] = {"standard": "X12", "interchange_control_number": isa.get(13),
+                              "sender": isa.get(6).strip(), "receiver": isa.get(8).strip(),
+                              "interchange_acks": [], "group_acks": []}
+    group: dict[str, Any] | None = None
+    current: dict[str, Any] | None = None
+    segment_error: dict[str, Any] | None = None
+    for seg in segments[1:]:
+        if seg.tag == "TA1":
+            report["interchange_acks"].append({"control_number": seg.get(1), "date": seg.get(2), "time": seg.get(3),
+                                               "status": seg.get(4), "note_code": seg.get(5)})
+        elif seg.tag == "AK1":
+            group = {"functional_id": seg.get(1), "control_number": seg.get(2), "version": seg.get(3) or None,
+                     "status": None, "status_text": None, "sets": [], "errors": []}
+            report["group_acks"].append(group)
+        elif group is None and seg.tag in ("AK2", "AK3", "AK4", "AK5", "AK9"):
+            raise ParseError(f"{seg.tag} before AK1", segment=seg.index)
+        elif seg.tag == "AK2":
+            current = {"transaction_set": seg.get(1), "control_number": seg.get(2), "status": None,
+                       "status_text": None, "errors": [], "segment_errors": []}
+            group["sets"].append(current)  # type: ignore[index]
+        elif seg.tag == "AK3":
+            if current is None:
+                raise ParseError("AK3 outside an AK2 loop", segment=seg.index)
+            segment_error = {"segment": seg.get(1), "position": seg.get(2), "loop": seg.get(3) or None,
+                             "code": seg.get(4), "text": SEGMENT_ERRORS.get(seg.get(4), "unknown code"),
+                             "elements": []}
+            current["segment_errors"].append(segment_error)
+        elif seg.tag == "AK4":
+            if segment_error is None:
+                raise ParseError("AK4 outside an AK3 loop", segment=seg.index)
+            segment_error["elements"].append({"position": seg.get(1), "reference": seg.get(2), "code": seg.get(3),
+                                              "text": ELEMENT_ERRORS.get(seg.get(3), "unknown code"),
+                                              "data": seg.get(4) or None})
+        elif seg.tag == "AK5":
+            if current is None:
+                raise ParseError("AK5 outside an AK2 loop", segment=seg.index)
+            current["status"] = seg.get(1)
+            current["status_text"] = SET_STATUS.get(seg.get(1), "unknown status")
+            current["errors"] = [{"code": c, "text": SET_ERRORS.get(c, "unknown code")} for c in seg.elements[1:] if c]
+            current, segment_error = None, None
+        elif seg.tag == "AK9":
+            group["status"] = seg.get(1)  # type: ignore[index]
+            group["status_text"] = GROUP_STATUS.get(seg.get(1), "unknown status")  # type: ignore[index]
+            group.update({"sets_included": seg.get(2), "sets_received": seg.get(3),  # type: ignore[union-attr]
+                          "sets_accepted": seg.get(4),
+                          "errors": [{"code": c, "text": GROUP_ERRORS.get(c, "unknown code")}
+                                     for c in seg.elements[4:] if c]})
+        elif seg.tag == "SE":
+            if group is not None and group["status"] is None:
+                raise ParseError("997 set ends without an AK9", segment=seg.index)
+            group, current, segment_error = None, None, None
+    for ack in report["group_acks"]:
+        if ack["status"] is None:
+            raise ParseError(f"acknowledgment of group {ack['control_number']} has no AK9")
+    if not report["group_acks"] and not report["interchange_acks"]:
+        raise ParseError("no 997 (AK1) or TA1 acknowledgment in this interchange")
+    return report

@@ -1,0 +1,42 @@
+"""What the DAGs share: trigger Params, so each means the same thing in every DAG's trigger form, and the
+task defaults (owner, alerts, retries with exponential backoff)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Param
+
+from mlc.operators.alerts import alert_callbacks
+
+
+def task_defaults(*, retries: int, retry_delay: timedelta, execution_timeout: timedelta,
+                  max_retry_delay: timedelta | None = None) -> dict[str, Any]:
+    """Every DAG's ``default_args``: a person is told what failed and what to do (operators/alerts.py), and
+    tasks retry with exponential backoff."""
+    defaults: dict[str, Any] = {"owner": "ml-connector", **alert_callbacks(), "retries": retries,
+                                "retry_delay": retry_delay, "retry_exponential_backoff": True,
+                                "execution_timeout": execution_timeout}
+    if max_retry_delay is not None:
+        defaults["max_retry_delay"] = max_retry_delay
+    return defaults
+
+
+def window_params(period: str, overlap_minutes: int, overlap_reason: str) -> dict[str, Param]:
+    """``window_start`` / ``window_end`` overriding the data interval, and the start's overlap."""
+    return {
+        "window_start": Param(None, type=["null", "string"], format="date-time", title="Window start (UTC)",
+                              description=f"Empty: the run's data interval ({period})."),
+        "window_end": Param(None, type=["null", "string"], format="date-time", title="Window end (UTC)"),
+        "overlap_minutes": Param(overlap_minutes, type="integer", minimum=0, maximum=1440, title="Overlap (minutes)",
+                                 description=overlap_reason),
+    }
+
+
+def send_params(what: str = "files already delivered") -> dict[str, Param]:
+    """``force`` (send again what already arrived) and ``dry_run`` (render and stage, send nothing)."""
+    return {
+        "force": Param(False, type="boolean", title=f"Re-send {what}"),
+        "dry_run": Param(False, type="boolean", title="Dry run: render and stage, deliver nothing"),
+    }

@@ -1,0 +1,185 @@
+"""``make demo`` and ``make up``: the sandbox plus a real Airflow.
+
+``demo``: start the sandbox and Airflow, unpause and trigger every DAG in ``dags/``, wait for
+every run to finish, print a summary (DAG, run, state, what each task delivered, sha256), stop
+everything, and exit non-zero if any run did not succeed.
+
+``up``: start the same and leave it running for a person at the UI until Ctrl-C; on the way out,
+Airflow stops first (with SIGINT, the only signal ``airflow standalone`` shuts its children down
+on), then the sandbox.
+"""
+
+from __future__ import annotations
+
+import ast
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sandbox.airflow import Airflow
+from sandbox.processes import REPO, free_port, sandbox, say
+
+TERMINAL = {"success", "failed"}
+
+
+def dag_ids(dags_folder: Path) -> list[str]:
+    """DAG ids declared in ``dags_folder`` (``dag_id="..."`` literals), without importing Airflow."""
+    found: list[str] = []
+    for path in sorted(dags_folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.keyword) and node.arg == "dag_id" and isinstance(node.value, ast.Constant):
+                found.append(str(node.value.value))
+    return found
+
+
+def _delivered(xcom: Any) -> tuple[str, str]:
+    """Summarise one task's XCom manifest as (what, sha256)."""
+    if isinstance(xcom, list):  # per-file summaries (inbound feeds)
+        files = [x for x in xcom if isinstance(x, dict) and x.get("file")]
+        counts = ("posted", "already_posted", "rejected", "skipped", "unfinished")
+        return " ".join(f"{x['file']}(" + ",".join(f"{k}={x[k]}" for k in counts if x.get(k)) + ")"
+                        if any(x.get(k) for k in counts) else str(x["file"]) for x in files), ""
+    if not isinstance(xcom, dict):
+        return "", ""
+    parts = []
+    for key in ("remote_path", "file", "files", "table", "rows", "records", "inserted", "updated", "counts", "uploaded",
+                "already_there", "skipped"):
+        if key in xcom and xcom[key] not in (None, "", []):
+            parts.append(f"{key}={xcom[key]}")
+    return " ".join(parts), str(xcom.get("sha256") or "")
+
+
+def trigger_every_dag(airflow: Airflow, expected: list[str]) -> dict[str, str]:
+    """Unpause and trigger each DAG once; return dag id -> the triggered run id."""
+    triggered: dict[str, str] = {}
+    for dag_id in expected:
+        airflow.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        run = airflow.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": {}})
+        triggered[dag_id] = run["dag_run_id"]
+        print(f"[demo] triggered {dag_id} run {run['dag_run_id']}", flush=True)
+    return triggered
+
+
+def wait_for_runs(airflow: Airflow, triggered: dict[str, str], timeout: float,
+                  on_tick: Callable[[], None] | None = None) -> dict[str, list[dict]]:
+    """Wait for the triggered runs and the scheduled ones due by then, then pause every DAG.
+
+    The pollers (every 5 and 15 minutes) keep scheduling runs, which a long wait must not chase.
+    ``on_tick`` is called between looks (the distributed test kills a worker from there).
+    """
+    expected = list(triggered)
+    cutoff = max(r.get("run_after") or "" for r in (airflow.api("GET", f"/dags/{d}/dagRuns/{triggered[d]}")
+                                                    for d in expected))
+    deadline = time.monotonic() + timeout
+    while True:
+        if on_tick is not None:
+            on_tick()
+        runs = {d: [r for r in airflow.api("GET", f"/dags/{d}/dagRuns", params={"limit": 100})["dag_runs"]
+                    if (r.get("run_after") or "") <= cutoff] for d in expected}
+        pending = [r for rs in runs.values() for r in rs if r["state"] not in TERMINAL]
+        if not pending and all(any(r["dag_run_id"] == triggered[d] for r in runs[d]) for d in expected):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"runs still not finished after {timeout:.0f}s: "
+                               f"{[(r['dag_id'], r['dag_run_id'], r['state']) for r in pending]}")
+        time.sleep(2)
+    for dag_id in expected:  # nothing new starts while the summary is read and everything stops
+        airflow.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+    return runs
+
+
+def summary_rows(airflow: Airflow, runs: dict[str, list[dict]]) -> list[tuple[str, str, str, str, str, str]]:
+    """(DAG, run, run state, task, task state, what it delivered + sha256) for every task of ``runs``."""
+    rows = []
+    for dag_id, dag_runs in runs.items():
+        for run in sorted(dag_runs, key=lambda r: r["dag_run_id"]):
+            tis = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
+            for ti in sorted(tis["task_instances"], key=lambda t: t["task_id"]):
+                what, sha = "", ""
+                if ti["state"] == "success":
+                    try:
+                        entry = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/"
+                                            f"taskInstances/{ti['task_id']}/xcomEntries/return_value")
+                        what, sha = _delivered(entry.get("value"))
+                    except RuntimeError:
+                        pass
+                rows.append((dag_id, run["dag_run_id"], run["state"], ti["task_id"], ti["state"] or "",
+                             f"{what} {sha}".strip()))
+    return rows
+
+
+def report(rows: list[tuple[str, ...]], logs: Path) -> int:
+    """Print the summary table; return the exit code (1 when a run did not succeed or none ran)."""
+    _print_table(("DAG", "run", "run state", "task", "task state", "delivered / sha256"), rows)
+    failed = sorted({(r[0], r[1]) for r in rows if r[2] != "success"})
+    if not rows:
+        print("[demo] no DAG ran")
+        return 1
+    for dag_id, run_id in failed:
+        print(f"[demo] FAILED: {dag_id} {run_id}; task logs under {logs}")
+    print(f"[demo] {len({(r[0], r[1]) for r in rows}) - len(failed)} run(s) succeeded, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def run_demo(workdir: Path, timeout: float = 900, executor: str = "standalone") -> int:
+    """Run every DAG once against the sandbox through the scheduler; return the exit code.
+
+    ``executor="celery"`` runs them on the distributed deployment instead (sandbox/cluster.py: CeleryExecutor on
+    the local PostgreSQL and Redis, two workers)."""
+    expected = dag_ids(REPO / "dags")
+    home = workdir / "airflow"
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    with sandbox(workdir) as state:
+        if executor == "celery":
+            from sandbox.cluster import CeleryAirflow
+
+            airflow: Airflow = CeleryAirflow(home, free_port(), state["env"])
+        else:
+            airflow = Airflow(home, free_port(), state["env"])
+        try:
+            print(f"[demo] starting airflow ({executor}) at {airflow.url} ...", flush=True)
+            airflow.start()
+            airflow.wait_for_dags(expected)
+            runs = wait_for_runs(airflow, trigger_every_dag(airflow, expected), timeout)
+            rows = summary_rows(airflow, runs)
+        finally:
+            say("[demo] stopping airflow and the sandbox ...")
+            airflow.stop()
+    return report(rows, home / "logs")
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print(line.format(*header).rstrip())
+    print(line.format(*("-" * w for w in widths)).rstrip())
+    for row in rows:
+        print(line.format(*row).rstrip())
+
+
+def run_up(workdir: Path, api_port: int = 8080) -> int:
+    """Start the sandbox and Airflow and keep them up until Ctrl-C (or SIGTERM)."""
+    stop = {"now": False}
+
+    def _ask_stop(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _ask_stop)
+    signal.signal(signal.SIGINT, _ask_stop)
+    with sandbox(workdir) as state:
+        airflow = Airflow(workdir / "airflow", api_port, state["env"])
+        try:
+            airflow.start()
+            print(f"\nAirflow UI: {airflow.url}   user: admin   password: {airflow.password}")
+            print(f"Sandbox SFTP root: {state['sftp_root']}   fault control: {state['control_url']}")
+            print("Connections:", ", ".join(k.removeprefix("AIRFLOW_CONN_").lower() for k in state["env"]))
+            print("Press Ctrl-C to stop everything.\n", flush=True)
+            while not stop["now"] and airflow.proc is not None and airflow.proc.poll() is None:
+                time.sleep(0.5)
+        finally:
+            airflow.stop()
+            say("\n[up] airflow stopped; stopping the sandbox ...")
+    say("[up] stopped.")
+    return 0
