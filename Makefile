@@ -12,11 +12,15 @@ PACKAGE := pyproject.toml plugins/mlc/__init__.py plugins/mlc/provider.py
 PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 UV      := $(shell command -v uv 2>/dev/null)
 
-.PHONY: help venv test demo up lock clean bench faults
+# Test workers (pytest-xdist): one per core by default; TEST_WORKERS=1 runs the suite in one process.
+TEST_WORKERS ?= auto
+
+.PHONY: help venv test check demo up lock clean bench faults
 
 help:
 	@echo "make demo   run every DAG once through Airflow's scheduler against the sandbox, print a summary"
-	@echo "make test   run the whole test suite"
+	@echo "make test   run the whole test suite (every tier, over every core)"
+	@echo "make check  the fast tier for the edit-test loop: formats, mappings, hooks; no DAG runs, no Airflow processes"
 	@echo "make up     sandbox + airflow standalone on http://127.0.0.1:8080 until Ctrl-C"
 	@echo "make bench  the benchmarks the issues name; writes bench/results.json"
 	@echo "make faults every DAG under every sandbox fault: one table (lost / duplicated records per case)"
@@ -42,7 +46,10 @@ $(STAMP): $(LOCKS) $(PACKAGE)
 	@touch $(STAMP)
 
 test: venv
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+check: venv
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not integration and not system"
 
 demo: venv
 	$(PY) bin/mlc demo
@@ -72,5 +79,5 @@ bench: venv
 # when a case failed, and the target fails when pytest or any cell did.
 faults: venv
 	@mkdir -p .mlc && rm -f .mlc/faults.jsonl
-	@MLC_FAULTS_REPORT=.mlc/faults.jsonl $(PY) -m pytest -q tests/test_fault_matrix.py; status=$$?; \
+	@MLC_FAULTS_REPORT=.mlc/faults.jsonl $(PY) -m pytest -q -n $(TEST_WORKERS) tests/test_fault_matrix.py; status=$$?; \
 	  $(PY) tests/fault_matrix_report.py .mlc/faults.jsonl --json .mlc/faults.json || status=1; exit $$status

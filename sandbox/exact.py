@@ -55,8 +55,11 @@ class ExactSandbox(HttpSandbox):
             self.division.seed(seed)
         self.minutely_limit, self.daily_limit, self.window_seconds = minutely_limit, daily_limit, window_seconds
         self.bare_array_for_top = bare_array_for_top
-        self.offset = 0.0  # tests move the sandbox's clock forward instead of sleeping
         self.state = threading.Lock()
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        self.offset = 0.0  # tests move the sandbox's clock forward instead of sleeping
         self.refresh_token = self._new_token("RT")
         self.refresh_issued = self.now()
         self.last_access_issued = -math.inf
@@ -67,6 +70,15 @@ class ExactSandbox(HttpSandbox):
         self.window: tuple[int, int] = (0, 0)  # (window index, calls in it)
         self.day: tuple[int, int] = (0, 0)
         self._lines_index: tuple[tuple[int, int], dict[str, list[Row]]] = ((0, -1), {})
+
+    def reseed(self, seed: ExactSeed) -> None:
+        """A new division from ``seed`` on the same socket, with a new first refresh token (read it again from
+        :meth:`connections`): no tokens, counters, calls or faults of before."""
+        self.division = ExactDivision()
+        self.division.seed(seed)
+        self._fresh_state()
+        self.clear_faults()
+        self.requests.clear()
 
     # -- clock and helpers ---------------------------------------------------------------------------
     def now(self) -> float:

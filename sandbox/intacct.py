@@ -69,20 +69,32 @@ class IntacctSandbox(HttpSandbox):
         self.store = store or IntacctStore()
         if seed is not None:
             self.store.seed(seed)
+        self._fresh_state()
         self.session_seconds = session_seconds
         self.offset = timedelta(hours=user_offset_hours)
         self.duplicate_controlid = duplicate_controlid
         self.hold_seconds, self.result_ttl = hold_seconds, result_ttl_seconds
         self.expired_session_style = expired_session_style
+        self._in_flight = threading.BoundedSemaphore(max_in_flight)
+        self._lock = threading.Lock()
+        self.users = {(COMPANY_ID, USER_ID): USER_PASSWORD}
+        self.senders = {SENDER_ID: (SENDER_PASSWORD, {COMPANY_ID})}
+
+    def _fresh_state(self) -> None:
         self.sessions: dict[str, dict[str, Any]] = {}
         # (sender, company, function controlid) -> the answer of its first successful run. Functions
         # run one at a time under the store's lock, so a duplicate never finds its twin in process.
         self.done_functions: dict[tuple[str, str, str], str] = {}
         self.result_sets: dict[str, dict[str, Any]] = {}
-        self._in_flight = threading.BoundedSemaphore(max_in_flight)
-        self._lock = threading.Lock()
-        self.users = {(COMPANY_ID, USER_ID): USER_PASSWORD}
-        self.senders = {SENDER_ID: (SENDER_PASSWORD, {COMPANY_ID})}
+
+    def reseed(self, seed: Seed) -> None:
+        """A new company from ``seed`` on the same socket: no records, sessions, write history or faults of before
+        (the fault matrix runs each case of a DAG against the same servers)."""
+        self.store = IntacctStore()
+        self.store.seed(seed)
+        self._fresh_state()
+        self.clear_faults()
+        self.requests.clear()
 
     # -- plumbing ----------------------------------------------------------------------------------
     def connections(self) -> dict[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ import errno
 import hmac
 import logging
 import os
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +204,14 @@ class SftpSandbox(SandboxServer):
         self.faults.clear(name)
         if name in (None, "host_key_change") and self._active_key_path != self.host_key_path and self._started:
             self._relisten(self.host_key_path)
+
+    def reseed(self) -> None:
+        """Empty every user's folder and disarm every fault (the pinned host key is back), on the same socket."""
+        self.clear_faults()
+        for user in self.users:
+            shutil.rmtree(self.home(user), ignore_errors=True)
+            self.home(user).mkdir(parents=True)
+        self.connections_made = 0
 
     def connection(self, user: str, **extra: Any) -> dict[str, Any]:
         """The Airflow ``sftp`` connection for ``user``, host key pinned."""

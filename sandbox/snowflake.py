@@ -37,6 +37,11 @@ class SnowflakeSandbox(SandboxServer):
         self._thread: threading.Thread | None = None
         self.sql_api: Any = None  # the SQL API server in front of this one, when there is one
 
+    def reseed(self, database: str) -> None:
+        """Point the connections at another, empty database (fakesnow keeps databases per process, so a new name
+        is a new warehouse); read them again from :meth:`connections`."""
+        self.database = database
+
     def _start(self) -> None:
         # What fakesnow.server() does, by hand: that helper imports its own `fakesnow.server`
         # submodule, which shadows the helper after the first call in a process.

@@ -42,12 +42,21 @@ class SnowflakeSqlApiSandbox(HttpSandbox):
         super().__init__(**where)
         self.warehouse = warehouse
         warehouse.sql_api = self
-        self.statements: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
+        self._fresh_state()
         # Snowflake's UPDATE, DELETE and MERGE hold locks that keep them from running in parallel with each
         # other (Snowflake docs, "Transactions: resource locking"); the sandbox runs one statement at a time.
         self.dml_lock = threading.Lock()
+
+    def _fresh_state(self) -> None:
+        self.statements: dict[str, dict[str, Any]] = {}
         self.executed: list[str] = []
+
+    def reseed(self) -> None:
+        """No statements or faults of before (the warehouse's :meth:`SnowflakeSandbox.reseed` gives a new database)."""
+        self._fresh_state()
+        self.clear_faults()
+        self.requests.clear()
 
     def connections(self) -> dict[str, dict[str, Any]]:
         return {}  # the warehouse's connection names this server in its sql_api_url extra

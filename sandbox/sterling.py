@@ -58,6 +58,11 @@ class SterlingSandbox(HttpSandbox):
                  inbound: dict[str, int] | None = None, **where: Any) -> None:
         super().__init__(**where)
         self.lock = threading.RLock()
+        self.community_names, self.inbound = communities, inbound
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        communities, inbound = self.community_names, self.inbound
         self.ids = itertools.count(1001)
         self.communities = {name: {"_id": name, "name": name} for name in communities}
         self.partners: dict[str, dict[str, Any]] = {}
@@ -69,6 +74,13 @@ class SterlingSandbox(HttpSandbox):
         for path, count in (inbound if inbound is not None else {"/MLC/Inbound": 3}).items():
             for n in range(1, count + 1):
                 self.deliver(path, f"997_{n:04d}.x12", _inbound_997(n))
+
+    def reseed(self) -> None:
+        """Back to the first state on the same socket: the communities and the inbound messages only, no faults."""
+        with self.lock:
+            self._fresh_state()
+        self.clear_faults()
+        self.requests.clear()
 
     # -- state helpers (tests use them too) ----------------------------------------------------------
     def mailbox(self, path: str) -> dict[str, Any]:

@@ -99,7 +99,7 @@ def test_an_exact_consent_that_died_mails_the_command_to_run(sftp_connections, u
     assert failed == ["extract_purchase_invoices", "watcher"]  # the watcher fails the run, and sends nothing
     assert [m["Subject"] for m in smtp_inbox] == [
         "[ml-connector] exact_online_to_sftp.extract_purchase_invoices needs a person"]
-    assert "ExactReauthRequired" in body(smtp_inbox[0]) and "run `bin/mlc exact-auth" in body(smtp_inbox[0])
+    assert "ExactReauthRequired" in body(smtp_inbox[0]) and "run `mlc exact-auth" in body(smtp_inbox[0])
 
 
 def test_retries_exhausted_mails_the_error_and_how_to_replay(smtp_inbox):

@@ -16,28 +16,19 @@ import io
 import sqlite3
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
-import psutil
 import pytest
 import requests
 
 from sandbox.cluster import WORKERS, CeleryAirflow
 from sandbox.demo import dag_ids, summary_rows, trigger_every_dag, wait_for_runs
 from sandbox.processes import free_port, sandbox
+from tests.processes import processes_of
 
 REPO = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.integration
-
-
-def _our_processes(workdir: str) -> list[str]:
-    """Processes started in, or naming, ``workdir``: the sandbox and every Airflow component of the cluster."""
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
-        cmdline, cwd = " ".join(proc.info["cmdline"] or []), proc.info["cwd"] or ""
-        if workdir in cmdline or cwd.startswith(workdir):
-            found.append(f"{proc.info['pid']} {cmdline}")
-    return found
+pytestmark = pytest.mark.system
 
 
 class Fault:
@@ -89,11 +80,12 @@ class WorkerKiller:
 
 
 def test_every_dag_on_celery_and_a_killed_worker_loses_and_duplicates_nothing(tmp_path):
-    before = _our_processes(str(tmp_path))
+    before = processes_of(str(tmp_path))
     expected = dag_ids(REPO / "dags")
     with sandbox(tmp_path) as state:
         fault = Fault(state["control_url"])
-        cluster = CeleryAirflow(tmp_path / "airflow", free_port(), state["env"])
+        # Tasks retry after 5 s here (the DAGs wait minutes): the retry on the other worker is what is tested.
+        cluster = CeleryAirflow(tmp_path / "airflow", free_port(), state["env"], retry_delay=timedelta(seconds=5))
         try:
             cluster.start(timeout=300)
             cluster.wait_for_dags(expected)
@@ -150,4 +142,4 @@ def test_every_dag_on_celery_and_a_killed_worker_loses_and_duplicates_nothing(tm
     assert set(posted) == numbers - rejected
 
     time.sleep(1)
-    assert _our_processes(str(tmp_path)) == before, "the cluster left processes running"
+    assert processes_of(str(tmp_path)) == before, "the cluster left processes running"

@@ -28,7 +28,7 @@ from sandbox.airflow import airflow_env
 from sandbox.processes import child_setup, free_port, stop_process
 from sandbox.sterling import SterlingSandbox
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
 

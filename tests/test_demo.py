@@ -20,22 +20,17 @@ from sandbox.sftp import CLIENT_KEY
 from sandbox.snowflake import SNOWFLAKE_KEY
 from sandbox.sterling import PASSWORD as STERLING_PASSWORD
 from sandbox.demo import dag_ids
+from tests.processes import processes_of
 
 REPO = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 
 
 def test_dag_ids_are_read_without_importing_airflow():
     assert "mlc_connections_check" in dag_ids(REPO / "dags")
 
 
-def _airflow_processes() -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in ps.splitlines() if "airflow standalone" in line or "sandbox.serve" in line]
-
-
 def test_demo_runs_every_dag_to_success_and_stops_everything(tmp_path):
-    before = _airflow_processes()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
     env.pop("AIRFLOW_HOME", None)
 
@@ -50,7 +45,7 @@ def test_demo_runs_every_dag_to_success_and_stops_everything(tmp_path):
     assert re.search(r"^intacct_to_sftp\s+manual__\S+\s+success\s+deliver_bills\s+success\s+"
                      r"remote_path=outbound/MLC_810_\S+\.x12 file=\S+ [0-9a-f]{64}$", out, re.M)
     assert re.search(r"\d+ run\(s\) succeeded, 0 failed", out)
-    assert _airflow_processes() == before, "the demo left processes running"
+    assert processes_of(str(tmp_path / "demo")) == [], "the demo left processes running"
     # The task logs are the audit trail: the scheduler's workers wrote AUDIT lines into them.
     logs = list((tmp_path / "demo" / "airflow" / "logs").rglob("task_id=check_sftp_default/attempt=1.log"))
     audits = [a for log in logs for a in map(parse_audit_line, log.read_text().splitlines()) if a]

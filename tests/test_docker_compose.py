@@ -76,6 +76,7 @@ def test_sandbox_is_an_optional_profile(compose):
     assert all("profiles" not in services[name] for name in AIRFLOW_SERVICES)
 
 
+@pytest.mark.system  # the airflow CLI, twice
 def test_sandbox_profile_connections_import_into_airflow(compose, tmp_path, airflow_db):
     """Run the profile's sandbox command, then import its connections file with the real CLI."""
     args = [a for a in compose["services"]["sandbox"]["command"] if not a.startswith(("--workdir", "--state",

@@ -17,7 +17,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,6 +32,7 @@ from sandbox.exact import ExactSandbox
 from sandbox.exact_data import ExactSeed
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
+from sandbox.servers import build_sftp
 from sandbox.snowflake import SnowflakeSandbox
 from sandbox.snowflake_sqlapi import SnowflakeSqlApiSandbox
 from sandbox.sterling import SterlingSandbox
@@ -190,7 +192,9 @@ FAULTS: dict[str, list[tuple[str, Callable[[Systems], None]]]] = {
         ("timeout after commit (SQL API)", lambda s: s.sql_api.inject("answer_lost", body_contains="MERGE")),
         ("malformed answer (SQL API)", lambda s: s.sql_api.inject("malformed"))],
 }
-CASES = [(dag_id, fault, arm) for dag_id, faults in FAULTS.items() for fault, arm in faults]
+# A DAG's cases run on one test worker, one after the other, against one set of servers (ServerSets).
+CASES = [pytest.param(dag_id, fault, arm, id=f"{dag_id}-{fault}", marks=pytest.mark.xdist_group(f"faults-{dag_id}"))
+         for dag_id, faults in FAULTS.items() for fault, arm in faults]
 
 
 # -- running one case --------------------------------------------------------------------------------
@@ -237,31 +241,76 @@ def _record(row: dict[str, Any]) -> None:
             out.write(json.dumps(row) + "\n")
 
 
-@pytest.fixture
-def systems(request, sftp_connections, use_connections, mlc_state, tmp_path, monkeypatch):
-    dag_id = request.node.callspec.params["dag_id"]
-    spec = DAGS[dag_id]
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # fakesnow leaves a folder per process in TMPDIR
-    with ExitStack() as stack:
-        found = Systems(sftp=sftp_connections)
+class ServerSets:
+    """One set of servers per DAG, started for its first case and reseeded for each case after it: a case finds
+    the servers as a fresh start would (seeded data, no faults, no sessions or tokens of before), without the
+    cost of starting them."""
+
+    def __init__(self, stack: ExitStack, root: Path) -> None:
+        self.stack, self.root, self.sets = stack, root, {}
+
+    def for_case(self, dag_id: str) -> Systems:
+        spec = DAGS[dag_id]
+        found = self.sets.get(dag_id)
+        if found is None:
+            found = self.sets[dag_id] = self._start(dag_id, spec)
+        else:
+            self._reseed(found)
+        found.notes = {}
+        return found
+
+    def _start(self, dag_id: str, spec: DagSpec) -> Systems:
+        start = self.stack.enter_context
+        found = Systems(sftp=start(build_sftp(self.root / dag_id / "sftp")))
         if "intacct" in spec.servers:
-            found.intacct = stack.enter_context(IntacctSandbox(seed=Seed(bills=25, anchor=ANCHOR)))
+            found.intacct = start(IntacctSandbox(seed=INTACCT_SEED))
         if "exact" in spec.servers:
-            found.exact = stack.enter_context(ExactSandbox(seed=ExactSeed(invoices=40), window_seconds=1.0))
+            found.exact = start(ExactSandbox(seed=EXACT_SEED, window_seconds=1.0))
         if "sterling" in spec.servers:
-            found.sterling = stack.enter_context(SterlingSandbox())
+            found.sterling = start(SterlingSandbox())
         if "snowflake" in spec.servers:
-            import uuid
+            found.snowflake = start(SnowflakeSandbox(database=_new_database()))
+            found.sql_api = start(SnowflakeSqlApiSandbox(found.snowflake))
+        return found
 
-            found.snowflake = stack.enter_context(SnowflakeSandbox(database=f"MLC_{uuid.uuid4().hex[:8].upper()}"))
-            found.sql_api = stack.enter_context(SnowflakeSqlApiSandbox(found.snowflake))
-        for server in (found.intacct, found.exact, found.sterling, found.snowflake):
-            if server is not None:
-                use_connections(server.connections())
-        yield found
+    @staticmethod
+    def _reseed(found: Systems) -> None:
+        found.sftp.reseed()
+        if found.intacct is not None:
+            found.intacct.reseed(INTACCT_SEED)
+        if found.exact is not None:
+            found.exact.reseed(EXACT_SEED)
+        if found.sterling is not None:
+            found.sterling.reseed()
+        if found.snowflake is not None:
+            found.snowflake.reseed(_new_database())
+            found.sql_api.reseed()
 
 
-@pytest.mark.parametrize(("dag_id", "fault", "arm"), CASES, ids=[f"{d}-{f}" for d, f, _ in CASES])
+INTACCT_SEED, EXACT_SEED = Seed(bills=25, anchor=ANCHOR), ExactSeed(invoices=40)
+
+
+def _new_database() -> str:
+    return f"MLC_{uuid.uuid4().hex[:8].upper()}"
+
+
+@pytest.fixture(scope="module")
+def server_sets(tmp_path_factory) -> Iterator[ServerSets]:
+    with ExitStack() as stack:
+        yield ServerSets(stack, tmp_path_factory.mktemp("fault-matrix"))
+
+
+@pytest.fixture
+def systems(request, server_sets, use_connections, mlc_state, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # fakesnow leaves a folder per process in TMPDIR
+    found = server_sets.for_case(request.node.callspec.params["dag_id"])
+    for server in (found.sftp, found.intacct, found.exact, found.sterling, found.snowflake):
+        if server is not None:
+            use_connections(server.connections())
+    return found
+
+
+@pytest.mark.parametrize(("dag_id", "fault", "arm"), CASES)
 def test_fault(dag_id, fault, arm, systems, capfd, caplog):
     spec = DAGS[dag_id]
     dag = _load(dag_id)

@@ -91,3 +91,17 @@ def test_render_refuses_a_bad_jsonl_line(tmp_path):
 
     assert done.returncode == 2
     assert done.stderr.startswith(f"mlc render: {bad}:2: not valid JSON".encode())
+
+
+def test_the_installed_command_and_a_mapping_by_the_name_the_dags_use(tmp_path, records):
+    """``mlc`` is a console script of the installed package; it names mappings as the DAG Params do."""
+    command = Path(sys.executable).parent / "mlc"
+    assert command.is_file(), "make venv installs the package: .venv/bin/mlc"
+    helped = subprocess.run([str(command), "--help"], capture_output=True, timeout=120, cwd=tmp_path)
+    by_name = subprocess.run([str(command), "render", "intacct_to_sftp/bills_x12_810", str(records), "-o",
+                              str(tmp_path / "out.x12"), "--control-file", str(tmp_path / "cn.json")],
+                             capture_output=True, timeout=120, cwd=tmp_path)
+
+    assert helped.returncode == 0 and b"mlc demo" in helped.stdout and b"mlc render" in helped.stdout
+    assert by_name.returncode == 1 and b"rendered 1 record(s)" in by_name.stderr  # B2 is rejected, as above
+    assert (tmp_path / "out.x12").read_bytes().count(b"ST*810*") == 1

@@ -25,7 +25,7 @@ SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/ss
 if SSHD is None and not os.environ.get("CI"):
     pytest.skip("OpenSSH sshd is not installed (apt-get install openssh-server)", allow_module_level=True)
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 
 
 def keygen(path: Path, *args: str) -> str:

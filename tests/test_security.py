@@ -21,8 +21,6 @@ from mlc.operators.checks import is_plain_file_name, is_safe_inbound_name
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
 
-pytestmark = pytest.mark.integration
-
 SECRET_FILE_MARK = "root:x:0:0"
 ENTITY_EXPANSION = (b'<?xml version="1.0"?><!DOCTYPE response [<!ENTITY a "aaaaaaaaaaaaaaaaaaaa">'
                     b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">'

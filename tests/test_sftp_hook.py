@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import subprocess
@@ -10,13 +11,19 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from mlc.hooks.retry import RetryPolicy
 from mlc.hooks.sftp import (
     HostKeyMismatchError,
     HostKeyUnknownError,
     MlcSFTPHook,
+    Put,
+    SftpUnreachable,
     is_retryable_connect_error,
+    is_retryable_transfer_error,
     key_fingerprint,
+    remote_folder,
 )
+from sandbox.processes import free_port
 from sandbox.sftp import HOST_KEY, ROTATED_HOST_KEY, public_key_line
 
 
@@ -166,3 +173,104 @@ def test_fingerprint_is_the_one_ssh_keygen_prints():
     openssh = subprocess.run(["ssh-keygen", "-l", "-f", str(pub)], capture_output=True, text=True, check=True)
 
     assert key_fingerprint(pub.read_text()) == openssh.stdout.split()[1]
+
+
+# -- the file moves every operator uses ----------------------------------------------------------------
+def test_put_atomic_writes_whole_files_and_creates_the_folder(sftp_connections):
+    hook = MlcSFTPHook(ssh_conn_id="sftp_default")
+
+    put = hook.put_atomic(b"ISA*00~\n", "outbound/2026", "a.x12")
+
+    assert put == Put("outbound/2026/a.x12", "delivered")
+    folder = sftp_connections.home("partner") / "outbound" / "2026"
+    assert sorted(p.name for p in folder.iterdir()) == ["a.x12"]  # no .part left behind
+    assert (folder / "a.x12").read_bytes() == b"ISA*00~\n"
+
+
+def test_put_atomic_judges_a_file_already_there_by_its_sha256_never_its_size(sftp_connections):
+    hook = MlcSFTPHook(ssh_conn_id="sftp_default")
+    hook.put_atomic(b"AAAA", "outbound", "bills.csv")
+
+    assert hook.put_atomic(b"AAAA", "outbound", "bills.csv").status == "found_complete"
+    with pytest.raises(FileExistsError, match="other content"):  # same size, other bytes: a partner's file
+        hook.put_atomic(b"BBBB", "outbound", "bills.csv")
+    assert (sftp_connections.home("partner") / "outbound" / "bills.csv").read_bytes() == b"AAAA"
+
+    assert hook.put_atomic(b"BBBB", "outbound", "bills.csv", replace=True).status == "replaced"
+    assert (sftp_connections.home("partner") / "outbound" / "bills.csv").read_bytes() == b"BBBB"
+
+
+def test_put_atomic_retries_a_dropped_link_on_a_fresh_connection(sftp_connections):
+    sftp_connections.inject("disconnect", times=1)
+
+    put = MlcSFTPHook(ssh_conn_id="sftp_default").put_atomic(lambda: io.BytesIO(b"payload"), "outbound", "v.csv",
+                                                             sha256=hashlib.sha256(b"payload").hexdigest(), size=7)
+
+    assert sftp_connections.faults.fired.count("disconnect") == 1
+    assert put.status == "delivered"
+    assert sorted(p.name for p in (sftp_connections.home("partner") / "outbound").iterdir()) == ["v.csv"]
+
+
+def test_put_atomic_inside_a_callers_connection_is_tried_once(sftp_connections):
+    sftp_connections.inject("disconnect", times=1)
+    hook = MlcSFTPHook(ssh_conn_id="sftp_default")
+
+    with pytest.raises((paramiko.SSHException, OSError, EOFError)), hook.get_managed_conn():
+        hook.put_atomic(b"payload", "outbound", "v.csv")
+    assert sftp_connections.faults.fired.count("disconnect") == 1
+    assert not (sftp_connections.home("partner") / "outbound" / "v.csv").exists()
+
+
+def test_put_atomic_can_read_the_file_back(sftp_connections):
+    put = MlcSFTPHook(ssh_conn_id="sftp_default").put_atomic(b"probe", ".", ".probe", read_back=True)
+    assert put.path == "./.probe" and (sftp_connections.home("partner") / ".probe").read_bytes() == b"probe"
+
+
+def test_move_aside_adds_the_short_hash_when_the_name_is_taken_and_drops_a_second_copy(sftp_connections):
+    home = sftp_connections.home("stampli")
+    hook = MlcSFTPHook(ssh_conn_id="stampli_sftp")
+    sha = hashlib.sha256(b"x").hexdigest()
+    for _ in range(3):
+        (home / "in.csv").write_bytes(b"x")
+        with hook.get_managed_conn():
+            moved = hook.move_aside("in.csv", "archive/2026", sha)
+
+    assert moved == f"archive/2026/in.{sha[:12]}.csv"
+    assert {p.name for p in (home / "archive" / "2026").iterdir()} == {"in.csv", f"in.{sha[:12]}.csv"}
+    assert not (home / "in.csv").exists()
+
+
+def test_ensure_dir_makes_parents_and_accepts_an_existing_folder(sftp_connections):
+    hook = MlcSFTPHook(ssh_conn_id="sftp_default")
+    hook.ensure_dir("a/b/c")
+    hook.ensure_dir("./a/b/c/")
+    assert (sftp_connections.home("partner") / "a" / "b" / "c").is_dir()
+
+
+@pytest.mark.parametrize("folder, expected", [("outbound/", "outbound"), ("./a//b", "a/b"), ("", ".")])
+def test_remote_folders_are_normalised(folder, expected):
+    assert remote_folder(folder) == expected
+
+
+@pytest.mark.parametrize("folder", ["/etc", "../up", "a/../../b"])
+def test_remote_folders_that_leave_the_login_folder_are_refused(folder):
+    with pytest.raises(ValueError, match="inside the login folder"):
+        remote_folder(folder)
+
+
+@pytest.mark.parametrize(("exc", "retryable"), [
+    (EOFError(), True), (paramiko.SSHException("Server connection dropped"), True), (OSError("Socket is closed"), True),
+    (FileExistsError(), False), (PermissionError(), False), (SftpUnreachable("gone"), False),
+    (HostKeyMismatchError("x"), False), (paramiko.AuthenticationException(), False),
+])
+def test_transfer_retry_predicate(exc, retryable):
+    assert is_retryable_transfer_error(exc) is retryable
+
+
+def test_a_server_that_stays_unreachable_is_named_once(sftp_sandbox, use_connections):
+    conn = sftp_sandbox.connection("partner")
+    conn["port"] = free_port()  # nobody listens there
+    use_connections({"sftp_default": conn})
+
+    with pytest.raises(SftpUnreachable, match="stayed unreachable through 2 attempts"):
+        MlcSFTPHook(ssh_conn_id="sftp_default", retry=RetryPolicy.configured(attempts=2)).put_atomic(b"x", ".", "x")

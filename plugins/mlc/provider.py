@@ -59,7 +59,7 @@ EXACT_ONLINE = {
     "conn-fields": {
         "division": _text("Division", "The division code; empty = the user's current division (current/Me), "
                                       "which the log asks you to pin."),
-        "refresh_token": _secret("First refresh token", "Written by `bin/mlc exact-auth`; rotated tokens are kept "
+        "refresh_token": _secret("First refresh token", "Written by `mlc exact-auth`; rotated tokens are kept "
                                                          "encrypted in ml-connector's state database."),
     },
     "ui-field-behaviour": {

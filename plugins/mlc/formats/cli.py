@@ -1,4 +1,4 @@
-"""The formats half of ``bin/mlc``, for people onboarding a partner.
+"""The formats half of the ``mlc`` command, for people onboarding a partner.
 
   mlc render MAPPING RECORDS.jsonl [-o FILE]   render records (one JSON object a line) as MAPPING says
   mlc validate FILE                            readable report; exit 1 when the file is invalid
@@ -190,7 +190,7 @@ COMMANDS = {"render": cmd_render, "validate": cmd_validate, "ack": cmd_ack, "rea
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register the formats subcommands on ``bin/mlc``'s parser."""
+    """Register the formats subcommands on the ``mlc`` command's parser."""
     render_p = sub.add_parser("render", help="render records (JSON lines) through a partner mapping")
     render_p.add_argument("mapping", help="a mapping file, or its name under include/mappings (intacct_to_sftp/bills_x12_810)")
     render_p.add_argument("records")

@@ -1,6 +1,6 @@
 """The one interactive step of Exact Online's OAuth (reference/exact-online.md §2.1–2.3): a person
 opens the authorize URL, consents, and the code from the redirect is exchanged for the first token
-pair, which is stored encrypted for the hook. Used by ``bin/mlc exact-auth``."""
+pair, which is stored encrypted for the hook. Used by ``mlc exact-auth``."""
 
 from __future__ import annotations
 

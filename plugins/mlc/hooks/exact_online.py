@@ -68,7 +68,7 @@ class ExactReauthRequired(ExactError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"Exact Online refused the refresh token ({reason}). The token chain cannot be recovered by "
-                         "retrying: run `bin/mlc exact-auth` to consent again, then clear the failed task.")
+                         "retrying: run `mlc exact-auth` to consent again, then clear the failed task.")
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -40,7 +40,7 @@ ADVICE = {
                             "match, do not connect: someone may be in the middle.",
     "HostKeyUnknownError": "Pin the server's host key (host_key extra of the connection) as its operator confirms it, "
                            "then clear the failed task.",
-    "ExactReauthRequired": "Exact Online needs a new consent: run `bin/mlc exact-auth --redirect-uri <your app's "
+    "ExactReauthRequired": "Exact Online needs a new consent: run `mlc exact-auth --redirect-uri <your app's "
                            "redirect URI>` as a user of the division, then clear the failed task.",
     "AckRejected": "Read the partner's acknowledgment (acks/processed/ on the SFTP server; the codes are in the task "
                    "log), correct the data in the source system, and send the file again with the `force` Param for "

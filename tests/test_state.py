@@ -1,0 +1,48 @@
+"""ml-connector's state database: every table from one schema, created once whoever comes first."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy as sa
+
+from mlc.state.control_numbers import SqlControlNumberStore
+from mlc.state.exact_tokens import TokenStore
+from mlc.state.ledgers import DeliveryLedger, InboundLedger, content_key, normalize_destination, sftp_destination
+from mlc.state.schema import METADATA, ensure_tables, state_url
+
+
+def test_every_store_uses_the_one_schema(tmp_path):
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    DeliveryLedger(url)
+    tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
+    assert tables == set(METADATA.tables) == {"mlc_delivery", "mlc_inbound_file", "mlc_control_sequence",
+                                               "mlc_control_run", "mlc_exact_token"}
+
+
+def test_the_stores_share_one_database_and_many_at_once_create_it_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: ensure_tables(url), range(16)))
+    ledger, inbound, numbers, tokens = DeliveryLedger(url), InboundLedger(url), SqlControlNumberStore(url), TokenStore(url)
+
+    ledger.record("sftp://sftp_default/outbound", "a" * 64, "outbound/f.x12", 10, "run-1", {"isa13": "000000001"})
+    inbound.mark("sftp://stampli_sftp/invoices", "b" * 64, "f.csv", "done", "run-1", rows=3, posted=3)
+    assert numbers.allocate("ISA|ZZ:A|ZZ:B", "run-1") == 1
+    with tokens.lock("chain"):
+        pass
+
+    assert ledger.find("sftp://sftp_default/outbound", "a" * 64)["remote_path"] == "outbound/f.x12"
+    assert ledger.by_control("sftp://sftp_default/")[0]["control"] == {"isa13": "000000001"}
+    assert inbound.find("sftp://stampli_sftp/invoices", "b" * 64)["posted"] == 3
+    ledger.record("sftp://sftp_default/outbound", "a" * 64, "outbound/g.x12", 11, "run-2")  # a re-send updates
+    assert ledger.find("sftp://sftp_default/outbound", "a" * 64)["run"] == "run-2"
+
+
+def test_destinations_are_named_one_way(monkeypatch):
+    assert sftp_destination("sftp_default", "outbound/") == "sftp://sftp_default/outbound"
+    assert normalize_destination("sftp://sftp_default/./outbound//") == "sftp://sftp_default/outbound"
+    assert normalize_destination("sterling://sterling_default//MLC/Out") == "sterling://sterling_default//MLC/Out"
+    assert content_key("m", "x") == content_key("m", "x") != content_key("n", "x")
+    monkeypatch.setenv("MLC_STATE_URL", "postgresql://somewhere/state")
+    assert state_url() == "postgresql://somewhere/state"
