@@ -63,6 +63,18 @@ def test_every_airflow_service_mounts_the_code_and_the_shared_staging(compose):
     assert "mlc-staging" in compose["volumes"]
 
 
+def test_every_worker_shares_one_state_database_beside_airflows(compose):
+    """Ledgers, control numbers and Exact tokens must be one for all workers: a SQLite file per container would
+    let two workers send the same file or hand out the same control number."""
+    airflow_db = compose["services"]["airflow-worker"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    for name in AIRFLOW_SERVICES:
+        state = compose["services"][name]["environment"]["MLC_STATE_URL"]
+        assert state.startswith("${MLC_STATE_URL:-postgresql+psycopg2://") and "@postgres/mlc_state}" in state, name
+        assert state.split(":-", 1)[1].rstrip("}") != airflow_db, name
+    init = compose["services"]["airflow-init"]
+    assert "$${MLC_CREATE_STATE_DB}" in init["command"][1] and "CREATE DATABASE" in init["environment"]["MLC_CREATE_STATE_DB"]
+
+
 def test_image_matches_the_pinned_airflow():
     pinned = re.search(r"^apache-airflow==(\S+)$", (REPO / "requirements.txt").read_text(), re.M).group(1)
     base = re.search(r"^FROM apache/airflow:(\S+)-python(\S+)$", (REPO / "Dockerfile").read_text(), re.M)

@@ -63,9 +63,10 @@ class RetryPolicy:
         return random.uniform(0, ceiling) if self.jitter else ceiling  # noqa: S311 - not cryptographic
 
     def wait_after(self, attempt: int, exc: BaseException | None = None) -> float:
-        """The wait after ``attempt`` failed with ``exc``: the server's ``retry_after`` when it gave one."""
+        """The wait after ``attempt`` failed with ``exc``: the server's ``retry_after`` when it gave one (never more
+        than ``retry_after_max``)."""
         asked = retry_after(exc)
-        return max(asked, 0.0) if asked is not None else self.backoff(attempt)
+        return min(max(asked, 0.0), self.retry_after_max) if asked is not None else self.backoff(attempt)
 
     def may_wait(self, exc: BaseException | None) -> bool:
         """Whether the wait ``exc`` asks for is short enough to sit out."""
