@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import requests
@@ -39,6 +39,9 @@ from mlc.hooks.intacct_reads import IntacctReads
 from mlc.hooks.intacct_writes import IntacctWrites
 from mlc.hooks.intacct_xml import (DEFAULT_MAX_BYTES, Function, IntacctError, IntacctProtocolError, IntacctTransportError,
                                Result, build_request, get_api_session, parse_response)
+
+if TYPE_CHECKING:
+    import tenacity
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +255,7 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
             return exc.retryable and not (is_write and exc.maybe_applied)
         return False
 
-    def _retrying(self, *, is_write: bool):  # noqa: ANN202 - a tenacity.Retrying
+    def _retrying(self, *, is_write: bool) -> tenacity.Retrying:
         return retrying(self.retry_policy, lambda exc: self._retryable(exc, is_write), what="Intacct call", logger=log)
 
     def call(self, functions: Sequence[Function], *, transaction: bool = False, unique_id: bool = False,

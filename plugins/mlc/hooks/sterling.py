@@ -20,7 +20,7 @@ import base64
 import logging
 from collections.abc import Iterator, Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
@@ -29,6 +29,9 @@ from airflow.sdk import BaseHook
 from mlc.hooks.extras import connection_extras
 from mlc.hooks.masking import mask
 from mlc.hooks.retry import RetryPolicy, parse_retry_after, retrying
+
+if TYPE_CHECKING:
+    import tenacity
 
 log = logging.getLogger(__name__)
 PARTNER_FIELDS = ("code", "community", "authenticationType", "emailAddress", "phone", "givenName", "surname",
@@ -144,7 +147,7 @@ class SterlingHook(BaseHook):
         """The policy given to this hook, else the deployment's (read at each use)."""
         return self._retry or RetryPolicy.configured()
 
-    def _retrying(self):  # noqa: ANN202 - a tenacity.Retrying
+    def _retrying(self) -> tenacity.Retrying:
         return retrying(self.retry_policy, is_retryable, what="Sterling call", logger=log)
 
     def request(self, method: str, path: str, *, expect_json: bool = True, **kwargs: Any) -> requests.Response:
