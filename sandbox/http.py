@@ -2,9 +2,10 @@
 
 A subclass implements :meth:`HttpSandbox.handle` (one :class:`Request` in, one :class:`Response`
 out) and gets, for free: a threaded server on a free loopback port, a bounded log of requests,
-the transport faults every HTTP system shows (``http_5xx``, ``slow``, ``drop``, ``malformed``, and
+the transport faults every HTTP system shows (``http_5xx``, ``slow``, ``drop``, ``malformed``,
 ``answer_lost``: the request is carried out, then the connection closes without an answer, as
-when a client times out after the server committed),
+when a client times out after the server committed, and ``cut_body``: the request is carried out
+and the answer is cut off half-way, its Content-Length promising more, as a proxy does),
 and a control endpoint under ``/__sandbox__/`` so that another process (the demo, the fault
 matrix) can arm faults over HTTP.
 """
@@ -23,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 from sandbox.base import SandboxServer
 
 CONTROL_PREFIX = "/__sandbox__"
-HTTP_TRANSPORT_FAULTS = frozenset({"http_5xx", "slow", "drop", "malformed", "answer_lost"})
+HTTP_TRANSPORT_FAULTS = frozenset({"http_5xx", "slow", "drop", "malformed", "answer_lost", "cut_body"})
 
 
 @dataclass
@@ -123,16 +124,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if _take(sandbox, "malformed", request) is not None:
             response = Response(200, b"<html><body>Bad gateway</bo", {"Content-Type": "text/html"})
+        if _take(sandbox, "cut_body", request) is not None:
+            self._send(response, cut=True)
+            self.close_connection = True
+            self.connection.close()
+            return
         self._send(response)
 
-    def _send(self, response: Response) -> None:
+    def _send(self, response: Response, cut: bool = False) -> None:
         self.send_response(response.status)
         for key, value in response.headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(response.body)
+            self.wfile.write(response.body[:len(response.body) // 2] if cut else response.body)
+            self.wfile.flush()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 

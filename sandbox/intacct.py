@@ -10,11 +10,18 @@ Faults (besides the HTTP ones of :class:`~sandbox.http.HttpSandbox`): ``expired_
 ``rate_limit`` (429 GW-0010), ``too_many_operations`` (200024), ``offline`` ("Temporarily
 Off-line"), ``commit_then_524`` and ``commit_then_drop`` (the write is committed, the answer is
 lost), ``cloudflare_200`` (an HTML page with status 200), ``mutate_between_pages`` (records
-already served are modified before the next page), ``entity_bomb`` (an answer with a DOCTYPE).
+already served are modified before the next page), ``entity_bomb`` (an answer with a DOCTYPE),
+``empty_page`` (a query page with no records although ``numremaining`` says more remain),
+``bad_markup`` (a record's end tag misspelt: an answer no cleaning can make well-formed).
+
+Text goes out as the gateway writes it (:func:`gateway_text`): control characters that real
+companies hold become character references (``&#27;``, ``&#x1F;``) or stay raw bytes (BEL), both
+of which XML 1.0 forbids; a client must take them out before parsing.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -55,11 +62,24 @@ def _error_xml(errors: tuple[tuple[str, str, str, str], ...]) -> str:
         for error in errors) + "</errormessage>"
 
 
+def gateway_text(value: str) -> str:
+    """Text as the gateway writes it: ``& < >`` escaped, control characters as decimal references (hex for the
+    information separators 0x1C..0x1F), BEL as the raw byte. XML 1.0 allows none of these three forms."""
+    text = escape(value)
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: m.group() if m.group() == "\x07" else
+                        (f"&#x{ord(m.group()):X};" if ord(m.group()) >= 0x1C else f"&#{ord(m.group())};"), text)
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 class IntacctSandbox(HttpSandbox):
     name = "intacct"
     supported_faults = HTTP_TRANSPORT_FAULTS | frozenset({
         "expired_session", "rate_limit", "too_many_operations", "offline", "commit_then_524", "commit_then_drop",
-        "cloudflare_200", "mutate_between_pages", "entity_bomb"})
+        "cloudflare_200", "mutate_between_pages", "entity_bomb", "empty_page", "bad_markup"})
 
     def __init__(self, *, store: IntacctStore | None = None, seed: Seed | None = None,
                  session_seconds: float = 7200, user_offset_hours: float = 0, duplicate_controlid: str = "replay",
@@ -216,6 +236,8 @@ class IntacctSandbox(HttpSandbox):
         writes = any(self._is_write(fn) for fn in functions)
         results = self._run_functions(functions, session, echo, unique, transaction, request)
         body = f"<response>{self._control_ok(echo)}<operation>{self._auth_block(session)}{results}</operation></response>"
+        if "</RECORDNO>" in body and self.faults.take("bad_markup") is not None:
+            body = body.replace("</RECORDNO>", "</RECORDN0>", 1)
         if writes and commit_fault is not None:
             if self.faults.take("commit_then_524") is not None:
                 return Response.text(_CLOUDFLARE, 524, "text/html")
@@ -319,7 +341,8 @@ class IntacctSandbox(HttpSandbox):
         schema = SCHEMAS[obj]
         parts = []
         for row in rows:
-            inner = "".join(f"<{f}>{escape(render_value(schema[f], v, self.offset))}</{f}>" for f, v in zip(fields, row))
+            inner = "".join(f"<{f}>{gateway_text(render_value(schema[f], v, self.offset))}</{f}>"
+                            for f, v in zip(fields, row))
             if owned and obj in OWNED:
                 inner += self._owned(obj, row[fields.index(KEY_FIELD[obj])])
             parts.append(f"<{tag}>{inner}</{tag}>")
@@ -363,6 +386,8 @@ class IntacctSandbox(HttpSandbox):
         rows = self.store.select(f"SELECT {', '.join(map(column, fields))} FROM {column(obj)} WHERE {where} "
                                  f"ORDER BY {order_sql} LIMIT ? OFFSET ?", [*params, pagesize, offset])
         remaining = max(0, total - offset - len(rows))
+        if rows and self.faults.take("empty_page") is not None:
+            remaining, rows = remaining + len(rows), []  # a hiccup: nothing on this page, though records remain
         return (f'<data listtype="{obj}" totalcount="{total}" offset="{offset}" count="{len(rows)}" '
                 f'numremaining="{remaining}">{self._records(obj, obj, fields, rows)}</data>')
 

@@ -6,6 +6,12 @@ the way the gateway renders them (``mm/dd/yyyy``, ``mm/dd/yyyy HH:MM:SS`` in the
 user's offset, labels for enumerations). A seed of N bills (10 to 1,000,000) with 1..5 lines
 each, their vendors, GL accounts, dimensions and payments is the same for the same
 (N, seed, anchor), so tests can assert exact records.
+
+The company is as dirty as customers' companies are (reference/dirty-data.md): besides the plain
+vendors there are :data:`DIRTY_VENDORS`, whose names hold XML and EDI separators, text longer than
+X12's 60-character name element, CJK, emoji, right-to-left and zero-width marks, and control
+characters (which the gateway sends as character references or raw bytes); every seventh bill is
+theirs, so every window of a few dozen bills meets some of them. ``Seed(dirty=False)`` leaves them out.
 """
 
 from __future__ import annotations
@@ -98,11 +104,27 @@ def render_value(kind: str, value: Any, offset: timedelta) -> str:
     return str(value)
 
 
+#: Vendor names as real companies hold them: every one must reach every format, cleaned or cut as its rules say.
+DIRTY_VENDORS = (
+    "Smith & Sons <Wholesale> \"Quoted\" Ltd",
+    "Star*Power~Supply^Co:Ltd+Plus?Mark'Apos|Pipe",
+    "The Extraordinarily Long Named International Office Supplies and Logistics Corporation of North America",
+    "\u6771\u4eac\u5546\u4e8b\u682a\u5f0f\u4f1a\u793e Trading",  # 東京商事株式会社
+    "Caf\u00e9 Ol\u00e9 \U0001f369 Donuts",
+    "\u200f\u0634\u0631\u0643\u0629 \u0627\u0644\u0631\u064a\u0627\u0636\u200f Riyadh Supply",
+    "Esc\x1bape Terminal Imports",  # ESC: the gateway sends &#27;
+    "Unit\x1fSeparator Foods",  # US: sent as &#x1F;
+    "Bell\x07Raw Byte Supply",  # BEL: sent as the raw byte
+    "Zero\u200bWidth Paper\ufffe Mills",  # a zero-width space, and U+FFFE (sent raw, refused by XML)
+)
+
+
 @dataclass
 class Seed:
     bills: int = 100
     seed: int = 7
     anchor: datetime = datetime(2026, 11, 16)  # naive UTC; records are spread over the 30 days before it
+    dirty: bool = True  # the DIRTY_VENDORS and their bills (every seventh)
 
 
 class IntacctStore:
@@ -229,12 +251,19 @@ class IntacctStore:
             names = ["Acme Supply", "Bayside Foods", "Crescent Packaging", "Delta Freight", "Evergreen Paper",
                      "Fulton Dairy", "Granite Logistics", "Harbor Produce", "Ironwood Tools", "Juniper Office"]
             vendors = []
-            for i in range(1, vendor_count + 1):
+            dirty = [(f"VD{n:03d}", name) for n, name in enumerate(DIRTY_VENDORS, 1)] if spec.dirty else []
+            dirty_rng = random.Random(spec.seed + 1)
+            for i in range(1, vendor_count + len(dirty) + 1):
                 city, state, zipcode = cities[i % len(cities)]
-                name = f"{names[i % len(names)]} {i:05d}"
-                vendors.append((f"V{i:05d}", name))
+                draw = rng.random
+                if i > vendor_count:
+                    ident, name = dirty[i - vendor_count - 1]
+                    draw = dirty_rng.random  # the plain company stays what it was without them
+                else:
+                    ident, name = f"V{i:05d}", f"{names[i % len(names)]} {i:05d}"
+                    vendors.append((ident, name))
                 self.insert("VENDOR", {
-                    "RECORDNO": i, "VENDORID": f"V{i:05d}", "NAME": name, "STATUS": "active" if i % 17 else "inactive",
+                    "RECORDNO": i, "VENDORID": ident, "NAME": name, "STATUS": "active" if i % 17 else "inactive",
                     "VENDTYPE": "Supplier", "TERMNAME": ("Net 30", "Net 45", "Due on receipt")[i % 3],
                     "TAXID": f"{10 + i % 89:02d}-{1000000 + i:07d}", "CURRENCY": "USD", "ONHOLD": 0,
                     "CREDITLIMIT": 10000.0, "TOTALDUE": 0.0, "DISPLAYCONTACT.PRINTAS": name,
@@ -243,12 +272,14 @@ class IntacctStore:
                     "DISPLAYCONTACT.MAILADDRESS.ADDRESS2": "", "DISPLAYCONTACT.MAILADDRESS.CITY": city,
                     "DISPLAYCONTACT.MAILADDRESS.STATE": state, "DISPLAYCONTACT.MAILADDRESS.ZIP": zipcode,
                     "DISPLAYCONTACT.MAILADDRESS.COUNTRY": "United States",
-                    "WHENCREATED": stamp(rng.random() * 0.1), "WHENMODIFIED": stamp(0.1 + rng.random() * 0.9)}, audit=False)
+                    "WHENCREATED": stamp(draw() * 0.1), "WHENMODIFIED": stamp(0.1 + draw() * 0.9)}, audit=False)
             expense = [a for a in accounts if a[0] >= "6000"]
             bill_rows, line_rows, pay_rows, detail_rows = [], [], [], []
             line_no = payments = 0
             for i in range(1, spec.bills + 1):
                 vendor_id, vendor_name = vendors[rng.randrange(len(vendors))]
+                if dirty and i % 7 == 3:
+                    vendor_id, vendor_name = dirty[(i // 7) % len(dirty)]
                 when = spec.anchor - timedelta(days=30) + timedelta(seconds=int(i / (spec.bills + 1) * span))
                 bill_date = when.date()
                 lines = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 
 import pytest
@@ -65,6 +66,17 @@ def test_a_run_delivers_valid_files_and_a_second_run_nothing_new(dag, env, capsy
     delivered = [a for a in audits(log) if a["event"] == "file_delivered"]
     assert sorted(a["file"] for a in delivered) == sorted(files)
     assert all(a["run_id"] == run.run_id and len(a["sha256"]) == 64 for a in delivered)
+    # Dirty vendors are delivered too: control characters taken out (and said so), a long name cut (and said so).
+    dirty_bills = gateway.store.select('SELECT "RECORDNO", "RECORDID", "VENDORNAME" FROM "APBILL" WHERE "VENDORID" '
+                                       'LIKE ? AND "WHENMODIFIED" >= ? AND "WHENMODIFIED" < ?',
+                                       ["VD%", "2026-11-01 00:00:00", "2026-11-09 00:00:00"])
+    assert len(dirty_bills) >= 4
+    assert {r[1] for r in dirty_bills} <= {seg.split(b"*")[2].decode() for seg in x12.split(b"~\n")
+                                          if seg.startswith(b"BIG*")}
+    cleaned = {(a["object"], a["key"]) for a in audits(log) if a["event"] == "record_cleaned"}
+    assert {("APBILL", str(r[0])) for r in dirty_bills if re.search("[\x00-\x1f\ufffe]", r[2])} <= cleaned
+    cut = [a for a in audits(log) if a["event"] == "value_adjusted" and a["field"] == "parties[1].name"]
+    assert cut and {a["key"] for a in cut} == {r[1] for r in dirty_bills if len(r[2]) > 60}
 
     again = dag.test(run_conf=WINDOW)
     log = capsys.readouterr().out

@@ -9,7 +9,7 @@ import requests
 from lxml import etree
 
 from sandbox.intacct import COMPANY_ID, SENDER_ID, SENDER_PASSWORD, USER_ID, USER_PASSWORD, IntacctSandbox
-from sandbox.intacct_data import IntacctStore, Seed
+from sandbox.intacct_data import DIRTY_VENDORS, IntacctStore, Seed
 
 LOGIN = (f"<login><userid>{USER_ID}</userid><companyid>{COMPANY_ID}</companyid>"
          f"<password>{USER_PASSWORD}</password></login>")
@@ -129,8 +129,18 @@ def test_seed_is_deterministic_and_scales():
     second.seed(Seed(bills=200, seed=3))
     dump = 'SELECT * FROM "APBILLITEM" ORDER BY "RECORDNO"'
     assert first.select(dump, []) == second.select(dump, [])
-    assert first.count("APBILL") == 200 and first.count("VENDOR") == 10
+    assert first.count("APBILL") == 200 and first.count("VENDOR") == 10 + len(DIRTY_VENDORS)
     assert 200 <= first.count("APBILLITEM") <= 1000
+    # every dirty vendor has bills; without them the plain company is what it was
+    assert {r[0] for r in first.select('SELECT DISTINCT "VENDORNAME" FROM "APBILL"', [])} >= set(DIRTY_VENDORS)
+    plain = IntacctStore()
+    plain.seed(Seed(bills=200, seed=3, dirty=False))
+    assert plain.count("VENDOR") == 10
+    bills = 'SELECT "RECORDNO", "VENDORID", "TOTALENTERED" FROM "APBILL"'
+    plain_bills = {r[0]: tuple(r) for r in plain.select(bills, [])}
+    kept = [tuple(r) for r in first.select(bills, []) if not r[1].startswith("VD")]
+    assert len(kept) == 200 - 200 // 7 - (1 if 200 % 7 >= 3 else 0)  # every seventh bill is a dirty vendor's
+    assert all(plain_bills[row[0]] == row for row in kept)
 
 
 def test_seed_flushes_in_batches_without_key_clashes():

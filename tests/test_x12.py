@@ -20,13 +20,13 @@ WHEN = datetime(2024, 1, 15, 12, 0)
 
 
 def render(set_id: str, records: list[dict], *, version: str = "00401", text: TextPolicy | None = None,
-           separators: X12Separators | None = None) -> bytes:
+           separators: X12Separators | None = None, length: str = "cut", notes: list | None = None) -> bytes:
     out = io.BytesIO()
     writer = X12Writer(out, sender=Party("ZZ", "SENDERID"), receiver=Party("ZZ", "RECEIVERID"), control_number=1,
                        timestamp=WHEN, version=version, text=text, separators=separators)
     writer.begin_group(FUNCTIONAL_IDS[set_id], 1)
     for i, record in enumerate(records, 1):
-        writer.write_set(set_id, BUILDERS[set_id](record, i), record=i)
+        writer.write_set(set_id, BUILDERS[set_id](record, i, length=length, notes=notes), record=i)
     writer.close()
     return out.getvalue()
 
@@ -146,11 +146,27 @@ def test_value_too_long_for_its_element_is_refused():
         render("810", [record])
 
 
-def test_huge_description_is_refused_not_truncated():
+def test_huge_description_is_cut_and_noted_or_refused_by_the_length_policy():
     record = copy.deepcopy(INVOICE)
     record["lines"][0]["description"] = "Y" * 10_000
+    record["parties"][0]["name"] = "N" * 61
+    notes: list = []
 
-    with pytest.raises(RenderError, match=r"field 'lines\[1\].description'.*longer than the 80 characters"):
+    data = render("810", [record], notes=notes)
+
+    assert f"PID*F****{'Y' * 80}~".encode() in data and f"N1*RE*{'N' * 60}*".encode() in data
+    assert [(n["record"], n["key"], n["field"], n["change"]) for n in notes] == [
+        (1, record["number"], "parties[1].name", "cut to the 60 characters its element allows (was 61)"),
+        (1, record["number"], "lines[1].description", "cut to the 80 characters its element allows (was 10000)")]
+    with pytest.raises(RenderError, match=r"field 'parties\[1\].name'.*longer than the 60 characters"):
+        render("810", [record], length="refuse")
+
+
+def test_identifiers_are_never_cut():
+    record = copy.deepcopy(INVOICE)
+    record["number"] = "X" * 23
+
+    with pytest.raises(RenderError, match=r"field 'number'.*longer than the 22 characters"):
         render("810", [record])
 
 

@@ -22,10 +22,11 @@ Seg = tuple[str, list[Any]]
 
 
 def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: EdifactSyntax | None = None,
-           directory: str = "D96A") -> tuple[tuple[str, ...], list[Seg]]:
-    """Return (message identifier, segments) of one INVOIC."""
+           directory: str = "D96A", length: str = "cut", notes: list[dict[str, Any]] | None = None
+           ) -> tuple[tuple[str, ...], list[Seg]]:
+    """Return (message identifier, segments) of one INVOIC (``length``, ``notes``: see :mod:`mlc.formats.fields`)."""
     syntax = syntax or EdifactSyntax()
-    ctx = RecordFields(record, index, "number")
+    ctx = RecordFields(record, index, "number", length=length, notes=notes)
 
     def amount(value: Decimal) -> str:
         return syntax.amount(decimal_text(cents(value), 2))
@@ -54,9 +55,9 @@ def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: Edifa
         ident = ctx.text(party, "id", 35, label=f"{label}.id")
         agency = party.get("id_agency") or ("9" if ident and ident.isdigit() and len(ident) == 13 else "ZZZ")
         segs.append(("NAD", [role, [ident, None, agency] if ident else None, None,
-                             ctx.text(party, "name", 35, required=True, label=f"{label}.name"),
-                             ctx.text(party, "address1", 35, label=f"{label}.address1"),
-                             ctx.text(party, "city", 35, label=f"{label}.city"),
+                             ctx.text(party, "name", 35, cut=True, required=True, label=f"{label}.name"),
+                             ctx.text(party, "address1", 35, cut=True, label=f"{label}.address1"),
+                             ctx.text(party, "city", 35, cut=True, label=f"{label}.city"),
                              ctx.text(party, "state", 9, label=f"{label}.state"),
                              ctx.text(party, "postal_code", 17, label=f"{label}.postal_code"),
                              ctx.text(party, "country", 3, label=f"{label}.country")]))
@@ -86,7 +87,7 @@ def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: Edifa
         total += line_amount
         item = ctx.text(line, "item_id", 35, label=f"{label}.item_id")
         segs.append(("LIN", [str(i), None, [item, line.get("item_type") or "SA"] if item else None]))
-        description = ctx.text(line, "description", 35, label=f"{label}.description")
+        description = ctx.text(line, "description", 35, cut=True, label=f"{label}.description")
         if description:
             segs.append(("IMD", ["F", None, [None, None, None, description]]))
         segs += [("QTY", [["47", number(qty), line.get("uom") or "EA"]]),

@@ -2,6 +2,12 @@
 
 Shared by the X12 and EDIFACT builders so that "is required", "too long" and "not a date" read the
 same whichever format a partner takes.
+
+A value longer than its element allows is, for descriptive text (names, addresses, descriptions),
+cut to the element's maximum under the mapping's ``length: cut`` policy (the default) and noted, so
+that a vendor whose name is longer than X12's 60 characters still gets its invoices; under
+``length: refuse``, and always for identifiers (an invoice number cut short is another invoice), it
+is an error that keeps the record out of the file.
 """
 
 from __future__ import annotations
@@ -15,18 +21,26 @@ from mlc.formats.errors import RenderError
 from mlc.formats.values import as_date, as_decimal
 
 
+LENGTH_POLICIES = ("cut", "refuse")
+
+
 class RecordFields:
     """Field access for one record, with errors that name the record and the field."""
 
-    def __init__(self, record: Mapping[str, Any], index: int | None, key_field: str) -> None:
+    def __init__(self, record: Mapping[str, Any], index: int | None, key_field: str, *, length: str = "cut",
+                 notes: list[dict[str, Any]] | None = None) -> None:
+        if length not in LENGTH_POLICIES:
+            raise ValueError(f"length policy must be one of {LENGTH_POLICIES}, not {length!r}")
         self.record, self.index = record, index
         self.key = str(record.get(key_field) or "") or None
+        self.cut_long, self.notes = length == "cut", notes
 
     def fail(self, message: str, field: str) -> RenderError:
         return RenderError(message, record=self.index, field=field, key=self.key)
 
     def text(self, src: Mapping[str, Any], name: str, max_len: int, *, required: bool = False,
-             label: str | None = None) -> str | None:
+             label: str | None = None, cut: bool = False) -> str | None:
+        """The field as element text; ``cut``: descriptive text that the length policy may cut to ``max_len``."""
         value = src.get(name)
         if value is not None:
             value = (value if value.__class__ is str else str(value)).strip()
@@ -35,7 +49,12 @@ class RecordFields:
                 raise self.fail("is required", label or name)
             return None
         if len(value) > max_len:
-            raise self.fail(f"{value!r} is longer than the {max_len} characters its element allows", label or name)
+            if not (cut and self.cut_long):
+                raise self.fail(f"{value!r} is longer than the {max_len} characters its element allows", label or name)
+            if self.notes is not None:
+                self.notes.append({"record": self.index, "key": self.key, "field": label or name,
+                                   "change": f"cut to the {max_len} characters its element allows (was {len(value)})"})
+            value = value[:max_len].rstrip()
         return value
 
     def date(self, src: Mapping[str, Any], name: str, *, required: bool = False,

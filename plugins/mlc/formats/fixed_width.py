@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 from mlc.formats.errors import RenderError
+from mlc.formats.text import transliterate
 from mlc.formats.values import as_date, as_decimal, decimal_text, implied
 
 
@@ -103,20 +104,34 @@ def write_fixed(out: IO[bytes], detail: RecordLayout, rows: Iterable[Mapping[str
                 header: RecordLayout | None = None, trailer: RecordLayout | None = None,
                 header_values: Mapping[str, Any] | None = None, sum_fields: Sequence[str] = (),
                 encoding: str = "ascii", line_ending: str = "\r\n",
-                on_error: Callable[[int, RenderError], None] | None = None) -> int:
+                on_error: Callable[[int, RenderError], None] | None = None, text: str = "clean",
+                on_adjust: Callable[[int | None, str], None] | None = None) -> int:
     """Write header, one detail line per row, and a trailer; return the number of detail lines.
 
     The trailer sees ``record_count`` and ``sum_<field>`` for every name in ``sum_fields``. With
     ``on_error``, a row that cannot be rendered is handed to it (row number, error) and left out of
-    the file, the count and the sums; without it, the error is raised.
+    the file, the count and the sums; without it, the error is raised. A character the encoding cannot
+    hold (CJK in an ASCII file) is, under ``text="clean"``, transliterated when one character will do
+    (``é`` -> ``e``) or replaced by ``?``, keeping every column in place, and ``on_adjust`` is told;
+    under ``text="refuse"`` the row is an error.
     """
+    if text not in ("clean", "refuse"):
+        raise ValueError(f"fixed_width text must be 'clean' or 'refuse', not {text!r}")
 
-    def emit(text: str, record: int | None) -> None:
+    def encode(line: str, record: int | None) -> bytes:
         try:
-            out.write((text + line_ending).encode(encoding))
+            return (line + line_ending).encode(encoding)
         except UnicodeEncodeError as exc:
-            raise RenderError(f"{exc.object[exc.start:exc.end]!r} cannot be written in {encoding}",
-                              record=record) from None
+            if text == "refuse":
+                raise RenderError(f"{exc.object[exc.start:exc.end]!r} cannot be written in {encoding}",
+                                  record=record) from None
+        fitted = "".join(_fit(ch, encoding) for ch in line)
+        if on_adjust is not None:
+            on_adjust(record, f"characters that {encoding} cannot hold replaced")
+        return (fitted + line_ending).encode(encoding)
+
+    def emit(line: str, record: int | None) -> None:
+        out.write(encode(line, record))
 
     if header is not None:
         emit(header.render(header_values or {}, None), None)
@@ -124,14 +139,14 @@ def write_fixed(out: IO[bytes], detail: RecordLayout, rows: Iterable[Mapping[str
     sums = {name: Decimal(0) for name in sum_fields}
     for number, row in enumerate(rows, 1):
         try:
-            line = detail.render(row, number)
+            data = encode(detail.render(row, number), number)
             amounts = {n: as_decimal(row[n], n, number) for n in sum_fields if row.get(n) not in (None, "")}
         except RenderError as exc:
             if on_error is None:
                 raise
             on_error(number, exc)
             continue
-        emit(line, number)
+        out.write(data)
         count += 1
         for name, amount in amounts.items():
             sums[name] += amount
@@ -139,3 +154,15 @@ def write_fixed(out: IO[bytes], detail: RecordLayout, rows: Iterable[Mapping[str
         emit(trailer.render({**(header_values or {}), "record_count": count,
                              **{f"sum_{k}": v for k, v in sums.items()}}, None), None)
     return count
+
+
+def _fit(ch: str, encoding: str) -> str:
+    """One character in ``encoding``: itself, a one-character transliteration, or ``?``."""
+    for candidate in (ch, transliterate(ch)):
+        if len(candidate) == 1:
+            try:
+                candidate.encode(encoding)
+                return candidate
+            except UnicodeEncodeError:
+                continue
+    return "?"

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from mlc.formats.errors import MappingError
+from mlc.formats.fields import LENGTH_POLICIES
 
 FORMATS = {"x12": {"810", "820", "850", "856", "838"}, "edifact": {"INVOIC"}, "csv": None, "fixed_width": None}
 LEAF_KEYS = {"path", "const", "default", "required", "type", "format", "lookup", "lookup_default"}
@@ -30,10 +31,11 @@ TYPES = {"text", "date", "amount", "number"}
 TOP_KEYS = {"format", "document", "description", "file_name", "fields", "columns", "x12", "edifact", "csv",
             "fixed_width", "record_key", "control_numbers"}
 SECTION_KEYS = {
-    "x12": {"version", "sender", "receiver", "usage", "separators", "text", "ack_requested", "line_break"},
-    "edifact": {"syntax", "sender", "recipient", "directory", "application", "test", "policy", "line_break"},
+    "x12": {"version", "sender", "receiver", "usage", "separators", "text", "ack_requested", "line_break", "length"},
+    "edifact": {"syntax", "sender", "recipient", "directory", "application", "test", "policy", "line_break",
+                "length"},
     "csv": {"delimiter", "quoting", "encoding", "bom", "line_ending", "header", "formula_guard"},
-    "fixed_width": {"encoding", "line_ending", "header", "detail", "trailer", "sums"},
+    "fixed_width": {"encoding", "line_ending", "header", "detail", "trailer", "sums", "text"},
 }
 COLUMN_KEYS = LEAF_KEYS | {"name", "start", "width", "align", "pad", "truncate"}
 
@@ -176,6 +178,9 @@ def check_mapping(data: Any, source: str = "<mapping>") -> None:
             if not isinstance(section.get(party), dict) or not section[party].get("id"):
                 node, key = (section, party) if party in section else (data, fmt)
                 raise _fail(f"{fmt}.{party} needs an 'id'", source, node, key)
+        if section.get("length", "cut") not in LENGTH_POLICIES:
+            raise _fail(f"{fmt}.length must be one of {', '.join(LENGTH_POLICIES)} (what a value longer than its "
+                        "element gets)", source, section, "length")
     else:
         if fmt in data:
             _check_keys(data[fmt], SECTION_KEYS[fmt], fmt, source)

@@ -2,7 +2,9 @@
 
 ``render(mapping, records, out, ...)`` streams: each record is mapped, built and written as it
 comes. A record that cannot be rendered is not written and not dropped either: it is returned in
-``RenderResult.rejected`` with its number, key and reason, and the rest of the file goes on.
+``RenderResult.rejected`` with its number, key and reason, and the rest of the file goes on. A value
+the mapping's policy adjusted to fit (cut to its element's length, characters outside the file's
+encoding replaced) is written and listed in ``RenderResult.adjusted``, so the caller can say so.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from mlc.formats.x12_sets import BUILDERS
 class RenderResult:
     records: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    #: values written other than they came: ``{"record", "key", "field", "change"}``
+    adjusted: list[dict[str, Any]] = field(default_factory=list)
     control_numbers: dict[str, Any] = field(default_factory=dict)
     bytes: int = 0
     sha256: str = ""
@@ -222,7 +226,8 @@ def _render_x12(mapping, records, sink, timestamp, run_key, store, result) -> No
     st02s = []
     for index, canonical in _mapped(mapping, records, result):
         try:
-            st02s.append(writer.write_set(set_id, build(canonical, index), record=index))
+            st02s.append(writer.write_set(set_id, build(canonical, index, length=conf.get("length", "cut"),
+                                                        notes=result.adjusted), record=index))
             result.records += 1
         except RenderError as exc:
             result.rejected.append(_rejection(exc, index, canonical, "number"))
@@ -244,7 +249,8 @@ def _render_edifact(mapping, records, sink, timestamp, run_key, store, result) -
     refs = []
     for index, canonical in _mapped(mapping, records, result):
         try:
-            identifier, segments = invoic(canonical, index, syntax=syntax, directory=conf.get("directory", "D96A"))
+            identifier, segments = invoic(canonical, index, syntax=syntax, directory=conf.get("directory", "D96A"),
+                                          length=conf.get("length", "cut"), notes=result.adjusted)
             refs.append(writer.write_message(identifier, segments, record=index))
             result.records += 1
         except RenderError as exc:
@@ -304,7 +310,12 @@ def _render_fixed(mapping, records, sink, result) -> None:
         index = numbers[position - 1]  # the writer counts the rows it was given; report the source record
         result.rejected.append({"record": index, "key": keys.get(index), "field": exc.field, "error": exc.reason})
 
+    def adjusted(position: int | None, change: str) -> None:
+        index = numbers[position - 1] if position else None
+        result.adjusted.append({"record": index, "key": keys.get(index) if index else None, "field": None,
+                                "change": change})
+
     result.records = write_fixed(sink, detail, rows(), header=header, trailer=trailer,
                                  sum_fields=conf.get("sums", ()), encoding=conf.get("encoding", "ascii"),
                                  line_ending={"lf": "\n"}.get(conf.get("line_ending", "crlf"), "\r\n"),
-                                 on_error=rejected)
+                                 on_error=rejected, text=conf.get("text", "clean"), on_adjust=adjusted)

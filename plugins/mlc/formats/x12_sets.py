@@ -46,13 +46,13 @@ def _parties(ctx: RecordFields, roles: tuple[str, ...] | None = None) -> Iterato
         if roles and role not in roles:
             continue
         ident = ctx.text(party, "id", 80, label=f"{label}.id")
-        yield "N1", [role, ctx.text(party, "name", 60, required=True, label=f"{label}.name"),
+        yield "N1", [role, ctx.text(party, "name", 60, cut=True, required=True, label=f"{label}.name"),
                      (party.get("id_qualifier") or "92") if ident else None, ident]
         if party.get("address1") or party.get("address2"):
-            yield "N3", [ctx.text(party, "address1", 55, label=f"{label}.address1"),
-                         ctx.text(party, "address2", 55, label=f"{label}.address2")]
+            yield "N3", [ctx.text(party, "address1", 55, cut=True, label=f"{label}.address1"),
+                         ctx.text(party, "address2", 55, cut=True, label=f"{label}.address2")]
         if party.get("city"):
-            yield "N4", [ctx.text(party, "city", 30, label=f"{label}.city"),
+            yield "N4", [ctx.text(party, "city", 30, cut=True, label=f"{label}.city"),
                          ctx.text(party, "state", 2, label=f"{label}.state"),
                          ctx.text(party, "postal_code", 15, label=f"{label}.postal_code"),
                          ctx.text(party, "country", 3, label=f"{label}.country")]
@@ -84,15 +84,16 @@ def _lines(ctx: RecordFields, tag: str) -> tuple[list[Seg], Decimal, int]:
             ctx.text(line, "number", 20, label=f"{label}.number") or str(i), decimal_text(quantity),
             ctx.text(line, "uom", 2, label=f"{label}.uom") or "EA", decimal_text(price), None,
             (line.get("item_qualifier") or "VP") if item else None, item]))
-        description = ctx.text(line, "description", 80, label=f"{label}.description")
+        description = ctx.text(line, "description", 80, cut=True, label=f"{label}.description")
         if description:
             segments.append(("PID", ["F", None, None, None, description]))
     return segments, cents(total), len(lines)
 
 
-def invoice_810(record: Mapping[str, Any], index: int | None = None) -> list[Seg]:
+def invoice_810(record: Mapping[str, Any], index: int | None = None, *, length: str = "cut",
+                notes: list[dict[str, Any]] | None = None) -> list[Seg]:
     """810 Invoice: BIG, CUR, N1 loops, ITD, IT1/PID loops, TDS, CTT."""
-    ctx = RecordFields(record, index, "number")
+    ctx = RecordFields(record, index, "number", length=length, notes=notes)
     segs: list[Seg] = [("BIG", [
         _d8(ctx.date(record, "date", required=True)), ctx.text(record, "number", 22, required=True),
         _d8(ctx.date(record, "po_date")), ctx.text(record, "po_number", 22), None, None,
@@ -108,7 +109,7 @@ def invoice_810(record: Mapping[str, Any], index: int | None = None) -> list[Seg
             ctx.text(terms, "discount_days", 3, label="terms.discount_days") if percent else None,
             _d8(ctx.date(terms, "due_date", label="terms.due_date")),
             ctx.text(terms, "net_days", 3, label="terms.net_days"), None, None, None, None,
-            ctx.text(terms, "description", 80, label="terms.description")]))
+            ctx.text(terms, "description", 80, cut=True, label="terms.description")]))
     lines, total, count = _lines(ctx, "IT1")
     segs += lines
     tax = ctx.amount(record, "tax")  # VAT / sales tax on top of the lines (TDS carries the total with it)
@@ -124,9 +125,10 @@ def invoice_810(record: Mapping[str, Any], index: int | None = None) -> list[Seg
     return segs
 
 
-def purchase_order_850(record: Mapping[str, Any], index: int | None = None) -> list[Seg]:
+def purchase_order_850(record: Mapping[str, Any], index: int | None = None, *, length: str = "cut",
+                       notes: list[dict[str, Any]] | None = None) -> list[Seg]:
     """850 Purchase Order: BEG, CUR, N1 loops, PO1/PID loops, CTT."""
-    ctx = RecordFields(record, index, "number")
+    ctx = RecordFields(record, index, "number", length=length, notes=notes)
     segs: list[Seg] = [("BEG", ["00", record.get("type") or "SA", ctx.text(record, "number", 22, required=True),
                                 None, _d8(ctx.date(record, "date", required=True))])]
     if record.get("currency"):
@@ -138,9 +140,10 @@ def purchase_order_850(record: Mapping[str, Any], index: int | None = None) -> l
     return segs
 
 
-def payment_820(record: Mapping[str, Any], index: int | None = None) -> list[Seg]:
+def payment_820(record: Mapping[str, Any], index: int | None = None, *, length: str = "cut",
+                notes: list[dict[str, Any]] | None = None) -> list[Seg]:
     """820 Payment Order / Remittance Advice: BPR, TRN, CUR, N1 PR/PE, ENT + RMR per invoice."""
-    ctx = RecordFields(record, index, "reference")
+    ctx = RecordFields(record, index, "reference", length=length, notes=notes)
     amount = cents(ctx.amount(record, "amount", required=True))  # type: ignore[arg-type]
     remittances = record.get("remittances") or []
     if not remittances:
@@ -173,9 +176,10 @@ def payment_820(record: Mapping[str, Any], index: int | None = None) -> list[Seg
     return segs
 
 
-def ship_notice_856(record: Mapping[str, Any], index: int | None = None) -> list[Seg]:
+def ship_notice_856(record: Mapping[str, Any], index: int | None = None, *, length: str = "cut",
+                    notes: list[dict[str, Any]] | None = None) -> list[Seg]:
     """856 Ship Notice: BSN, HL shipment (DTM, N1), HL order (PRF), HL item (LIN, SN1) ..., CTT = HL count."""
-    ctx = RecordFields(record, index, "shipment_id")
+    ctx = RecordFields(record, index, "shipment_id", length=length, notes=notes)
     when = ctx.date(record, "date", required=True)
     segs: list[Seg] = [("BSN", ["00", ctx.text(record, "shipment_id", 30, required=True), _d8(when), "0000", "0001"]),
                        ("HL", ["1", None, "S", "1"])]
@@ -198,15 +202,17 @@ def ship_notice_856(record: Mapping[str, Any], index: int | None = None) -> list
     return segs
 
 
-def vendor_838(record: Mapping[str, Any], index: int | None = None) -> list[Seg]:
+def vendor_838(record: Mapping[str, Any], index: int | None = None, *, length: str = "cut",
+               notes: list[dict[str, Any]] | None = None) -> list[Seg]:
     """838 Trading Partner Profile, one vendor per set: BTP, LX, N1 loop (N3, N4, PER, CUR, ITD)."""
-    ctx = RecordFields(record, index, "id")
+    ctx = RecordFields(record, index, "id", length=length, notes=notes)
     vendor_id = ctx.text(record, "id", 30, required=True)
     modified = ctx.date(record, "modified", required=True)
     segs: list[Seg] = [("BTP", ["00", vendor_id, _d8(modified), "0000", "VM"]), ("LX", ["1"])]
-    segs += _parties(RecordFields({**record, "parties": [{**record, "role": "VN"}]}, index, "id"))
+    segs += _parties(RecordFields({**record, "parties": [{**record, "role": "VN"}]}, index, "id", length=length,
+                                  notes=notes))
     if record.get("contact") or record.get("email") or record.get("phone"):
-        per: list[Any] = ["IC", ctx.text(record, "contact", 60)]
+        per: list[Any] = ["IC", ctx.text(record, "contact", 60, cut=True)]
         if record.get("email"):
             per += ["EM", ctx.text(record, "email", 80)]
         if record.get("phone"):
@@ -217,10 +223,11 @@ def vendor_838(record: Mapping[str, Any], index: int | None = None) -> list[Seg]
     terms = record.get("terms") or {}
     if terms.get("description") or terms.get("net_days"):
         segs.append(("ITD", ["01", "3", None, None, None, None, ctx.text(terms, "net_days", 3, label="terms.net_days"),
-                             None, None, None, None, ctx.text(terms, "description", 80, label="terms.description")]))
+                             None, None, None, None,
+                             ctx.text(terms, "description", 80, cut=True, label="terms.description")]))
     return segs
 
 
-BUILDERS: dict[str, Callable[[Mapping[str, Any], int | None], list[Seg]]] = {
+BUILDERS: dict[str, Callable[..., list[Seg]]] = {
     "810": invoice_810, "820": payment_820, "850": purchase_order_850, "856": ship_notice_856, "838": vendor_838,
 }

@@ -115,6 +115,8 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
         self.write_batch_size = write_batch_size
         self.max_response_bytes = max_response_bytes
         self.requests_sent = 0
+        #: every record read that held characters XML forbids, taken out: ``{"object", "key", "fields"}``
+        self.cleaned: list[dict[str, Any]] = []
 
     # -- configuration -----------------------------------------------------------------------------
     @cached_property
@@ -158,7 +160,8 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
         return http
 
     # -- transport ---------------------------------------------------------------------------------
-    def _post(self, url: str, body: bytes, record_tags: Sequence[str]) -> tuple[int, list[Result], str | None]:
+    def _post(self, url: str, body: bytes, record_tags: Sequence[str], what: str = ""
+              ) -> tuple[int, list[Result], str | None]:
         """One HTTP exchange; returns (status, results, sessiontimeout) or raises a typed error."""
         self.requests_sent += 1
         try:
@@ -174,7 +177,7 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
                         maybe_applied=status >= 500 or status == 200)
                 try:
                     parsed = parse_response(answer.iter_content(65536), http_status=status,
-                                            max_bytes=self.max_response_bytes, record_tags=record_tags)
+                                            max_bytes=self.max_response_bytes, record_tags=record_tags, what=what)
                 except (IntacctError, IntacctTransportError) as exc:
                     exc.retry_after = parse_retry_after(answer.headers.get("Retry-After"))
                     raise
@@ -183,19 +186,23 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
         except requests.ReadTimeout:
             raise IntacctTransportError(f"Intacct did not answer within {self.timeout:g} s",
                                         maybe_applied=True) from None
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            raise IntacctTransportError(f"the answer was cut off mid-body: {type(exc).__name__}",
+                                        maybe_applied=True) from None
         except requests.ConnectionError as exc:
             raise IntacctTransportError(f"the connection to Intacct failed: {type(exc).__name__}",
                                         maybe_applied=True) from None
         return status, parsed.results, parsed.session_timeout
 
     def _send(self, session: _Session, functions: Sequence[Function], *, transaction: bool, unique_id: bool,
-              record_tags: Sequence[str]) -> list[Result]:
+              record_tags: Sequence[str], what: str = "") -> list[Result]:
         cfg = self.config
         body = build_request(sender_id=cfg.sender_id, sender_password=cfg.sender_password,
                              control_id=str(uuid.uuid4()), functions=functions, session_id=session.session_id,
                              unique_id=unique_id, transaction=transaction)
         started = time.monotonic()
-        status, results, timeout = self._post(session.endpoint, body, record_tags)
+        status, results, timeout = self._post(session.endpoint, body, record_tags,
+                                              what or ",".join(f.name for f in functions))
         session.expires_at = _parse_timeout(timeout) or session.expires_at
         log.debug("Intacct %s: HTTP %s in %.2f s", ",".join(f.name for f in functions), status,
                   time.monotonic() - started)
@@ -259,7 +266,8 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
         return retrying(self.retry_policy, lambda exc: self._retryable(exc, is_write), what="Intacct call", logger=log)
 
     def call(self, functions: Sequence[Function], *, transaction: bool = False, unique_id: bool = False,
-             record_tags: Sequence[str] = (), raise_failures: bool = True, is_write: bool = False) -> list[Result]:
+             record_tags: Sequence[str] = (), raise_failures: bool = True, is_write: bool = False,
+             what: str = "") -> list[Result]:
         """Send ``functions`` in one request and return their results, in order.
 
         With ``raise_failures`` the first failed result is raised (and retried when transient);
@@ -269,7 +277,7 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
             session = self._session()
             try:
                 results = self._send(session, functions, transaction=transaction, unique_id=unique_id,
-                                     record_tags=record_tags)
+                                     record_tags=record_tags, what=what)
             except IntacctError as exc:
                 if not exc.invalid_session:
                     raise
@@ -277,7 +285,7 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
                             exc.description)
                 session = self._session(force=True)
                 results = self._send(session, functions, transaction=transaction, unique_id=unique_id,
-                                     record_tags=record_tags)
+                                     record_tags=record_tags, what=what)
             if len(results) != len(functions):
                 raise IntacctProtocolError(f"Intacct answered {len(results)} results for {len(functions)} functions")
             if raise_failures:
@@ -286,7 +294,13 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
                         raise result.error()
             return results
 
-        return self._retrying(is_write=is_write)(once)
+        results = self._retrying(is_write=is_write)(once)
+        for result in results:
+            for note in result.cleaned:
+                log.warning("Intacct %s %s: characters XML 1.0 forbids were removed from %s", note["object"],
+                            note["key"], ", ".join(note["fields"]))
+            self.cleaned.extend(result.cleaned)
+        return results
 
     def test_connection(self) -> tuple[bool, str]:
         try:

@@ -11,6 +11,10 @@
   keys, in chunks of 1,000), so 10,000 bills of 3 lines take 5 + 15 requests, the page-size floor.
 * ``readByQuery``/``readMore`` (pages of up to 1,000) where ``query`` cannot serve, e.g. a filter
   written in readByQuery's own syntax.
+* A page is checked against its own counts before it is believed: an empty page while
+  ``numremaining`` is above 0, or records that do not add up to ``totalcount``, is asked for again
+  (the retry policy's attempts and waits) and, if it stays wrong, fails the read; it is never taken
+  as the end of the data.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from mlc.hooks.intacct_xml import MAX_IN_VALUES, MAX_QUERY_PAGE, MAX_READ_BY_QUERY_PAGE, Filter, Result
+from mlc.hooks.intacct_xml import (MAX_IN_VALUES, MAX_QUERY_PAGE, MAX_READ_BY_QUERY_PAGE, Filter, IntacctProtocolError,
+                                   Result)
 from mlc.hooks.intacct_xml import query as query_fn
 from mlc.hooks.intacct_xml import read as read_fn
 from mlc.hooks.intacct_xml import read_by_query, read_more
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
+
+    from mlc.hooks.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +72,26 @@ def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start:start + size]
 
 
+def page_problem(result: Result, offset: int) -> str | None:
+    """What is wrong with a ``query`` page by its own counts, or ``None``: records missing from what ``count``
+    says, an empty page while records remain, or records that do not add up to ``totalcount``."""
+    if "totalcount" not in result.data:
+        return None
+    got, remaining, total = len(result.records), result.count("numremaining"), result.count("totalcount")
+    if "count" in result.data and result.count("count") != got:
+        return f"{got} record(s) where count says {result.count('count')}"
+    if got == 0 and remaining > 0:
+        return f"an empty page while numremaining is {remaining}"
+    if offset + got + remaining != total:
+        return f"offset {offset} + {got} record(s) + {remaining} remaining is not the totalcount {total}"
+    return None
+
+
 class IntacctReads:
     """Read operations of :class:`mlc.hooks.intacct.IntacctHook` (needs ``call`` and ``tz``)."""
 
     tz: ZoneInfo
+    retry_policy: RetryPolicy
 
     def call(self, functions: Sequence[Any], **kwargs: Any) -> list[Result]:  # pragma: no cover - provided by the hook
         raise NotImplementedError
@@ -96,9 +119,23 @@ class IntacctReads:
     def query_page(self, obj: str, fields: Sequence[str], *, filter: Filter | None = None,  # noqa: A002
                    order_by: Sequence[tuple[str, str]] = (("RECORDNO", "asc"),), pagesize: int = MAX_QUERY_PAGE,
                    offset: int = 0) -> Result:
+        """One page of ``query``, checked against its own counts (asked for again while they do not add up)."""
         function = query_fn(f"query-{obj.lower()}-{offset}", obj, fields, filter=filter, order_by=order_by,
                             pagesize=pagesize, offset=offset)
-        return self.call([function], record_tags=(obj.upper(), obj.lower()))[0]
+        what = f"query {obj} page at offset {offset}"
+        attempt = 0
+        while True:
+            attempt += 1
+            result = self.call([function], record_tags=(obj.upper(), obj.lower()), what=what)[0]
+            problem = page_problem(result, offset)
+            if problem is None:
+                return result
+            if attempt >= self.retry_policy.attempts:
+                raise IntacctProtocolError(f"Intacct {what}: {problem}, {attempt} times: the read stops rather than "
+                                           "take a short page for the end of the data")
+            log.warning("Intacct %s: %s; asking for the page again (attempt %s of %s)", what, problem, attempt,
+                        self.retry_policy.attempts)
+            self.retry_policy.sleep(attempt)
 
     def iter_query_pages(self, obj: str, fields: Sequence[str] | None = None, *, filter: Filter | None = None,  # noqa: A002
                          order_by: Sequence[tuple[str, str]] = (("RECORDNO", "asc"),),
@@ -202,8 +239,12 @@ class IntacctReads:
         yield from result.records
         page = 1
         while result.count("numremaining") > 0 and result.data.get("resultId"):
-            result = self.call([read_more(f"readmore-{page}", result.data["resultId"])], record_tags=tags)[0]
+            result = self.call([read_more(f"readmore-{page}", result.data["resultId"])], record_tags=tags,
+                               what=f"readMore {obj} page {page + 1}")[0]
             page += 1
+            if not result.records and result.count("numremaining") > 0:  # a readMore cannot be asked again
+                raise IntacctProtocolError(f"Intacct readMore {obj} page {page}: an empty page while numremaining is "
+                                           f"{result.count('numremaining')}: read again from the start")
             yield from result.records
 
     def read_records(self, obj: str, keys: Sequence[Any], fields: Sequence[str] | str = "*") -> list[dict[str, Any]]:

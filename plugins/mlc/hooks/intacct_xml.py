@@ -6,10 +6,13 @@ What this module guarantees:
 * Requests are built with lxml (so text is escaped) after the characters XML 1.0 forbids have
   been stripped; otherwise the gateway answers "XML Parse schema error" for one stray control
   character in a vendor name.
-* Responses are parsed with entity resolution, DTD loading and network access off; a DOCTYPE is
-  refused outright (Intacct never sends one), and so is an answer over a size limit. Records are
-  turned into dicts as they are parsed and their elements dropped, so a 2,000-record page never
-  sits in memory as a tree.
+* Responses are parsed with entity resolution, DTD loading and network access off; a DOCTYPE
+  anywhere in the prolog is refused outright (Intacct never sends one), and so is an answer over a
+  size limit. Characters XML 1.0 forbids (control characters sent as references or raw bytes) are
+  taken out before parsing (:mod:`mlc.hooks.intacct_clean`) and each record that held one says so
+  in :attr:`Result.cleaned`; an answer that still does not parse is :class:`IntacctMalformedAnswer`,
+  never retried, naming the request and the byte. Records are turned into dicts as they are parsed
+  and their elements dropped, so a 2,000-record page never sits in memory as a tree.
 * The three status levels (control, authentication, each result) are checked; a failure becomes
   an :class:`IntacctError` carrying errorno, description, description2, correction and the
   function's controlid, with a ``retryable`` verdict from the reference's error table.
@@ -24,6 +27,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from lxml import etree
+
+from mlc.hooks.intacct_clean import MARK, AnswerCleaner, take_marks
 
 DTD_VERSION = "3.0"
 MAX_QUERY_PAGE = 2000
@@ -121,6 +126,14 @@ class IntacctTransportError(Exception):
 
 class IntacctProtocolError(Exception):
     """An answer that is not what the gateway sends: refused, never retried (DOCTYPE, too big, ...)."""
+
+
+class IntacctMalformedAnswer(IntacctTransportError):
+    """An answer that does not parse even with the forbidden characters taken out. The same page comes
+    back on a retry, so a read is not retried; a write may have been applied and is read back."""
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message, http_status=http_status, retryable=False, maybe_applied=True)
 
 
 # -- requests ------------------------------------------------------------------------------------
@@ -282,6 +295,8 @@ class Result:
     data: dict[str, str] = field(default_factory=dict)
     key: str | None = None
     errors: list[ErrorDetail] = field(default_factory=list)
+    #: records that held characters XML forbids, taken out: ``{"object", "key", "fields"}``
+    cleaned: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -314,7 +329,7 @@ def _errors(parent: etree._Element | None) -> list[ErrorDetail]:
         return []
     found = []
     for error in parent.iter("error"):
-        found.append(ErrorDetail(*(unquote((error.findtext(name) or "").strip())
+        found.append(ErrorDetail(*(unquote((error.findtext(name) or "").replace(MARK, "").strip())
                                    for name in ("errorno", "description", "description2", "correction"))))
     if not found and (parent.text or "").strip():
         found.append(ErrorDetail(description=parent.text.strip()))
@@ -340,28 +355,43 @@ def element_to_record(elem: etree._Element) -> dict[str, Any]:
     return out
 
 
-def _check_prolog(head: bytes) -> None:
-    """Refuse a DOCTYPE or entity declaration before the root element (XXE, billion laughs)."""
-    root_at = head.find(b"<response")
-    prolog = head if root_at < 0 else head[:root_at]
-    upper = prolog.upper()
-    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
-        raise IntacctProtocolError("the answer declares a DOCTYPE or entities; refused (Intacct never sends one)")
+_PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.S)
+
+
+def _prolog_done(head: bytes) -> bool:
+    """Whether ``head`` holds the whole prolog (it reaches the root element's start tag), refusing a DOCTYPE or
+    entity declaration on the way (XXE, billion laughs) wherever it stands: after comments and PIs too."""
+    if len(head) < 3 and b"\xef\xbb\xbf".startswith(head):
+        return False  # a byte-order mark, maybe, not whole yet
+    at = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    while (item := _PROLOG_ITEM.match(head, at)) is not None:
+        at = item.end()  # whitespace, a whole XML declaration or PI, a whole comment
+    rest = head[at:]
+    if rest.startswith(b"<!"):
+        if rest[:9].upper() == b"<!DOCTYPE" or rest[:8].upper() == b"<!ENTITY":
+            raise IntacctProtocolError("the answer declares a DOCTYPE or entities; refused (Intacct never sends one)")
+        return not (len(rest) < 9 or rest.startswith(b"<!--"))  # too short to tell, or a comment not finished yet
+    return bool(rest) and rest != b"<" and not rest.startswith(b"<?")
+
+
+MAX_PROLOG = 65536
 
 
 def parse_response(chunks: Iterable[bytes], *, http_status: int = 200, max_bytes: int = DEFAULT_MAX_BYTES,
-                   record_tags: Iterable[str] = ()) -> Response:
+                   record_tags: Iterable[str] = (), what: str = "") -> Response:
     """Parse an answer fed in chunks and check its control and authentication status; raise on failure.
 
     Result-level failures are *not* raised here: each :class:`Result` carries its status and
     errors, so a batch of writes can tell which functions failed. ``record_tags`` (``APBILL``,
     ``apbill``) lets lxml report only the record elements; without it every element is looked at.
+    ``what`` names the request (object and page) in the error when the answer does not parse.
     """
     tags = tuple(record_tags)
     parser = etree.XMLPullParser(events=("start", "end"), tag=("result", *tags) if tags else None, **_PARSER_OPTIONS)
-    size, head = 0, b""
+    cleaner = AnswerCleaner()
+    state = _Pages()
+    size, fed, head = 0, 0, b""
     prolog_checked = False
-    pages: list[list[dict[str, Any]]] = []
     try:
         for chunk in chunks:
             if not chunk:
@@ -371,41 +401,63 @@ def parse_response(chunks: Iterable[bytes], *, http_status: int = 200, max_bytes
                 raise IntacctProtocolError(f"the answer is larger than {max_bytes} bytes; refused")
             if not prolog_checked:
                 head += chunk
-                if b"<response" in head or len(head) > 65536:
-                    _check_prolog(head)
-                    prolog_checked, head = True, b""
-            parser.feed(chunk)
-            _drain(parser, pages)
-        if not prolog_checked:
-            _check_prolog(head)
+                prolog_checked = _prolog_done(head)
+                if not prolog_checked and len(head) > MAX_PROLOG:
+                    raise IntacctProtocolError(f"the answer's prolog is longer than {MAX_PROLOG} bytes; refused")
+                head = b"" if prolog_checked else head
+            clean = cleaner.feed(chunk)
+            parser.feed(clean)
+            fed += len(clean)
+            state.drain(parser, cleaner)
+        if not prolog_checked and head:
+            _prolog_done(head)
+        parser.feed(cleaner.close())
         root = parser.close()
-        _drain(parser, pages)
+        state.drain(parser, cleaner)
     except etree.XMLSyntaxError as exc:
-        raise IntacctTransportError(f"the answer is not well-formed XML (HTTP {http_status}): {exc}",
-                                    http_status=http_status, retryable=True) from None
+        line, column = exc.position if exc.position else (0, 0)
+        raise IntacctMalformedAnswer(
+            f"the answer{' to ' + what if what else ''} is not well-formed XML even with the characters XML forbids "
+            f"taken out (HTTP {http_status}, {size} bytes, line {line} column {column}, near byte {fed}): {exc.msg}. "
+            "The same page comes back on a retry: not retried", http_status=http_status) from None
     if root is None or root.tag != "response":
         raise IntacctTransportError(f"the answer is not an Intacct <response> (HTTP {http_status})",
                                     http_status=http_status, retryable=True)
-    return _check(root, http_status, pages)
+    return _check(root, http_status, state)
 
 
-def _drain(parser: etree.XMLPullParser, pages: list[list[dict[str, Any]]]) -> None:
-    """Turn each finished record (a child of ``result/data``) into a dict and drop its element."""
-    for event, elem in parser.read_events():
-        if event == "start":
-            if elem.tag == "result":
-                pages.append([])
-            continue
-        data = elem.getparent()
-        if data is None or data.tag != "data" or not pages:
-            continue
-        pages[-1].append(element_to_record(elem))
-        elem.clear()
-        while elem.getprevious() is not None:
-            del data[0]
+class _Pages:
+    """The records of each result as they are parsed, and which of them were cleaned."""
+
+    def __init__(self) -> None:
+        self.records: list[list[dict[str, Any]]] = []
+        self.cleaned: list[list[dict[str, Any]]] = []
+
+    def drain(self, parser: etree.XMLPullParser, cleaner: AnswerCleaner) -> None:
+        """Turn each finished record (a child of ``result/data``) into a dict and drop its element."""
+        for event, elem in parser.read_events():
+            if event == "start":
+                if elem.tag == "result":
+                    self.records.append([])
+                    self.cleaned.append([])
+                continue
+            data = elem.getparent()
+            if data is None or data.tag != "data" or not self.records:
+                continue
+            record = element_to_record(elem)
+            if cleaner.replaced:
+                fields = take_marks(record)
+                if fields:
+                    key = record.get("RECORDNO") or next((v for k, v in record.items() if k.endswith("ID")
+                                                          and isinstance(v, str)), "")
+                    self.cleaned[-1].append({"object": str(elem.tag).upper(), "key": key, "fields": fields})
+            self.records[-1].append(record)
+            elem.clear()
+            while elem.getprevious() is not None:
+                del data[0]
 
 
-def _check(root: etree._Element, http_status: int, pages: list[list[dict[str, Any]]]) -> Response:
+def _check(root: etree._Element, http_status: int, state: _Pages) -> Response:
     control = root.find("control")
     if control is None:
         raise IntacctTransportError(f"the answer has no <control> block (HTTP {http_status})", http_status=http_status)
@@ -424,8 +476,10 @@ def _check(root: etree._Element, http_status: int, pages: list[list[dict[str, An
         results.append(Result(
             status=(node.findtext("status") or "").strip(), function=(node.findtext("function") or "").strip(),
             controlid=(node.findtext("controlid") or "").strip(),
-            records=pages[index] if index < len(pages) else [], data=dict(data.attrib) if data is not None else {},
-            key=key.strip() if key else None, errors=_errors(node.find("errormessage"))))
+            records=state.records[index] if index < len(state.records) else [],
+            data=dict(data.attrib) if data is not None else {}, key=key.strip() if key else None,
+            errors=_errors(node.find("errormessage")),
+            cleaned=state.cleaned[index] if index < len(state.cleaned) else []))
     return Response(results, session_timeout=auth.findtext("sessiontimeout"),
                     session_timestamp=auth.findtext("sessiontimestamp"))
 

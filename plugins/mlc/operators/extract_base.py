@@ -78,6 +78,10 @@ class StagedExtractOperator(BaseOperator):
         """What the source was asked, for the AUDIT line (requests sent, rate limits met)."""
         return {}
 
+    def cleaned(self) -> list[dict[str, Any]]:
+        """Records the source sent with characters that had to be taken out: ``{"object", "key", "fields"}``."""
+        return []
+
     def execute(self, context: Context) -> dict[str, Any]:
         wanted = self.exports if isinstance(self.exports, (list, tuple)) else (
             [e.strip() for e in str(self.exports).split(",")] if self.exports else list(self.EXPORTS))
@@ -96,6 +100,9 @@ class StagedExtractOperator(BaseOperator):
         sha256, size = write_chunks(staged, lines())
         window = {"start": since.isoformat() if since else None, "end": until.isoformat() if until else None,
                   "overlap_minutes": overlap.total_seconds() / 60}
+        for note in self.cleaned():
+            audit("record_cleaned", context, logger=self.log, export=self.export, **note,
+                  reason="characters XML 1.0 forbids (control characters) were removed; the rest of the record is kept")
         audit("records_staged", context, logger=self.log, export=self.export, records=count["n"], file=str(staged),
               sha256=sha256, bytes=size, window=window, **self.calls_made())
         return {"uri": str(staged), "export": self.export, "records": count["n"], "sha256": sha256, "window": window}

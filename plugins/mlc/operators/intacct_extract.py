@@ -57,6 +57,9 @@ class IntacctExtractOperator(StagedExtractOperator):
     def calls_made(self) -> dict[str, Any]:
         return {"requests": self.hook.requests_sent}
 
+    def cleaned(self) -> list[dict[str, Any]]:
+        return self.hook.cleaned
+
     def records(self, since: datetime | None, until: datetime | None, overlap: timedelta) -> Iterator[dict[str, Any]]:
         hook = self.hook
         if self.export == "vendors":

@@ -82,6 +82,8 @@ class RenderFileOperator(BaseOperator):
         name = file_name(mapping, timestamp=timestamp, run_id=ti.run_id, control=control)
         final = out_dir / name
         partial.rename(final)
+        for adjusted in result.adjusted:
+            audit("value_adjusted", context, logger=self.log, mapping=self.mapping, export=staged.get("export"), **adjusted)
         for rejected in result.rejected:
             audit("record_rejected", context, logger=self.log, mapping=self.mapping, export=staged.get("export"), **rejected)
         control_numbers = {k: v for k, v in result.control_numbers.items() if not isinstance(v, list)}
@@ -90,7 +92,7 @@ class RenderFileOperator(BaseOperator):
                 control_numbers[f"{key}_count"], control_numbers[f"{key}_first"] = len(value), value[0]
                 control_numbers[f"{key}_last"] = value[-1]
         audit("file_staged", context, logger=self.log, mapping=self.mapping, file=name, sha256=result.sha256, bytes=result.bytes,
-              records=result.records, rejected=len(result.rejected), control=control_numbers)
+              records=result.records, rejected=len(result.rejected), adjusted=len(result.adjusted), control=control_numbers)
         if result.rejected:
             self.log.warning("%s record(s) could not be rendered and are not in %s; see the record_rejected AUDIT "
                              "lines above", len(result.rejected), name)
