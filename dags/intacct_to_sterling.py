@@ -10,15 +10,17 @@ Sterling by the separate DAG `sterling_mailbox_poll`.
 | task | what it does | when it fails, look at |
 |---|---|---|
 | `extract_vendors`, `extract_bills` | read Intacct (pool `intacct_default`), stage JSON lines | the `intacct_default` connection |
-| `sync_partners` | creates or updates a trading partner per vendor changed in the window, and creates the missing partner of any bill's vendor; AUDIT `partner_synced` / `partner_rejected` with Sterling's id | the `sterling_default` connection; a rejected vendor's missing e-mail or phone |
-| `upload_bills` | one interchange per bill, uploaded as `810_<vendor>_<recordno>_<hash>.x12`; AUDIT `document_uploaded` with the message id | the last log line lists the documents not uploaded |
+| `sync_partners` | creates or updates a trading partner per vendor changed in the window, and creates the missing partner of any bill's vendor; AUDIT `partner_synced` / `partner_rejected` with Sterling's id; **fails after the others are synced when a partner could not be created** | the `sterling_default` connection; a rejected vendor's missing e-mail or phone |
+| `upload_bills` | one interchange per bill, uploaded as `810_<vendor>_<recordno>_<hash>.x12` into the partner's mailbox (created first when missing: B2Bi gives a new partner only `/<partner>`); AUDIT `document_uploaded` with the message id; runs even when some partners failed, holding their bills back (`document_pending`); **fails naming each bill that could not go** | the last log line lists the documents not uploaded |
+| `watcher` | runs only when a task failed, and fails the run | the task that failed before it |
 
 **Trigger with config**: `window_start` / `window_end`, `bills_mapping`, `community`,
 `mailbox_template`, `force` (upload again documents already delivered), `dry_run` (render, send
 nothing, create no partner).
 
 **Replay**: clear `upload_bills`: documents already in their mailbox are recognised (ledger, then
-the mailbox's own listing by name) and not sent twice; only the missing ones go.
+the mailbox's own listing by name) and not sent twice; only the missing ones go. A bill held back
+because its partner failed goes once `sync_partners` is cleared and succeeds (clear it with downstream).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from mlc.operators.dag_params import send_params, task_defaults, window_params
 from mlc.operators.intacct_extract import IntacctExtractOperator
 from mlc.operators.sterling_partners import SterlingPartnersOperator
 from mlc.operators.sterling_upload import SterlingUploadOperator
+from mlc.operators.watcher import watch
 
 with DAG(
     dag_id="intacct_to_sterling",
@@ -61,7 +64,10 @@ with DAG(
     partners = SterlingPartnersOperator(task_id="sync_partners", vendors_task_id="extract_vendors",
                                         bills_task_id="extract_bills", community="{{ params.community }}",
                                         dry_run="{{ params.dry_run }}")
+    # Bills go even when some partners could not be created (theirs wait); the watcher keeps such a run red.
     upload = SterlingUploadOperator(task_id="upload_bills", source_task_id="extract_bills",
                                     mapping="{{ params.bills_mapping }}", mailbox_template="{{ params.mailbox_template }}",
-                                    force="{{ params.force }}", dry_run="{{ params.dry_run }}")
+                                    force="{{ params.force }}", dry_run="{{ params.dry_run }}",
+                                    partners_task_id="sync_partners", trigger_rule="all_done")
     [vendors, bills] >> partners >> upload
+    watch(dag)

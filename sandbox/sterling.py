@@ -9,7 +9,9 @@
   ``{"Location": ...}``, updates and deletes ``{"rowsAffected": n}``; errors
   ``{"errorCode", "errorDescription"}`` with 400/404; GET wraps booleans and enums as
   ``{"code", "display"}``.
-* Creating a partner creates its mailboxes ``/<partner>/Inbox`` and ``/<partner>/Outbox``.
+* Creating a partner creates its mailbox ``/<partner>`` only, as B2Bi does (IBM, "About mailboxes"):
+  a client that delivers into ``/<partner>/Inbox`` must create that mailbox first (POST ``mailboxes``,
+  with ``createParentMailbox``); a mailbox that exists answers 400 "already exists".
 * The blank-id DELETE hazard is real here: ``DELETE tradingpartners/`` removes every partner (so a
   test can prove the client never sends one).
 * Faults: the HTTP transport ones (``http_5xx``, ``slow``, ``drop``, ``malformed``).
@@ -177,8 +179,7 @@ class SterlingSandbox(HttpSandbox):
             record = {k: v for k, v in body.items() if k != "password"}
             record.update({"_id": body["partnerName"], "_title": body["partnerName"]})
             self.partners[body["partnerName"]] = record
-            for box in ("Inbox", "Outbox"):
-                self.mailbox(f"/{body['partnerName']}/{box}")
+            self.mailbox(f"/{body['partnerName']}")
             return Response.json({"Location": f"{self.url}{BASE}/tradingpartners/{body['partnerName']}"}, 201)
         if request.method == "PUT":
             if ident not in self.partners:
@@ -188,6 +189,20 @@ class SterlingSandbox(HttpSandbox):
         return _error(400, "API000405", f"{request.method} not supported")
 
     def _mailboxes(self, request: Request, ident: str) -> Response:
+        if request.method == "POST":
+            body = request.json() or {}
+            path = str(body.get("path") or "")
+            if not path.startswith("/") or path.endswith("/"):
+                return _error(400, "API000120", "Missing or invalid required field(s): path")
+            with self.lock:
+                if any(m["path"] == path for m in self.mailboxes.values()):
+                    return _error(400, "API000130", f"Mailbox {path} already exists")
+                parent = path.rsplit("/", 1)[0]
+                if parent and not any(m["path"] == parent for m in self.mailboxes.values()) \
+                        and str(body.get("createParentMailbox")).lower() != "true":
+                    return _error(404, "API000170", f"Parent mailbox {parent} not found")
+                box = self.mailbox(path)
+            return Response.json({"Location": f"{self.url}{BASE}/mailboxes/{box['mailboxId']}"}, 201)
         if ident:
             box = self.mailboxes.get(int(ident)) if ident.isdigit() else None
             return Response.json(box) if box else _error(404, "API000170", f"Mailbox {ident} not found")

@@ -165,6 +165,9 @@ def test_a_dropped_upload_leaves_no_final_file_and_clearing_the_task_delivers_it
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["deliver_bills"] == "failed", states
     assert "delivery of MLC_810_" in log and "Nothing was written under the final name" in log
+    (failed,) = [a for a in audits(log) if a["event"] == "delivery_failed"]
+    assert failed["file"].startswith("MLC_810_") and failed["destination"] == "sftp://sftp_default/outbound"
+    assert failed["cause"] and sftp.faults.fired == ["disconnect"]
     assert [n for n in outbound(sftp) if n.endswith(".x12")] == []  # nothing under a final name
 
     assert clear_and_rerun(run, dag, "deliver_bills") == "success"  # what the UI's Clear does
@@ -212,3 +215,27 @@ def test_a_failed_extract_fails_the_run_although_poll_acks_runs_after_it(dag, en
     assert states["extract_bills"] == "failed" and states["deliver_bills"] == "upstream_failed"
     assert states["poll_acks"] == "success" and states["watcher"] == "failed"
     assert run.state == "failed" and outbound(sftp) == {}
+
+
+def test_a_re_extract_that_finds_changed_data_gets_new_control_numbers_and_a_new_file(dag, env, capsys):
+    """Clearing the extract of a run after the data changed: the same ISA13 must never carry other content."""
+    gateway, sftp = env
+    run = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
+    assert run.state == "success"
+    first = outbound(sftp)
+    (name,) = [n for n in first if n.endswith(".x12")]
+
+    # The same records again: already delivered, so nothing is rendered (no control number spent) or sent.
+    assert [clear_and_rerun(run, dag, task) for task in ("render_bills", "deliver_bills")] == ["skipped", "skipped"]
+    assert outbound(sftp) == first
+
+    gateway.store.clock = lambda: datetime(2026, 11, 5, 12, 0, 0)  # a bill of the window is edited
+    gateway.store.touch("APBILL", [int(gateway.store.select(
+        'SELECT MIN("RECORDNO") FROM "APBILL" WHERE "WHENMODIFIED" >= ?', ["2026-11-01 00:00:00"])[0][0])])
+    for task in ("extract_bills", "render_bills", "deliver_bills"):
+        assert clear_and_rerun(run, dag, task) == "success"
+    capsys.readouterr()
+    files = outbound(sftp)
+    (new_name,) = [n for n in files if n.endswith(".x12") and n != name]
+    isa13 = {n: files[n].split(b"~")[0].split(b"*")[13] for n in (name, new_name)}
+    assert isa13[name] != isa13[new_name] and files[name] == first[name]

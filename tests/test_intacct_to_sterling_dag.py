@@ -124,3 +124,46 @@ def test_a_partner_sterling_refuses_is_reported_and_a_blank_delete_is_never_sent
     with pytest.raises(ValueError, match="without an id"):
         hook.delete("tradingpartners", " ")
     assert not any(r.method == "DELETE" for r in sterling.requests)
+
+
+def test_a_new_partners_mailbox_is_created_and_a_create_whose_answer_was_lost_counts_as_created(dag, env, capsys):
+    """B2Bi gives a new partner only /<partner>: the Inbox is created before the first document. A partner create
+    whose answer is lost is sent again, meets "already exists", and is the create that worked."""
+    gateway, sterling, _sftp = env
+    sterling.inject("answer_lost", times=1, body_contains='"partnerName"')
+
+    run = dag.test(run_conf=WINDOW)
+    log = capsys.readouterr().out
+
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert sterling.faults.fired == ["answer_lost"]
+    assert not [a for a in audits(log) if a["event"] == "partner_rejected"]
+    vendors = {v for _, v, _ in window_bills(gateway)}
+    assert {a["vendor"] for a in audits(log) if a["event"] == "partner_synced" and a["status"] == "created"} >= vendors
+    assert {a["mailbox"] for a in audits(log) if a["event"] == "mailbox_created"} == {f"/{v}/Inbox" for v in vendors}
+    assert len(uploaded(sterling)) == len(window_bills(gateway))
+
+
+def test_a_vendor_that_cannot_be_a_partner_holds_its_bills_back_fails_the_run_and_goes_after_a_fix(dag, env, capsys):
+    gateway, sterling, _sftp = env
+    bills = window_bills(gateway)
+    broken = bills[0][1]
+    record = gateway.store.one("VENDOR", "VENDORID", broken)
+    gateway.store.update("VENDOR", record["RECORDNO"], {"DISPLAYCONTACT.EMAIL1": ""})
+
+    run = dag.test(run_conf=WINDOW)
+    log = capsys.readouterr().out
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+    assert run.state == "failed" and states["sync_partners"] == "failed" and states["upload_bills"] == "failed"
+    held = [b for b in bills if b[1] == broken]
+    pending = [a for a in audits(log) if a["event"] == "document_pending"]
+    assert sorted(a["recordno"] for a in pending) == sorted(str(b[0]) for b in held)
+    assert len(uploaded(sterling)) == len(bills) - len(held)  # the others went
+    assert f"trading partner(s) could not be created or updated: {broken}" in log
+
+    gateway.store.update("VENDOR", record["RECORDNO"], {"DISPLAYCONTACT.EMAIL1": "ap@fixed.example"})
+    assert clear_and_rerun(run, dag, "sync_partners") == "success"
+    assert clear_and_rerun(run, dag, "upload_bills") == "success"
+    docs = uploaded(sterling)
+    assert len(docs) == len(bills) and len({p.rsplit("_", 1)[0] for p in docs}) == len(bills)  # each once

@@ -7,7 +7,9 @@
   raised as :class:`SterlingError` (:class:`SterlingNotFound` for a 404).
 * 5xx, 429 (its ``Retry-After`` honoured), timeouts and dropped connections retried under the
   deployment's :class:`~mlc.hooks.retry.RetryPolicy`; other 4xx never.
-* Trading partners looked up by name, created when missing, updated when they differ; mailbox
+* Trading partners looked up by name, created when missing, updated when they differ (a create whose
+  answer was lost, sent again, meets "already exists": that is the first create having worked); a
+  mailbox created before anything is delivered into it (a new partner has only ``/<partner>``);
   uploads through ``messagebatches`` (one multipart call); a message's content read through a
   configurable path template (``content_path``, default ``documents/{documentId}``: Sterling does not
   document a download API); a DELETE is never sent without an id (several B2Bi DELETE APIs delete
@@ -54,6 +56,11 @@ class SterlingUnavailable(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def already_exists(exc: SterlingError) -> bool:
+    """A 400 saying the object is already there (B2Bi code API000130, or its wording)."""
+    return exc.status == 400 and (exc.code == "API000130" or "already exist" in exc.description.lower())
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -201,14 +208,29 @@ class SterlingHook(BaseHook):
             if new_password:
                 mask(new_password)
                 body["password"] = new_password
-            response = self.request("POST", "tradingpartners/", json=body)
-            return "created", self.location_id(response) or name
+            try:
+                response = self.request("POST", "tradingpartners/", json=body)
+                return "created", self.location_id(response) or name
+            except SterlingError as exc:
+                if not already_exists(exc):
+                    raise
+                # A retried create whose first answer was lost (or a twin run) made it: look at what is there.
+                log.warning("Sterling: trading partner %s already exists after our create; taking it as created", name)
+                current = self.get_partner(name)
+                if current is None:
+                    raise
+                self._update_if_changed(name, partner, current)
+                return "created", str(current.get("_id") or name)
+        return self._update_if_changed(name, partner, current) or "unchanged", str(current.get("_id") or name)
+
+    def _update_if_changed(self, name: str, partner: Mapping[str, Any], current: Mapping[str, Any]) -> str:
+        """PUT the fields that differ; ``"updated"``, or ``""`` when nothing did."""
         changed = {k: v for k, v in partner.items() if k in PARTNER_FIELDS and current.get(k) != v}
         if not changed:
-            return "unchanged", str(current.get("_id") or name)
+            return ""
         self.request("PUT", f"tradingpartners/{quote(name, safe='')}",
                      json={k: v for k, v in partner.items() if k != "password"})
-        return "updated", str(current.get("_id") or name)
+        return "updated"
 
     # -- mailboxes -----------------------------------------------------------------------------------
     def mailbox_id(self, path: str) -> int:
@@ -216,6 +238,27 @@ class SterlingHook(BaseHook):
             if box.get("path") == path:
                 return int(box.get("mailboxId") or box.get("id"))
         raise SterlingNotFound(404, "", f"mailbox {path} not found", "mailboxes")
+
+    def ensure_mailbox(self, path: str) -> bool:
+        """Create mailbox ``path`` (and its parents) unless it exists; whether it was created.
+
+        B2Bi gives a new trading partner only the mailbox ``/<partner>``; a document for ``/<partner>/Inbox``
+        would otherwise fail with "mailbox not found".
+        """
+        try:
+            self.mailbox_id(path)
+            return False
+        except SterlingNotFound:
+            pass
+        try:
+            self.request("POST", "mailboxes/", json={"path": path, "description": f"{path} (created by ml-connector)",
+                                                     "mailboxType": "R", "createParentMailbox": True})
+        except SterlingError as exc:
+            if not already_exists(exc):
+                raise
+            return False  # a lost answer, or another run, created it first
+        log.info("Sterling: created mailbox %s", path)
+        return True
 
     def list_messages(self, path: str) -> list[dict[str, Any]]:
         """The messages (not sub-mailboxes) in a mailbox, oldest first."""

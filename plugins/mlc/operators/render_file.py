@@ -76,7 +76,10 @@ class RenderFileOperator(BaseOperator):
         out_dir = staging_dir(context)
         partial = out_dir / "rendering.part"
         with partial.open("wb") as out:
-            result = render(mapping, staged_records(staged["uri"]), out, timestamp=timestamp, run_key=f"{ti.dag_id}|{ti.run_id}|{ti.task_id}",
+            # The records' hash is in the key: a replay of the same records gets the same control numbers, a
+            # re-extract that found other records gets new ones (never the old ISA13 on new content).
+            run_key = f"{ti.dag_id}|{ti.run_id}|{ti.task_id}|{staged['sha256'][:16]}"
+            result = render(mapping, staged_records(staged["uri"]), out, timestamp=timestamp, run_key=run_key,
                             store=control_number_store())
         control = result.control_numbers.get("isa13") or result.control_numbers.get("unb") or ""
         name = file_name(mapping, timestamp=timestamp, run_id=ti.run_id, control=control)

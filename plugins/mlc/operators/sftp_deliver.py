@@ -92,6 +92,7 @@ class SftpDeliverOperator(BaseOperator):
             hook = MlcSFTPHook(ssh_conn_id=self.sftp_conn_id, **self.hook_kwargs)
             put = hook.put_atomic(lambda: source.open("rb"), remote_dir, name, sha256=sha256, size=size)
         except Exception as exc:
+            audit("delivery_failed", context, logger=self.log, cause=f"{type(exc).__name__}: {exc}", **fields)
             raise delivery_failure(exc, name, destination) from exc
         status = put.status
         ledger.record(destination, sha256, final, size, context["ti"].run_id, staged.get("control"))

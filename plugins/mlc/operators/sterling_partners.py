@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from mlc.formats.mapping import get_path
 from mlc.hooks.intacct import IntacctHook
@@ -105,4 +105,12 @@ class SterlingPartnersOperator(BaseOperator):
                   community=self.community)
         counts = {s: sum(1 for v in outcome.values() if v == s) for s in sorted(set(outcome.values()))}
         self.log.info("Trading partners: %s (Sterling calls: %s)", counts, sterling.calls)
+        failed = sorted(v for v, s in outcome.items() if s == "rejected")
+        ti.xcom_push(key="failed", value=failed)  # upload_bills holds these vendors' bills back
+        if failed:
+            raise AirflowException(
+                f"{len(failed)} trading partner(s) could not be created or updated: {', '.join(failed[:20])}"
+                f"{' and more' if len(failed) > 20 else ''} (each partner_rejected AUDIT line says why). Their bills "
+                "wait; the other partners are synced. Fix the vendors in Intacct (or Sterling's refusal), then clear "
+                "this task.")
         return {"partners": outcome, "counts": counts}

@@ -4,8 +4,10 @@ One interchange per bill, named deterministically from the document type, vendor
 of what it says (``810_V00012_4711_1a2b3c4d.x12``), so the customer's routing rule can match it and
 a retry is recognisable. Each document goes once: the delivery ledger remembers what reached which
 mailbox (keyed by the bill's content, whatever the envelope numbers), and a name already in the
-mailbox (an upload whose answer was lost) is recorded instead of sent again. A bill that fails is
-reported at the end; the others still go; clearing the task sends only what is missing.
+mailbox (an upload whose answer was lost) is recorded instead of sent again. A mailbox that does not
+exist yet is created first (B2Bi gives a new partner only ``/<partner>``). A bill that cannot go (it
+does not render, its partner could not be created, Sterling refused it) is never dropped in silence:
+the others still go, then the task fails naming each one; clearing the task sends only what is missing.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class SterlingUploadOperator(BaseOperator):
     :param mailbox_template: the partner's mailbox, ``{partner}`` = VENDORID (templated).
     :param force: upload even documents already delivered (templated). :param dry_run: render only (templated).
     :param hook_kwargs: passed to :class:`SterlingHook` (timeouts, retry pacing).
+    :param partners_task_id: the partner sync task; the bills of vendors it could not create wait for it.
     """
 
     template_fields: Sequence[str] = ("mapping", "mailbox_template", "sterling_conn_id", "force", "dry_run")
@@ -44,8 +47,9 @@ class SterlingUploadOperator(BaseOperator):
 
     def __init__(self, *, source_task_id: str, mapping: str, mailbox_template: str = "/{partner}/Inbox",
                  sterling_conn_id: str = SterlingHook.default_conn_name, force: Any = False, dry_run: Any = False,
-                 hook_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+                 hook_kwargs: dict[str, Any] | None = None, partners_task_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.partners_task_id = partners_task_id
         self.source_task_id, self.mapping, self.mailbox_template = source_task_id, mapping, mailbox_template
         self.sterling_conn_id, self.force, self.dry_run = sterling_conn_id, force, dry_run
         self.hook_kwargs = dict(hook_kwargs or {})
@@ -60,8 +64,10 @@ class SterlingUploadOperator(BaseOperator):
         ledger, store = DeliveryLedger(), control_number_store()
         ti, when = context["ti"], run_timestamp(context)
         names_in: dict[str, set[str]] = {}
-        counts = {"uploaded": 0, "already_there": 0, "skipped": 0, "rejected": 0}
+        counts = {"uploaded": 0, "already_there": 0, "skipped": 0, "rejected": 0, "pending": 0}
         failed: list[str] = []
+        no_partner = set(ti.xcom_pull(task_ids=self.partners_task_id, key="failed") or []) \
+            if self.partners_task_id else set()
         for bill in staged_records(staged["uri"]):
             vendor, record_no = str(bill.get("VENDORID")), str(bill.get("RECORDNO"))
             content = hashlib.sha256(f"{self.mapping}\n{json.dumps(bill, sort_keys=True)}".encode()).hexdigest()
@@ -76,11 +82,21 @@ class SterlingUploadOperator(BaseOperator):
                 audit("document_skipped", context, logger=self.log, reason="already delivered",
                       delivered_at=earlier["delivered_at"], **fields)
                 continue
+            if vendor in no_partner:
+                counts["pending"] += 1
+                failed.append(f"{name}: its trading partner {vendor} could not be created (see sync_partners)")
+                audit("document_pending", context, logger=self.log, reason="its trading partner could not be created",
+                      **fields)
+                continue
             out = io.BytesIO()
+            # The content is in the key: the same bill renders the same numbers, a changed one new numbers.
             result = render(mapping, [bill], out, timestamp=when, store=store,
-                            run_key=f"{ti.dag_id}|{ti.run_id}|{ti.task_id}|{record_no}")
+                            run_key=f"{ti.dag_id}|{ti.run_id}|{ti.task_id}|{record_no}|{content[:16]}")
+            for adjusted in result.adjusted:
+                audit("value_adjusted", context, logger=self.log, mapping=self.mapping, **adjusted, **fields)
             if result.rejected:
                 counts["rejected"] += 1
+                failed.append(f"{name}: {result.rejected[0]['field']}: {result.rejected[0]['error']}")
                 audit("record_rejected", context, logger=self.log, mapping=self.mapping, **result.rejected[0], **fields)
                 continue
             if truthy(self.dry_run):
@@ -89,6 +105,8 @@ class SterlingUploadOperator(BaseOperator):
                 continue
             try:
                 if mailbox not in names_in:
+                    if hook.ensure_mailbox(mailbox):
+                        audit("mailbox_created", context, logger=self.log, mailbox=mailbox, vendor=vendor)
                     names_in[mailbox] = {m.get("name") for m in hook.list_messages(mailbox)}
                 if name in names_in[mailbox] and not truthy(self.force):
                     message_id, status = "", "already_there"  # sent by an attempt whose answer was lost
@@ -105,6 +123,8 @@ class SterlingUploadOperator(BaseOperator):
                   sha256=result.sha256, control=result.control_numbers, **fields)
         self.log.info("Bills to Sterling: %s, failed %s (Sterling calls: %s)", counts, len(failed), hook.calls)
         if failed:
-            raise AirflowException(f"{len(failed)} document(s) not uploaded: " + "; ".join(failed[:10]) +
+            raise AirflowException(f"{len(failed)} document(s) not uploaded: " + "; ".join(failed[:20]) +
+                                   (f" and {len(failed) - 20} more (the document_* AUDIT lines name each)"
+                                    if len(failed) > 20 else "") +
                                    ". The others are in their mailboxes; clearing this task sends only the missing ones.")
         return counts
