@@ -14,7 +14,8 @@
   ``X-RateLimit-*`` headers, 429 over either.
 * Faults: the HTTP transport ones plus ``maintenance`` (an HTML page with status 200),
   ``rate_limit`` (a burst of 429s), ``expired_token`` (a 401 as if the token had run out) and
-  ``token_lost`` (the token call is applied, then the connection drops).
+  ``token_lost`` (the token call is applied, then the connection drops), ``next_elsewhere`` (a page's
+  ``__next`` points to another host) and ``next_loop`` (a page's ``__next`` is the page itself).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def _error(message: str, status: int = 400) -> Response:
 
 class ExactSandbox(HttpSandbox):
     name = "exact"
-    supported_faults = HTTP_TRANSPORT_FAULTS | frozenset({"maintenance", "rate_limit", "expired_token", "token_lost"})
+    supported_faults = HTTP_TRANSPORT_FAULTS | frozenset({"maintenance", "rate_limit", "expired_token", "token_lost",
+                                                          "next_elsewhere", "next_loop"})
 
     def __init__(self, *, seed: ExactSeed | None = None, division: ExactDivision | None = None,
                  minutely_limit: int = 60, daily_limit: int = 5000, window_seconds: float = 60.0,
@@ -255,6 +257,11 @@ class ExactSandbox(HttpSandbox):
             params["$skiptoken"] = token
             body["__next"] = f"{self.url}/api/v1/{self.division.number}/{entity}?" + "&".join(
                 f"{k}={quote(v, safe=chr(39) + '(),$ ')}".replace(" ", "%20") for k, v in params.items())
+        if "__next" in body and self.faults.take("next_elsewhere") is not None:
+            body["__next"] = body["__next"].replace(self.url, "http://exact-online.example.net", 1)
+        elif self.faults.take("next_loop") is not None:
+            body["__next"] = f"{self.url}/api/v1/{self.division.number}/{entity}?" + "&".join(
+                f"{k}={quote(v, safe=chr(39) + '(),$ ')}".replace(" ", "%20") for k, v in q.items())
         if top is not None and self.bare_array_for_top and "__next" not in body:
             return Response.json({"d": body["results"]})  # the other shape Exact uses (§4.3)
         return Response.json({"d": body})

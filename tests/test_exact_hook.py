@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mlc.hooks.exact_online import ExactApiError, ExactOnlineHook, ExactReauthRequired
+from mlc.hooks.exact_online import ExactApiError, ExactError, ExactOnlineHook, ExactReauthRequired
 from mlc.hooks.exact_reads import exact_literal, parse_exact_date
-from mlc.state.exact_tokens import TokenStore
+from mlc.state.exact_tokens import TokenStore, TokenStoreError
 from sandbox.exact import ExactSandbox
 from sandbox.exact_data import ExactSeed
 
@@ -128,7 +129,8 @@ def age(store: TokenStore, chain: str, exact: ExactSandbox, seconds: float) -> N
     """Let ``seconds`` pass for the stored token and for the sandbox's clock."""
     pair = store.load(chain)
     pair["expires_at"] -= seconds
-    store.save(chain, pair)
+    with store.lock(chain) as owner:
+        store.save(chain, pair, owner=owner)
     exact.advance(seconds)
 
 
@@ -194,3 +196,30 @@ def test_both_page_shapes_are_read(exact):
     (page,) = list(h.iter_pages("hrm/Costcenters", {"$select": "ID,Code", "$top": "2"}))  # {"d": [...]}
     assert len(page) == 2 and {"ID", "Code"} <= set(page[0])
     assert len(list(h.iter_rows("hrm/Costcenters", ["ID", "Code"]))) == 3  # {"d": {"results": [...]}}
+
+
+def test_the_refresh_lease_outlives_the_token_call_and_only_its_holder_saves(exact, tmp_path):
+    """A token call may take the hook's whole timeout; a lease shorter than that would let a second worker spend
+    the same refresh token meanwhile, which kills the chain on Exact."""
+    assert hook(timeout=120).lease_seconds > 120 and hook(timeout=5).lease_seconds > 5
+    store = TokenStore(f"sqlite:///{tmp_path / 'state.db'}")
+    with store.lock("chain-x", lease=0.2) as late:
+        time.sleep(0.3)  # the lease ran out while the token call was on the wire
+        with store.lock("chain-x", lease=30) as other:
+            store.save("chain-x", {"refresh_token": "theirs"}, owner=other)
+        with pytest.raises(TokenStoreError, match="lease .* was lost"):
+            store.save("chain-x", {"refresh_token": "ours"}, owner=late)
+    assert store.load("chain-x") == {"refresh_token": "theirs"}
+
+
+def test_a_next_link_to_another_host_or_back_to_a_page_already_read_is_refused(exact):
+    exact.inject("next_elsewhere", times=1)
+    with pytest.raises(ExactError, match="refused to send the Exact Online token to http://exact-online.example.net"):
+        list(hook().iter_purchase_entries())
+    assert exact.faults.fired == ["next_elsewhere"]
+    assert not [r for r in exact.requests if "example.net" in r.path]
+
+    exact.inject("next_loop", times=None)
+    with pytest.raises(ExactError, match="repeats a page already read"):
+        list(hook().iter_purchase_entries())
+    assert exact.faults.fired.count("next_loop") >= 2

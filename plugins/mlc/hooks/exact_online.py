@@ -5,7 +5,7 @@ keeps within Exact's rate limits (reference/exact-online.md §2, §3, §7, §11)
   then is it refreshed (Exact refuses a refresh less than 570 s after the previous token). The
   refresh happens under the chain's lease in :class:`mlc.state.exact_tokens.TokenStore`, re-reading the
   store first (another task may have just refreshed), and the new pair is saved *before* it is
-  used. A spent, expired or revoked refresh token raises :class:`ExactReauthRequired`, never retried:
+  used. The lease outlives the token call's timeout, and only the lease's holder may save. A spent, expired or revoked refresh token raises :class:`ExactReauthRequired`, never retried:
   only a person can fix it, with ``mlc exact-auth``.
 * **Division**: the connection's ``division`` extra, else ``current/Me`` once.
 * **Rate limits**: the ``X-RateLimit-*`` headers of every answer are read; when the minute's budget
@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from airflow.sdk import BaseHook
@@ -157,7 +157,7 @@ class ExactOnlineHook(ExactReads, BaseHook):
         pair = self.store.load(self.chain)
         if self._fresh(pair) and not force:
             return str(pair["access_token"])  # type: ignore[index]
-        with _LOCAL, self.store.lock(self.chain):
+        with _LOCAL, self.store.lock(self.chain, lease=self.lease_seconds) as owner:
             latest = self.store.load(self.chain)
             if self._fresh(latest) and (not force or (latest or {}).get("access_token") != (pair or {}).get(
                     "access_token")):
@@ -165,15 +165,21 @@ class ExactOnlineHook(ExactReads, BaseHook):
             refresh = (latest or {}).get("refresh_token") or self.settings["first_refresh_token"]
             if not refresh:
                 raise ExactReauthRequired("no refresh token stored or in the connection")
-            return self._refresh(refresh, latest)
+            return self._refresh(refresh, latest, owner)
 
-    def _refresh(self, refresh_token: str, current: Mapping[str, Any] | None) -> str:
+    @property
+    def lease_seconds(self) -> float:
+        """How long the refresh lease is held: longer than a token call may take, so that no other worker can
+        take the lease and spend the same refresh token while ours is on the wire (which kills the chain)."""
+        return self.timeout + 60.0
+
+    def _refresh(self, refresh_token: str, current: Mapping[str, Any] | None, owner: str) -> str:
         answer, status = self._token_call({"grant_type": "refresh_token", "refresh_token": refresh_token})
         if answer.get("refresh_token"):  # any rotated token is kept, even beside an error (picqer #559)
             pair = {"access_token": answer.get("access_token", ""), "refresh_token": answer["refresh_token"],
                     "expires_at": time.time() + float(answer.get("expires_in") or 0) if answer.get("access_token")
                     else 0.0, "issued_at": time.time()}
-            self.store.save(self.chain, pair)
+            self.store.save(self.chain, pair, owner=owner)
             mask(pair["access_token"])
             mask(pair["refresh_token"])
             if pair["access_token"] and status == 200:
@@ -216,8 +222,8 @@ class ExactOnlineHook(ExactReads, BaseHook):
                              "single-use and valid 3 minutes: run `mlc exact-auth` again")
         pair = {"access_token": answer["access_token"], "refresh_token": answer["refresh_token"],
                 "expires_at": time.time() + float(answer.get("expires_in") or 0), "issued_at": time.time()}
-        with self.store.lock(self.chain):
-            self.store.save(self.chain, pair)
+        with self.store.lock(self.chain, lease=self.lease_seconds) as owner:
+            self.store.save(self.chain, pair, owner=owner)
         return pair
 
     # -- division ------------------------------------------------------------------------------------
@@ -277,7 +283,12 @@ class ExactOnlineHook(ExactReads, BaseHook):
                                    "(maintenance page?)") from None
 
     def get_json(self, url: str, params: Mapping[str, str] | None = None) -> Any:
-        """GET one page: paced, a 429 waited out to its reset, transient failures retried, 4xx raised."""
+        """GET one page: paced, a 429 waited out to its reset, transient failures retried, 4xx raised. The bearer
+        token goes only to the connection's base URL: a URL elsewhere (a ``__next`` link) is refused."""
+        base, target = urlsplit(self.settings["base"]), urlsplit(url)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            raise ExactError(f"refused to send the Exact Online token to {target.scheme}://{target.netloc}: only "
+                             f"{base.scheme}://{base.netloc} (the connection's host) gets it")
         return call_with_retries(self._get_once, url, params, [], policy=self.retry_policy, retryable=is_retryable,
                                  what="Exact Online call", logger=log)
 
@@ -296,11 +307,24 @@ class ExactOnlineHook(ExactReads, BaseHook):
         """Pages of ``/api/v1/{division}/{path}``, following ``__next`` verbatim, one after the other."""
         url: str | None = f"{self.settings['base']}/api/v1/{self.division}/{path}"
         query: Mapping[str, str] | None = params
+        seen: set[str] = set()
         while url:
             payload = self.get_json(url, query)
             yield self.rows_of(payload)
-            data = payload.get("d") if isinstance(payload, dict) else None
-            url, query = (data.get("__next") if isinstance(data, dict) else None), None
+            url, query = self.next_link(payload, seen), None
+
+    @staticmethod
+    def next_link(payload: Any, seen: set[str]) -> str | None:
+        """The page's ``__next`` link, or ``None`` at the end; a link already followed is refused (a loop)."""
+        data = payload.get("d") if isinstance(payload, dict) else None
+        link = data.get("__next") if isinstance(data, dict) else None
+        if not link:
+            return None
+        if link in seen:
+            raise ExactError(f"Exact Online's __next link repeats a page already read ({link}): refused, the read "
+                             "would never end")
+        seen.add(link)
+        return str(link)
 
     def test_connection(self) -> tuple[bool, str]:
         try:

@@ -116,12 +116,12 @@ class ExactReads:
             seen.add(row["EntryID"])
             lines = row.get("PurchaseEntryLines") or {}
             items = list(lines.get("results") or []) if isinstance(lines, dict) else list(lines)
-            next_url = lines.get("__next") if isinstance(lines, dict) else None
+            seen: set[str] = set()
+            next_url = self.next_link({"d": lines}, seen) if isinstance(lines, dict) else None  # type: ignore[attr-defined]
             while next_url:  # an entry with more than 60 lines
                 payload = self.get_json(next_url)  # type: ignore[attr-defined]
                 items.extend(self.rows_of(payload))  # type: ignore[attr-defined]
-                data = payload.get("d") if isinstance(payload, dict) else None
-                next_url = data.get("__next") if isinstance(data, dict) else None
+                next_url = self.next_link(payload, seen)  # type: ignore[attr-defined]
             entry = clean({k: v for k, v in row.items() if k != "PurchaseEntryLines"})
             entry["PurchaseEntryLines"] = sorted((clean(i) for i in items), key=lambda i: i.get("LineNumber") or 0)
             yield entry

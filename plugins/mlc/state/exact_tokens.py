@@ -75,12 +75,19 @@ class TokenStore:
             raise TokenStoreError(f"the stored Exact Online tokens for {chain} cannot be decrypted with this Fernet "
                                   "key (was the key changed?); run `mlc exact-auth` again") from None
 
-    def save(self, chain: str, pair: dict[str, Any]) -> None:
+    def save(self, chain: str, pair: dict[str, Any], *, owner: str) -> None:
+        """Store ``pair``, if ``owner`` still holds the chain's lease (:meth:`lock`): a holder whose lease ran out
+        must not overwrite the pair of the one that took over."""
         secret = fernet().encrypt(json.dumps(pair, sort_keys=True).encode()).decode()
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self.engine.begin() as conn:
-            self._ensure(conn, chain)
-            conn.execute(TOKENS.update().where(TOKENS.c.chain == chain).values(secret=secret, updated=now))
+            saved = conn.execute(TOKENS.update().where(TOKENS.c.chain == chain, TOKENS.c.lock_owner == owner,
+                                                       TOKENS.c.lock_until >= time.time())
+                                 .values(secret=secret, updated=now)).rowcount
+        if saved != 1:
+            raise TokenStoreError(f"the Exact Online token lease for {chain} was lost before the new pair was saved; "
+                                  "another task may hold the chain now. If later calls are refused, run `mlc "
+                                  "exact-auth` again")
 
     @staticmethod
     def _ensure(conn: sa.Connection, chain: str) -> None:
@@ -93,8 +100,10 @@ class TokenStore:
                 pass  # another worker inserted it first
 
     @contextmanager
-    def lock(self, chain: str, *, lease: float = 60.0, wait: float = 90.0, poll: float = 0.2) -> Iterator[None]:
-        """Hold the chain's lease; another holder makes this wait (up to ``wait`` seconds)."""
+    def lock(self, chain: str, *, lease: float = 180.0, wait: float | None = None, poll: float = 0.2) -> Iterator[str]:
+        """Hold the chain's lease for at most ``lease`` seconds; yields the holder's id (for :meth:`save`). Another
+        holder makes this wait, up to ``wait`` seconds (default: the lease and half again)."""
+        wait = lease * 1.5 if wait is None else wait
         owner = uuid.uuid4().hex
         deadline = time.monotonic() + wait
         waited = False
@@ -116,7 +125,7 @@ class TokenStore:
                 raise TokenStoreError(f"another task has held the Exact Online token lock for {chain} for {wait:.0f}s")
             time.sleep(poll)
         try:
-            yield
+            yield owner
         finally:
             with self.engine.begin() as conn:
                 conn.execute(TOKENS.update().where(TOKENS.c.chain == chain, TOKENS.c.lock_owner == owner)
