@@ -1,11 +1,12 @@
 """
 ### Sage Intacct → Snowflake
 
-Every night at 02:00 UTC, the vendors, AP bills with their lines, AP payments, GL accounts and
-dimensions changed in Sage Intacct the day before land in Snowflake tables that analysts can join
-(`vendor`, `ap_bill`, `ap_bill_item`, `ap_payment`, `gl_account`, `department`, `location`,
-`class`, and one per configured custom dimension), by MERGE on `recordno`: no duplicates, a
-replayed window changes nothing. Every table keeps `_synced_at`, `_deleted` and `_raw` (the whole
+Every night at 02:00 UTC, the vendors, AP bills with their lines, AP payments with the bills they
+pay, GL accounts and dimensions changed in Sage Intacct the day before land in Snowflake tables that
+analysts can join (`vendor`, `ap_bill`, `ap_bill_item`, `ap_payment`, `ap_payment_detail`,
+`gl_account`, `department`, `location`, `class`, and one per configured custom dimension), by MERGE
+on `recordno`: no duplicates, a replayed window changes nothing. A bill (or payment) loaded again
+brings all its lines: a line removed in Intacct is marked `_deleted`, so the lines add up to the bill. Every table keeps `_synced_at`, `_deleted` and `_raw` (the whole
 Intacct record as JSON, so a custom field is never lost).
 
 | task | what it does | when it fails, look at |
@@ -35,11 +36,12 @@ from mlc.operators.dag_params import task_defaults, window_params
 from mlc.operators.intacct_extract import IntacctExtractOperator
 from mlc.operators.snowflake_load import SnowflakeLoadOperator
 
-TABLES = ["vendor", "ap_bill", "ap_bill_item", "ap_payment", "gl_account", "department", "location", "class"]
+TABLES = ["vendor", "ap_bill", "ap_bill_item", "ap_payment", "ap_payment_detail", "gl_account", "department",
+          "location", "class"]
 #: custom dimensions with a table of their own, e.g. MLC_CUSTOM_DIMENSIONS=PROJECT,TERRITORY
 CUSTOM = [d.strip().upper() for d in os.environ.get("MLC_CUSTOM_DIMENSIONS", "").split(",") if d.strip()]
 DIMENSIONS = ["DEPARTMENT", "LOCATION", "CLASS", *CUSTOM]
-EXPORTS = {"vendors": ["vendor"], "bills": ["ap_bill", "ap_bill_item"], "payments": ["ap_payment"],
+EXPORTS = {"vendors": ["vendor"], "bills": ["ap_bill", "ap_bill_item"], "payments": ["ap_payment", "ap_payment_detail"],
            "gl_accounts": ["gl_account"], "dimensions": [d.lower() for d in DIMENSIONS]}
 
 with DAG(

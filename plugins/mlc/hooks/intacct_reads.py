@@ -7,8 +7,9 @@
 * Windows are [since - overlap, until): Intacct timestamps have no time zone, so bounds are
   written in the company's time zone (``timezone`` extra) and the overlap absorbs clock skew;
   the consumer deduplicates across runs on RECORDNO (MERGE, ledgers).
-* Bills come with their lines: one line query per page of bills (``RECORDKEY in`` the page's
-  keys, in chunks of 1,000), so 10,000 bills of 3 lines take 5 + 15 requests, the page-size floor.
+* Bills come with their lines, payments with the bills they pay: one child query per page of
+  parents (``RECORDKEY in`` the page's keys, in chunks of 1,000), so 10,000 bills of 3 lines take
+  5 + 15 requests, the page-size floor.
 * ``readByQuery``/``readMore`` (pages of up to 1,000) where ``query`` cannot serve, e.g. a filter
   written in readByQuery's own syntax.
 * A page is checked against its own counts before it is believed: an empty page while
@@ -202,29 +203,40 @@ class IntacctReads:
         for page in self.iter_changed_pages(obj, fields, **kwargs):
             yield from page
 
-    # -- bills with their lines ---------------------------------------------------------------------------
-    def iter_bills(self, *, since: datetime | None = None, until: datetime | None = None,
-                   overlap: timedelta = timedelta(0), fields: Sequence[str] | None = None,
-                   line_fields: Sequence[str] | None = None, filter: Filter | None = None,  # noqa: A002
-                   pagesize: int = MAX_QUERY_PAGE) -> Iterator[dict[str, Any]]:
+    # -- records with their lines --------------------------------------------------------------------------
+    def iter_owned(self, obj: str, child: str, parent_key: str, group: str, *, order: str,
+                   since: datetime | None = None, until: datetime | None = None, overlap: timedelta = timedelta(0),
+                   fields: Sequence[str] | None = None, child_fields: Sequence[str] | None = None,
+                   filter: Filter | None = None, pagesize: int = MAX_QUERY_PAGE  # noqa: A002
+                   ) -> Iterator[dict[str, Any]]:
+        """``obj`` records changed in the window, each with its ``child`` records as ``{group: {child: [...]}}``:
+        one child query per page of parents (``parent_key in`` the page's keys, in chunks of 1,000)."""
+        child_fields = list(child_fields or FIELDS[child])
+        for needed in (parent_key, order):
+            if needed not in child_fields:
+                child_fields.append(needed)
+        for parents in self.iter_changed_pages(obj, fields, since=since, until=until, overlap=overlap,
+                                               filter=filter, pagesize=pagesize):
+            keys = [parent["RECORDNO"] for parent in parents]
+            ins: list[Filter] = [("in", parent_key, list(chunk)) for chunk in chunked(keys, MAX_IN_VALUES)]
+            children: dict[str, list[dict[str, Any]]] = {}
+            for page in self.iter_query_pages(child, child_fields, filter=ins[0] if len(ins) == 1 else ("or", ins),
+                                              order_by=((parent_key, "asc"), (order, "asc")), pagesize=pagesize):
+                for record in page:
+                    children.setdefault(record[parent_key], []).append(record)
+            for parent in parents:
+                parent[group] = {child: children.get(parent["RECORDNO"], [])}
+                yield parent
+
+    def iter_bills(self, *, line_fields: Sequence[str] | None = None, **window: Any) -> Iterator[dict[str, Any]]:
         """APBILL records changed in the window, each with ``APBILLITEMS: {"APBILLITEM": [lines]}``."""
-        line_fields = list(line_fields or FIELDS["APBILLITEM"])
-        for needed in ("RECORDKEY", "LINE_NO"):
-            if needed not in line_fields:
-                line_fields.append(needed)
-        for bills in self.iter_changed_pages("APBILL", fields, since=since, until=until, overlap=overlap,
-                                             filter=filter, pagesize=pagesize):
-            keys = [bill["RECORDNO"] for bill in bills]
-            ins: list[Filter] = [("in", "RECORDKEY", list(chunk)) for chunk in chunked(keys, MAX_IN_VALUES)]
-            lines: dict[str, list[dict[str, Any]]] = {}
-            for page in self.iter_query_pages("APBILLITEM", line_fields,
-                                              filter=ins[0] if len(ins) == 1 else ("or", ins),
-                                              order_by=(("RECORDKEY", "asc"), ("LINE_NO", "asc")), pagesize=pagesize):
-                for line in page:
-                    lines.setdefault(line["RECORDKEY"], []).append(line)
-            for bill in bills:
-                bill["APBILLITEMS"] = {"APBILLITEM": lines.get(bill["RECORDNO"], [])}
-                yield bill
+        return self.iter_owned("APBILL", "APBILLITEM", "RECORDKEY", "APBILLITEMS", order="LINE_NO",
+                               child_fields=line_fields, **window)
+
+    def iter_payments(self, **window: Any) -> Iterator[dict[str, Any]]:
+        """APPYMT records changed in the window, each with the bills it pays:
+        ``APPYMTDETAILS: {"APPYMTDETAIL": [applications]}`` (RECORDKEY = the bill's RECORDNO)."""
+        return self.iter_owned("APPYMT", "APPYMTDETAIL", "PAYMENTKEY", "APPYMTDETAILS", order="RECORDNO", **window)
 
     # -- readByQuery -----------------------------------------------------------------------------------
     def iter_read_by_query(self, obj: str, fields: Sequence[str] | str = "*", where: str = "",

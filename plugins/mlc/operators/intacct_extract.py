@@ -24,7 +24,8 @@ DELETABLE = ("VENDOR", "APBILL", "APPYMT", "GLACCOUNT")
 class IntacctExtractOperator(StagedExtractOperator):
     """Stage one export of Intacct records changed in the window as JSON lines.
 
-    :param export: ``vendors``, ``bills`` (with their lines), ``gl_accounts``, ``dimensions``, ``payments`` or
+    :param export: ``vendors``, ``bills`` (with their lines), ``gl_accounts``, ``dimensions``, ``payments`` (with the
+        bills each pays, APPYMTDETAIL) or
         ``deletes`` (AUDITHISTORY deletions of vendors, bills, payments and GL accounts in the window).
     :param dimensions: the dimension objects the ``dimensions`` export reads (templated; custom ones too).
     :param extra_fields: more fields to read, by object (``{"APBILL": ["CUSTOMFIELD"]}``; templated): a
@@ -69,7 +70,7 @@ class IntacctExtractOperator(StagedExtractOperator):
         elif self.export == "gl_accounts":
             yield from hook.iter_query("GLACCOUNT")  # a reference list: always whole
         elif self.export == "payments":
-            yield from hook.iter_changed("APPYMT", self.fields("APPYMT"), since=since, until=until, overlap=overlap)
+            yield from hook.iter_payments(fields=self.fields("APPYMT"), since=since, until=until, overlap=overlap)
         elif self.export == "deletes":
             if since is None:
                 raise ValueError("deletions are read for a window: give window_start or run on a schedule")

@@ -27,8 +27,9 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlc.operators.audit import audit
 from mlc.operators.staging import staged_records
-from mlc.operators.snowflake_tables import (SYSTEM_COLUMNS, TableSpec, cell, column_name, create_table_sql, merge_sql,
-                                        raw_json, source_records, staging_sql, table_specs)
+from mlc.operators.snowflake_tables import (CHILDREN, SYSTEM_COLUMNS, TableSpec, cell, column_name, create_table_sql,
+                                            keys_table_sql, merge_sql, orphaned_children_sql, parent_keys, raw_json,
+                                            source_records, staging_sql, table_specs)
 
 
 class CountingCursor:
@@ -110,10 +111,14 @@ class SnowflakeLoadOperator(BaseOperator):
                     if not plan["rows"]:
                         continue  # nothing to stage (a COPY of a header alone is refused by some engines)
                     cursor.table = plan["spec"].name
-                    cursor.execute(f"PUT file://{plan['file']} @mlc_load_{tag}/{plan['spec'].name}")
-                    cursor.execute(f"COPY INTO {plan['stage']} FROM @mlc_load_{tag}/{plan['spec'].name} "
-                                   "FILE_FORMAT=(TYPE=CSV SKIP_HEADER=1 FIELD_OPTIONALLY_ENCLOSED_BY='\"' "
-                                   "EMPTY_FIELD_AS_NULL=TRUE)")
+                    for table, file, folder in ((plan["stage"], plan["file"], plan["spec"].name),
+                                                (plan.get("parents"), plan.get("parents_file"), f"{plan['spec'].name}_parents")):
+                        if table is None:
+                            continue
+                        cursor.execute(f"PUT file://{file} @mlc_load_{tag}/{folder}")
+                        cursor.execute(f"COPY INTO {table} FROM @mlc_load_{tag}/{folder} "
+                                       "FILE_FORMAT=(TYPE=CSV SKIP_HEADER=1 FIELD_OPTIONALLY_ENCLOSED_BY='\"' "
+                                       "EMPTY_FIELD_AS_NULL=TRUE)")
                 statements = self._merge_all(cursor, plans, deletes, hook)
                 conn.commit()
         except BaseException:
@@ -169,8 +174,18 @@ class SnowflakeLoadOperator(BaseOperator):
         cursor.execute(staging_sql(stage, columns, temporary=temporary))
         path = folder / f"{spec.name}.csv"
         rows, rejected = self._write_csv(path, spec, columns, uri, context)
-        return {"spec": spec, "columns": columns, "stage": stage, "file": path, "rows": rows, "rejected": rejected,
+        plan = {"spec": spec, "columns": columns, "stage": stage, "file": path, "rows": rows, "rejected": rejected,
                 "added": added}
+        if spec.obj in CHILDREN:  # the parents of this load, so that children they no longer have are marked
+            plan["parents"], plan["parents_file"] = f"mlc_par_{spec.name}_{tag}", folder / f"{spec.name}_parents.csv"
+            if not temporary:
+                cursor.execute(f"DROP TABLE IF EXISTS {plan['parents']}")
+            cursor.execute(keys_table_sql(plan["parents"], temporary=temporary))
+            with plan["parents_file"].open("w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out)
+                writer.writerow(["recordno"])
+                writer.writerows([key] for key in parent_keys(staged_records(uri)) if key not in (None, ""))
+        return plan
 
     def _write_csv(self, path: Path, spec: TableSpec, columns: Sequence[tuple[str, str, str]], uri: str,
                    context: Context) -> tuple[int, int]:
@@ -204,9 +219,11 @@ class SnowflakeLoadOperator(BaseOperator):
         for plan in plans:
             spec: TableSpec = plan["spec"]
             sql = [merge_sql(spec, plan["stage"], plan["columns"]) if plan["rows"] else ""]
-            gone = deletes.get("APBILL" if spec.obj == "APBILLITEM" else spec.obj, [])
+            if plan.get("parents"):
+                sql.append(orphaned_children_sql(spec, plan["stage"], plan["parents"]))
+            gone = deletes.get(CHILDREN[spec.obj][0] if spec.obj in CHILDREN else spec.obj, [])
             if gone:
-                key = "recordkey" if spec.obj == "APBILLITEM" else "recordno"
+                key = column_name(CHILDREN[spec.obj][2]) if spec.obj in CHILDREN else "recordno"
                 sql.append(f"UPDATE {spec.name} SET _deleted = TRUE, _synced_at = CURRENT_TIMESTAMP()::TIMESTAMP_NTZ "
                            f"WHERE {key} IN ({', '.join(str(k) for k in sorted(set(gone)))}) AND NOT _deleted")
             if self.full_refresh and self.full_refresh == spec.name and not plan["rows"]:
@@ -253,5 +270,7 @@ class SnowflakeLoadOperator(BaseOperator):
                              "api_statements": len([sql for sql in statements[name] if sql])}
             cursor.table = name
             cursor.execute(f"DROP TABLE IF EXISTS {plan['stage']}")
+            if plan.get("parents"):
+                cursor.execute(f"DROP TABLE IF EXISTS {plan['parents']}")
         return results
 

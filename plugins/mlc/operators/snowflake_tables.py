@@ -1,7 +1,8 @@
 """The Snowflake tables Intacct lands in, and the SQL that loads them (reference/snowflake.md §4, §6).
 
 Fivetran-like shape, so dbt models written for it fit: one table per Intacct object in lower snake
-case (``vendor``, ``ap_bill``, ``ap_bill_item``, ``ap_payment``, ``gl_account``, one per dimension),
+case (``vendor``, ``ap_bill``, ``ap_bill_item``, ``ap_payment``, ``ap_payment_detail`` (which bills a
+payment pays), ``gl_account``, one per dimension),
 Intacct field names lower-cased with dots as underscores, keyed on ``recordno``; typed (amounts
 NUMBER(38,2), transaction dates DATE, timestamps TIMESTAMP_NTZ in the Intacct company's time zone,
 said in the table comment); plus ``_synced_at``, ``_deleted`` and ``_raw`` (VARIANT, the whole source
@@ -26,6 +27,10 @@ from mlc.hooks.intacct_reads import FIELDS, dimension_fields
 
 SYSTEM_COLUMNS = ("_synced_at", "_deleted", "_raw")
 TRANSACTIONS = ("APBILL", "APPYMT", "APBILLITEM")  # their WHENCREATED/WHENPOSTED/WHENDUE... are dates
+#: child object -> (parent object, the group its records come nested in, the child's key of its parent). A parent
+#: loaded again brings all its children: those no longer there are marked ``_deleted``.
+CHILDREN = {"APBILLITEM": ("APBILL", "APBILLITEMS", "RECORDKEY"),
+            "APPYMTDETAIL": ("APPYMT", "APPYMTDETAILS", "PAYMENTKEY")}
 INTEGERS = {"RECORDNO", "RECORDKEY", "LINE_NO", "PAYMENTKEY", "ENTRYKEY"}
 AMOUNTS = {"AMOUNT", "TRX_AMOUNT", "CREDITLIMIT", "TRX_PAYMENTAMOUNT", "PAYMENTAMOUNT"}
 BOOLEANS = {"ONHOLD"}
@@ -78,6 +83,7 @@ def table_specs(dimensions: Sequence[str]) -> dict[str, TableSpec]:
         "ap_bill": TableSpec("ap_bill", "APBILL", "bills", FIELDS["APBILL"]),
         "ap_bill_item": TableSpec("ap_bill_item", "APBILLITEM", "bills", FIELDS["APBILLITEM"]),
         "ap_payment": TableSpec("ap_payment", "APPYMT", "payments", FIELDS["APPYMT"]),
+        "ap_payment_detail": TableSpec("ap_payment_detail", "APPYMTDETAIL", "payments", FIELDS["APPYMTDETAIL"]),
         "gl_account": TableSpec("gl_account", "GLACCOUNT", "gl_accounts", FIELDS["GLACCOUNT"]),
     }
     for name in dimensions:
@@ -87,18 +93,34 @@ def table_specs(dimensions: Sequence[str]) -> dict[str, TableSpec]:
 
 
 def source_records(spec: TableSpec, staged: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """The records of ``spec``'s object in its staged export (bill lines unnested, dimensions split)."""
+    """The records of ``spec``'s object in its staged export (children unnested, dimensions split)."""
+    groups = {group for _, group, _ in CHILDREN.values()}
     for record in staged:
-        if spec.obj == "APBILLITEM":
-            for line in (record.get("APBILLITEMS") or {}).get("APBILLITEM") or []:
-                yield {**line, "RECORDKEY": line.get("RECORDKEY") or record.get("RECORDNO")}
+        if spec.obj in CHILDREN:
+            _parent, group, parent_key = CHILDREN[spec.obj]
+            children = (record.get(group) or {}).get(spec.obj) or []
+            for child in [children] if isinstance(children, dict) else children:
+                yield {**child, parent_key: child.get(parent_key) or record.get("RECORDNO")}
         elif spec.export == "dimensions":
             if record.get("DIMENSION") == spec.obj:
                 yield record.get("RECORD") or record
-        elif spec.obj == "APBILL":
-            yield {k: v for k, v in record.items() if k != "APBILLITEMS"}
         else:
-            yield record
+            yield {k: v for k, v in record.items() if k not in groups}
+
+
+def parent_keys(staged: Iterator[dict[str, Any]]) -> Iterator[Any]:
+    """The parents' RECORDNOs in a staged export of a child table (every bill loaded, lines or not)."""
+    for record in staged:
+        yield record.get("RECORDNO")
+
+
+def orphaned_children_sql(spec: TableSpec, stage_table: str, parents_table: str) -> str:
+    """Mark ``_deleted`` the children of the parents in this load that the load no longer has (a bill line
+    removed in Intacct), so that a bill's lines keep adding up to its total."""
+    key = column_name(CHILDREN[spec.obj][2])
+    return (f"UPDATE {spec.name} SET _deleted = TRUE, _synced_at = CURRENT_TIMESTAMP()::TIMESTAMP_NTZ "
+            f"WHERE NOT _deleted AND {key} IN (SELECT recordno::NUMBER(38,0) FROM {parents_table}) "
+            f"AND recordno NOT IN (SELECT recordno::NUMBER(38,0) FROM {stage_table})")
 
 
 def _when(text: str, with_time: bool) -> str:
@@ -147,6 +169,11 @@ def staging_sql(stage_table: str, columns: Sequence[tuple[str, str, str]], tempo
     kind = "TEMPORARY" if temporary else "TRANSIENT"
     body = ", ".join(f"{name} VARCHAR" for name, _, _ in columns)
     return f"CREATE {kind} TABLE {stage_table} ({body}, _raw VARCHAR)"
+
+
+def keys_table_sql(table: str, temporary: bool = True) -> str:
+    """A staging table of parent keys (the bills or payments of a load)."""
+    return f"CREATE {'TEMPORARY' if temporary else 'TRANSIENT'} TABLE {table} (recordno VARCHAR)"
 
 
 def merge_sql(spec: TableSpec, stage_table: str, columns: Sequence[tuple[str, str, str]]) -> str:
