@@ -32,7 +32,7 @@ from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from mlc.operators.ack_generate import AckGenerateOperator
-from mlc.operators.dag_params import send_params, task_defaults, window_params
+from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
 from mlc.operators.exact_extract import EXPORTS, ExactExtractOperator
 from mlc.operators.render_file import RenderFileOperator
 from mlc.operators.sftp_deliver import SftpDeliverOperator
@@ -70,6 +70,7 @@ with DAG(
            for export, mapping in DEFAULT_MAPPINGS.items()},
         "remote_dir": Param("inbound", type="string", title="ERP inbound folder", pattern=r"^[A-Za-z0-9._/-]+$"),
         **send_params(),
+        **waive_param(),
         "generate_acks": Param(True, type="boolean", title="Write 997 / CONTRL for files the ERP has processed"),
         "processed_dir": Param("inbound/processed", type="string", title="Where the ERP moves processed files",
                                pattern=r"^[A-Za-z0-9._/-]+$"),
@@ -99,6 +100,7 @@ with DAG(
             mapping=f"{{{{ params.{export}_mapping }}}}",
             destination=sftp_destination("sftp_default", "{{ params.remote_dir }}"),
             force="{{ params.force }}",
+            waive="{{ params.waive }}",
         )
         deliver = SftpDeliverOperator(
             task_id=f"deliver_{export}",

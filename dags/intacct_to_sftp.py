@@ -31,7 +31,7 @@ from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from mlc.operators.ack_poll import AckPollOperator
-from mlc.operators.dag_params import send_params, task_defaults, window_params
+from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
 from mlc.operators.intacct_extract import EXPORTS, IntacctExtractOperator
 from mlc.operators.render_file import RenderFileOperator
 from mlc.operators.sftp_deliver import SftpDeliverOperator
@@ -69,6 +69,7 @@ with DAG(
         "read_acks": Param(True, type="boolean", title="Read 997 / CONTRL acknowledgments from acks/"),
         "acks_dir": Param("acks", type="string", title="Partner's acknowledgment folder", pattern=r"^[A-Za-z0-9._/-]+$"),
         **send_params(),
+        **waive_param(),
     },
 ) as dag:
     # Acks of earlier deliveries arrive in their own time; read whatever is there, whatever this run sent.
@@ -82,6 +83,7 @@ with DAG(
             overlap_minutes="{{ params.overlap_minutes }}", pool="intacct_default")
         render = RenderFileOperator(task_id=f"render_{export}", source_task_id=extract.task_id,
                                     mapping=f"{{{{ params.{export}_mapping }}}}", force="{{ params.force }}",
+                                    waive="{{ params.waive }}",
                                     destination=sftp_destination("sftp_default", "{{ params.remote_dir }}"))
         deliver = SftpDeliverOperator(task_id=f"deliver_{export}", source_task_id=render.task_id,
                                       remote_dir="{{ params.remote_dir }}", force="{{ params.force }}",

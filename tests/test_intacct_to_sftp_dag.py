@@ -86,13 +86,21 @@ def test_a_run_delivers_valid_files_and_a_second_run_nothing_new(dag, env, capsy
     assert sorted(a["reason"] for a in skipped) == ["same records already delivered"] * 2
     assert {ti.task_id: ti.state for ti in again.get_task_instances()}["deliver_bills"] == "skipped"
 
-    gateway.store.clock = lambda: datetime(2026, 11, 5, 12, 0, 0)  # someone edits a bill inside the window
-    gateway.store.touch("APBILL", [int(gateway.store.select(
-        'SELECT MIN("RECORDNO") FROM "APBILL" WHERE "WHENMODIFIED" >= ?', ["2026-11-01 00:00:00"])[0][0])])
+    gateway.store.clock = lambda: datetime(2026, 11, 5, 12, 0, 0)  # someone saves a bill without changing it
+    first = int(gateway.store.select('SELECT MIN("RECORDNO") FROM "APBILL" WHERE "WHENMODIFIED" >= ?',
+                                     ["2026-11-01 00:00:00"])[0][0])
+    gateway.store.touch("APBILL", [first])
+    touched = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
+    log = capsys.readouterr().out
+    assert touched.state == "success" and outbound(sftp) == files  # the partner would see the same invoice
+    assert [a["already_sent"] for a in audits(log) if a["event"] == "file_staged"] == [expected_bills(gateway)]
+
+    gateway.store.update("APBILL", first, {"TERMNAME": "Net 45"})  # a real change: the invoice is sent again
     changed = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
     assert changed.state == "success"
     new = {name: data for name, data in outbound(sftp).items() if name not in files}
     assert len(new) == 1 and next(iter(new)).endswith(".x12")
+    assert next(iter(new.values())).count(b"ST*810*") == 1  # only the changed invoice, not the whole window
 
 
 def test_dry_run_writes_nothing_to_the_server(dag, env, capsys):
@@ -230,8 +238,9 @@ def test_a_re_extract_that_finds_changed_data_gets_new_control_numbers_and_a_new
     assert outbound(sftp) == first
 
     gateway.store.clock = lambda: datetime(2026, 11, 5, 12, 0, 0)  # a bill of the window is edited
-    gateway.store.touch("APBILL", [int(gateway.store.select(
-        'SELECT MIN("RECORDNO") FROM "APBILL" WHERE "WHENMODIFIED" >= ?', ["2026-11-01 00:00:00"])[0][0])])
+    gateway.store.update("APBILL", int(gateway.store.select(
+        'SELECT MIN("RECORDNO") FROM "APBILL" WHERE "WHENMODIFIED" >= ?', ["2026-11-01 00:00:00"])[0][0]),
+        {"TERMNAME": "Net 45"})
     for task in ("extract_bills", "render_bills", "deliver_bills"):
         assert clear_and_rerun(run, dag, task) == "success"
     capsys.readouterr()

@@ -201,3 +201,16 @@ def test_a_line_removed_in_intacct_is_marked_deleted_and_payments_bring_the_bill
     assert query(f"SELECT recordno FROM ap_bill_item WHERE recordkey = {bill} AND NOT _deleted ORDER BY recordno") \
         == [(r[0],) for r in sorted(remaining)]
     assert query("SELECT COUNT(*) FROM ap_bill_item WHERE _deleted") == [(1,)]  # no other bill's line was touched
+
+
+def test_a_scheduled_load_moves_the_mark_of_every_export_it_loaded(dag, env):
+    from datetime import timezone
+
+    from mlc.state.progress import Watermarks, watermark_scope
+
+    run = dag.test(logical_date=datetime(2026, 11, 9, 2, tzinfo=timezone.utc), run_conf={"window_start": None,
+                                                                                          "window_end": None})
+    assert run.state == "success"
+    end = datetime(2026, 11, 9, 2, tzinfo=timezone.utc)
+    for export in ("vendors", "bills", "payments"):
+        assert Watermarks().get(watermark_scope("intacct_to_snowflake", export, "intacct_default")) == end

@@ -167,3 +167,16 @@ def test_a_vendor_that_cannot_be_a_partner_holds_its_bills_back_fails_the_run_an
     assert clear_and_rerun(run, dag, "upload_bills") == "success"
     docs = uploaded(sterling)
     assert len(docs) == len(bills) and len({p.rsplit("_", 1)[0] for p in docs}) == len(bills)  # each once
+
+
+def test_a_scheduled_run_moves_the_marks_of_what_it_delivered(dag, env):
+    from datetime import timezone
+
+    from mlc.state.progress import Watermarks, watermark_scope
+
+    run = dag.test(logical_date=datetime(2026, 11, 9, 4, tzinfo=timezone.utc), run_conf={"window_start": None,
+                                                                                          "window_end": None})
+    assert run.state == "success"
+    end = datetime(2026, 11, 9, 4, tzinfo=timezone.utc)  # the daily interval that ends at this run
+    for export in ("vendors", "bills"):
+        assert Watermarks().get(watermark_scope("intacct_to_sterling", export, "intacct_default")) == end

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from mlc.state.control_numbers import SqlControlNumberStore
 from mlc.state.exact_tokens import TokenStore
 from mlc.state.ledgers import DeliveryLedger, InboundLedger, content_key, normalize_destination, sftp_destination
+from mlc.state.progress import SentRecords, Watermarks
 from mlc.state.schema import METADATA, ensure_tables, state_url
 
 
@@ -17,7 +18,8 @@ def test_every_store_uses_the_one_schema(tmp_path):
     DeliveryLedger(url)
     tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
     assert tables == set(METADATA.tables) == {"mlc_delivery", "mlc_inbound_file", "mlc_control_sequence",
-                                               "mlc_control_run", "mlc_exact_token"}
+                                               "mlc_control_run", "mlc_exact_token", "mlc_watermark",
+                                               "mlc_record_sent"}
 
 
 def test_the_stores_share_one_database_and_many_at_once_create_it_once(tmp_path):
@@ -46,3 +48,21 @@ def test_destinations_are_named_one_way(monkeypatch):
     assert content_key("m", "x") == content_key("m", "x") != content_key("n", "x")
     monkeypatch.setenv("MLC_STATE_URL", "postgresql://somewhere/state")
     assert state_url() == "postgresql://somewhere/state"
+
+
+def test_a_watermark_only_moves_forward_and_the_record_ledger_keeps_each_version_once(tmp_path):
+    from datetime import datetime, timezone
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    marks = Watermarks(url)
+    nov = [datetime(2026, 11, day, 6, tzinfo=timezone.utc) for day in (2, 9, 16)]
+    assert marks.get("s") is None
+    assert marks.advance("s", nov[1], "r1") == nov[1]
+    assert marks.advance("s", nov[0], "r2") == nov[1], "never backwards"
+    assert marks.advance("s", nov[2], "r3") == nov[2] == marks.get("s")
+
+    ledger = SentRecords("sftp://sftp_default/outbound", url)
+    assert ledger.record([("1", "a"), ("1", "a"), ("2", "b")], "f1.x12", "r1") == 2
+    assert ledger.record([("1", "a"), ("1", "c")], "f2.x12", "r2") == 1  # a new version of record 1
+    assert ledger.versions(["1", "2", "3"]) == {"1": {"a", "c"}, "2": {"b"}}
+    assert SentRecords("sftp://other/outbound", url).versions(["1"]) == {}

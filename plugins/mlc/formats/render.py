@@ -5,16 +5,22 @@ comes. A record that cannot be rendered is not written and not dropped either: i
 ``RenderResult.rejected`` with its number, key and reason, and the rest of the file goes on. A value
 the mapping's policy adjusted to fit (cut to its element's length, characters outside the file's
 encoding replaced) is written and listed in ``RenderResult.adjusted``, so the caller can say so.
+
+With a ``gate`` (:class:`RecordGate`), each record is shown to it with its key and a digest of what
+the partner would see (the mapped record): the gate may let it pass by (already sent in that very
+version, or waived by a person), and is told of each record written. No control number is taken
+until a record is written, so a run that has nothing new spends none.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from mlc.formats.control_numbers import ControlNumberStore
 from mlc.formats.csvfile import CsvOptions, write_csv
@@ -35,9 +41,35 @@ class RenderResult:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     #: values written other than they came: ``{"record", "key", "field", "change"}``
     adjusted: list[dict[str, Any]] = field(default_factory=list)
+    #: records the gate let pass by, not written: ``{"record", "key", "reason"}``
+    passed: list[dict[str, Any]] = field(default_factory=list)
     control_numbers: dict[str, Any] = field(default_factory=dict)
     bytes: int = 0
     sha256: str = ""
+
+
+class RecordGate(Protocol):
+    """Decides, record by record, what goes into the file (the per-record ledger, waivers)."""
+
+    def admit(self, record: Mapping[str, Any], key: str, digest: str) -> str | None:
+        """``None`` to write the record, else why it passes by (``already sent``, ``waived``)."""
+
+    def written(self, key: str, digest: str) -> None:
+        """The record is in the file."""
+
+
+def record_key(mapping: Mapping[str, Any], record: Mapping[str, Any]) -> str:
+    """The key a record is known by across runs: the source's RECORDNO when it has one (unique per object),
+    else the mapping's ``record_key``."""
+    key = record.get("RECORDNO")
+    if key in (None, "") and mapping.get("record_key"):
+        key = get_path(record, mapping["record_key"])
+    return "" if key is None else str(key)
+
+
+def digest(value: Any) -> str:
+    """A digest of what the partner sees of one record (its mapped form)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
 class _Counting:
@@ -165,16 +197,34 @@ def file_name(mapping: Mapping[str, Any], *, timestamp: datetime, run_id: str = 
     return name
 
 
-def _mapped(mapping: Mapping[str, Any], records: Iterable[Mapping[str, Any]], result: RenderResult
-            ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (record number, canonical record); a record that cannot be mapped goes to ``rejected``."""
+def _mapped(mapping: Mapping[str, Any], records: Iterable[Mapping[str, Any]], result: RenderResult,
+            gate: RecordGate | None = None) -> Iterator[tuple[int, dict[str, Any], tuple[str, str] | None]]:
+    """Yield (record number, canonical record, its (key, digest) for the gate); a record that cannot be mapped
+    goes to ``rejected``, one the gate lets pass to ``passed``."""
     key_field = mapping.get("record_key")
     build = compile_spec(mapping["fields"])
     for index, record in enumerate(records, 1):
         try:
-            yield index, build(record, index)
+            canonical = build(record, index)
         except RenderError as exc:
             result.rejected.append(_rejection(exc, index, record, key_field))
+            continue
+        mark = _gate(gate, mapping, record, canonical, index, result)
+        if mark is not False:
+            yield index, canonical, mark
+
+
+def _gate(gate: RecordGate | None, mapping: Mapping[str, Any], record: Mapping[str, Any], mapped: Any, index: int,
+          result: RenderResult) -> tuple[str, str] | None | bool:
+    """(key, digest) of a record the gate admits, ``None`` without a gate, ``False`` when it passes by."""
+    if gate is None:
+        return None
+    key, seen = record_key(mapping, record), digest(mapped)
+    reason = gate.admit(record, key, seen)
+    if reason is None:
+        return key, seen
+    result.passed.append({"record": index, "key": key, "reason": reason})
+    return False
 
 
 def _rejection(exc: RenderError, index: int, record: Mapping[str, Any], key_field: str | None) -> dict[str, Any]:
@@ -183,19 +233,20 @@ def _rejection(exc: RenderError, index: int, record: Mapping[str, Any], key_fiel
 
 
 def render(mapping: Mapping[str, Any], records: Iterable[Mapping[str, Any]], out: IO[bytes], *,
-           timestamp: datetime, run_key: str, store: ControlNumberStore) -> RenderResult:
+           timestamp: datetime, run_key: str, store: ControlNumberStore, gate: RecordGate | None = None
+           ) -> RenderResult:
     """Write ``records`` to ``out`` as ``mapping`` says; return counts, rejections, control numbers."""
     result = RenderResult()
     sink = _Counting(out)
     fmt = mapping["format"]
     if fmt == "x12":
-        _render_x12(mapping, records, sink, timestamp, run_key, store, result)
+        _render_x12(mapping, records, sink, timestamp, run_key, store, result, gate)
     elif fmt == "edifact":
-        _render_edifact(mapping, records, sink, timestamp, run_key, store, result)
+        _render_edifact(mapping, records, sink, timestamp, run_key, store, result, gate)
     elif fmt == "csv":
-        _render_csv(mapping, records, sink, result)
+        _render_csv(mapping, records, sink, result, gate)
     else:
-        _render_fixed(mapping, records, sink, result)
+        _render_fixed(mapping, records, sink, result, gate)
     result.bytes = sink.size
     result.sha256 = sink.digest.hexdigest()
     return result
@@ -205,62 +256,76 @@ def _party(spec: Mapping[str, Any]) -> Party:
     return Party(str(spec.get("qualifier", "ZZ")), str(spec["id"]), spec.get("group_id"))
 
 
-def _render_x12(mapping, records, sink, timestamp, run_key, store, result) -> None:
+def _render_x12(mapping, records, sink, timestamp, run_key, store, result, gate) -> None:
     conf = mapping["x12"]
     sender, receiver = _party(conf["sender"]), _party(conf["receiver"])
     pair = f"{sender.qualifier}:{sender.id}|{receiver.qualifier}:{receiver.id}"
-    isa13 = store.allocate(f"ISA|{pair}", run_key)
-    gs06 = store.allocate(f"GS|{pair}", run_key)
     text = conf.get("text") or {}
     charset = X12_BASIC if text.get("charset") == "basic" else X12_EXTENDED
-    writer = X12Writer(sink, sender=sender, receiver=receiver, control_number=isa13, timestamp=timestamp,
-                       version=str(conf.get("version", "00401")), usage=conf.get("usage", "P"),
-                       ack_requested=bool(conf.get("ack_requested", False)),
-                       separators=X12Separators(**conf["separators"]) if conf.get("separators") else None,
-                       text=TextPolicy(policy=text.get("policy", "clean"), charset=charset,
-                                       upper=bool(text.get("upper", False))),
-                       line_break=bool(conf.get("line_break", True)))
     set_id = str(mapping["document"])
-    writer.begin_group(FUNCTIONAL_IDS[set_id], gs06)
     build = BUILDERS[set_id]
-    st02s = []
-    for index, canonical in _mapped(mapping, records, result):
+    writer, numbers, st02s = None, {}, []
+
+    def open_writer() -> X12Writer:  # the control numbers are taken when the first set is written
+        numbers["isa13"], numbers["gs06"] = store.allocate(f"ISA|{pair}", run_key), store.allocate(f"GS|{pair}", run_key)
+        opened = X12Writer(sink, sender=sender, receiver=receiver, control_number=numbers["isa13"],
+                           timestamp=timestamp, version=str(conf.get("version", "00401")), usage=conf.get("usage", "P"),
+                           ack_requested=bool(conf.get("ack_requested", False)),
+                           separators=X12Separators(**conf["separators"]) if conf.get("separators") else None,
+                           text=TextPolicy(policy=text.get("policy", "clean"), charset=charset,
+                                           upper=bool(text.get("upper", False))),
+                           line_break=bool(conf.get("line_break", True)))
+        opened.begin_group(FUNCTIONAL_IDS[set_id], numbers["gs06"])
+        return opened
+
+    for index, canonical, mark in _mapped(mapping, records, result, gate):
         try:
-            st02s.append(writer.write_set(set_id, build(canonical, index, length=conf.get("length", "cut"),
-                                                        notes=result.adjusted), record=index))
+            segments = build(canonical, index, length=conf.get("length", "cut"), notes=result.adjusted)
+            writer = writer or open_writer()
+            st02s.append(writer.write_set(set_id, segments, record=index))
             result.records += 1
+            if mark:
+                gate.written(*mark)
         except RenderError as exc:
             result.rejected.append(_rejection(exc, index, canonical, "number"))
-    writer.close()
-    result.control_numbers.update({"isa13": f"{isa13:09d}", "gs06": str(gs06), "st02": st02s,
-                                   "sender": sender.id, "receiver": receiver.id, "functional_id": FUNCTIONAL_IDS[set_id]})
+    if writer is not None:
+        writer.close()
+        result.control_numbers.update({"isa13": f"{numbers['isa13']:09d}", "gs06": str(numbers["gs06"]),
+                                       "st02": st02s, "sender": sender.id, "receiver": receiver.id,
+                                       "functional_id": FUNCTIONAL_IDS[set_id]})
 
 
-def _render_edifact(mapping, records, sink, timestamp, run_key, store, result) -> None:
+def _render_edifact(mapping, records, sink, timestamp, run_key, store, result, gate) -> None:
     conf = mapping["edifact"]
     syntax = EdifactSyntax(**(conf.get("syntax") or {}))
     sender = EdifactParty(str(conf["sender"]["id"]), str(conf["sender"].get("qualifier", "14")))
     recipient = EdifactParty(str(conf["recipient"]["id"]), str(conf["recipient"].get("qualifier", "14")))
-    number = store.allocate(f"UNB|{sender.qualifier}:{sender.id}|{recipient.qualifier}:{recipient.id}", run_key)
-    reference = f"{number:09d}"
-    writer = EdifactWriter(sink, sender=sender, recipient=recipient, reference=reference, timestamp=timestamp,
-                           syntax=syntax, policy=conf.get("policy", "clean"), application=conf.get("application"),
-                           test=bool(conf.get("test", False)), line_break=bool(conf.get("line_break", True)))
-    refs = []
-    for index, canonical in _mapped(mapping, records, result):
+    writer, refs, reference = None, [], ""
+    for index, canonical, mark in _mapped(mapping, records, result, gate):
         try:
             identifier, segments = invoic(canonical, index, syntax=syntax, directory=conf.get("directory", "D96A"),
                                           length=conf.get("length", "cut"), notes=result.adjusted)
+            if writer is None:  # the interchange reference is taken when the first message is written
+                number = store.allocate(f"UNB|{sender.qualifier}:{sender.id}|{recipient.qualifier}:{recipient.id}",
+                                        run_key)
+                reference = f"{number:09d}"
+                writer = EdifactWriter(sink, sender=sender, recipient=recipient, reference=reference,
+                                       timestamp=timestamp, syntax=syntax, policy=conf.get("policy", "clean"),
+                                       application=conf.get("application"), test=bool(conf.get("test", False)),
+                                       line_break=bool(conf.get("line_break", True)))
             refs.append(writer.write_message(identifier, segments, record=index))
             result.records += 1
+            if mark:
+                gate.written(*mark)
         except RenderError as exc:
             result.rejected.append(_rejection(exc, index, canonical, "number"))
-    writer.close()
-    result.control_numbers.update({"unb": reference, "unh": refs, "sender": sender.id, "recipient": recipient.id})
+    if writer is not None:
+        writer.close()
+        result.control_numbers.update({"unb": reference, "unh": refs, "sender": sender.id, "recipient": recipient.id})
 
 
-def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = None
-               ) -> Iterator[tuple[int, dict[str, Any]]]:
+def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = None, gate: RecordGate | None = None,
+               marks: dict[int, tuple[str, str]] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     if mapping["format"] == "csv":
         resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS}, c["name"]))
                      for c in mapping["columns"]]
@@ -274,16 +339,27 @@ def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = No
         if keys is not None and key_field:
             keys[index] = str(get_path(record, key_field)) if get_path(record, key_field) is not None else None
         try:
-            yield index, {name: get(record, index) for name, get in resolvers}
+            row = {name: get(record, index) for name, get in resolvers}
         except RenderError as exc:
             result.rejected.append(_rejection(exc, index, record, key_field))
+            continue
+        mark = _gate(gate, mapping, record, row, index, result)
+        if mark is False:
+            continue
+        if mark and marks is not None:
+            marks[index] = mark
+        yield index, row
 
 
-def _render_csv(mapping, records, sink, result) -> None:
+def _render_csv(mapping, records, sink, result, gate) -> None:
     options = CsvOptions(**(mapping.get("csv") or {}))
     names = [c["name"] for c in mapping["columns"]]
-    rows = (tuple(row[n] for n in names) for _index, row in _flat_rows(mapping, records, result))
+    marks: dict[int, tuple[str, str]] = {}
+    rows = (tuple(row[n] for n in names) for _index, row in _flat_rows(mapping, records, result, gate=gate,
+                                                                        marks=marks))
     result.records = write_csv(sink, names, rows, options)
+    for mark in marks.values():  # a CSV row is written as it is given
+        gate.written(*mark)
 
 
 def _layout(spec: Mapping[str, Any]) -> RecordLayout:
@@ -293,21 +369,23 @@ def _layout(spec: Mapping[str, Any]) -> RecordLayout:
     return RecordLayout(cols, spec.get("length"), fields=dict(spec.get("fields") or {}))
 
 
-def _render_fixed(mapping, records, sink, result) -> None:
+def _render_fixed(mapping, records, sink, result, gate) -> None:
     conf = mapping["fixed_width"]
     detail = _layout(conf["detail"])
     header = _layout(conf["header"]) if "header" in conf else None
     trailer = _layout(conf["trailer"]) if "trailer" in conf else None
     keys: dict[int, str | None] = {}
     numbers: list[int] = []
+    marks: dict[int, tuple[str, str]] = {}
 
     def rows() -> Iterator[dict[str, Any]]:
-        for index, row in _flat_rows(mapping, records, result, keys):
+        for index, row in _flat_rows(mapping, records, result, keys, gate, marks):
             numbers.append(index)
             yield row
 
     def rejected(position: int, exc: RenderError) -> None:
         index = numbers[position - 1]  # the writer counts the rows it was given; report the source record
+        marks.pop(index, None)
         result.rejected.append({"record": index, "key": keys.get(index), "field": exc.field, "error": exc.reason})
 
     def adjusted(position: int | None, change: str) -> None:
@@ -319,3 +397,5 @@ def _render_fixed(mapping, records, sink, result) -> None:
                                  sum_fields=conf.get("sums", ()), encoding=conf.get("encoding", "ascii"),
                                  line_ending={"lf": "\n"}.get(conf.get("line_ending", "crlf"), "\r\n"),
                                  on_error=rejected, text=conf.get("text", "clean"), on_adjust=adjusted)
+    for mark in marks.values():
+        gate.written(*mark)

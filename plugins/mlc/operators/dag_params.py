@@ -40,3 +40,11 @@ def send_params(what: str = "files already delivered") -> dict[str, Param]:
         "force": Param(False, type="boolean", title=f"Re-send {what}"),
         "dry_run": Param(False, type="boolean", title="Dry run: render and stage, deliver nothing"),
     }
+
+
+def waive_param() -> dict[str, Param]:
+    """``waive``: keys of records a person decided not to send; each is logged, and it stops holding the run red."""
+    return {"waive": Param([], type="array", items={"type": "string"}, title="Waive records (their keys)",
+                           description="Records that cannot be delivered stay pending and fail every run until "
+                                       "they go. List a record's key here (as the alert names it) to skip it on "
+                                       "purpose; the AUDIT line record_waived keeps the decision.")}

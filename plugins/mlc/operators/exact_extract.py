@@ -61,6 +61,10 @@ class ExactExtractOperator(StagedExtractOperator):
     def hook(self) -> ExactOnlineHook:
         return ExactOnlineHook(self.exact_online_conn_id)
 
+    @property
+    def source_conn_id(self) -> str:
+        return str(self.exact_online_conn_id)
+
     def calls_made(self) -> dict[str, Any]:
         return {"requests": self.hook.calls, "rate_limited": self.hook.rate_limited}
 

@@ -1,6 +1,16 @@
 """What every extract operator does around its source: take only the exports the run asked for,
-work out the window (the run's data interval, or the Params' override, widened by an overlap),
-stream the records into staging as JSON lines, and leave an AUDIT line and a small XCom.
+work out the window, stream the records into staging as JSON lines, and leave an AUDIT line and a
+small XCom.
+
+The window starts at the watermark of the export's scope (DAG, export, connection: how far its
+records are known to have been delivered), widened by an overlap, and ends at the end of the run's
+data interval (or at the moment a run without one was started). So a run after a scheduler outage,
+a paused DAG or failed nights reads everything since the last delivery, and says so in a
+``catching_up`` AUDIT line; a run of the first time reads its own interval and starts the mark at its
+beginning, so that if it fails the next run reads its records again. Params ``window_start`` /
+``window_end`` override the window (re-send a period) and then the mark is neither read nor moved.
+The mark itself moves only when the delivery or load fed by this extract has succeeded
+(:mod:`mlc.operators.progress`).
 
 A replay of the run extracts the same window again and overwrites its own staged file.
 """
@@ -17,6 +27,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from mlc.operators.audit import audit
 from mlc.operators.staging import staging_dir, write_chunks
+from mlc.state.progress import Watermarks, watermark_scope
 
 DEFAULT_WINDOW = timedelta(days=7)
 
@@ -40,13 +51,25 @@ def extract_window(context: Context, start: Any, end: Any) -> tuple[datetime | N
     since = parse_moment(start, "window_start") or context.get("data_interval_start")
     until = parse_moment(end, "window_end") or context.get("data_interval_end")
     if since is None and until is None:
-        # A manual run without a data interval: the week before it, as a scheduled run would take.
-        dag_run = context.get("dag_run")
-        until = getattr(dag_run, "run_after", None) or datetime.now(timezone.utc)
+        until = run_end(context)
         since = until - DEFAULT_WINDOW
     if since is not None and until is not None and since >= until:
         raise ValueError(f"The window is empty: start {since.isoformat()} is not before end {until.isoformat()}")
     return since, until
+
+
+def run_end(context: Context) -> datetime:
+    """Where a run's window ends: its data interval's end, else the moment it was started for."""
+    dag_run = context.get("dag_run")
+    return (context.get("data_interval_end") or getattr(dag_run, "run_after", None)
+            or datetime.now(timezone.utc))
+
+
+def window_from_mark(context: Context, mark: datetime | None) -> tuple[datetime, datetime]:
+    """[the mark, the run's end); without a mark (the first run): the run's interval, else the week before it."""
+    until = run_end(context)
+    since = mark or context.get("data_interval_start") or until - DEFAULT_WINDOW
+    return min(since, until), until
 
 
 class StagedExtractOperator(BaseOperator):
@@ -78,6 +101,11 @@ class StagedExtractOperator(BaseOperator):
         """What the source was asked, for the AUDIT line (requests sent, rate limits met)."""
         return {}
 
+    @property
+    def source_conn_id(self) -> str:
+        """The source connection, part of the watermark's scope (two companies, two marks)."""
+        return ""
+
     def cleaned(self) -> list[dict[str, Any]]:
         """Records the source sent with characters that had to be taken out: ``{"object", "key", "fields"}``."""
         return []
@@ -87,12 +115,33 @@ class StagedExtractOperator(BaseOperator):
             [e.strip() for e in str(self.exports).split(",")] if self.exports else list(self.EXPORTS))
         if self.export not in wanted:
             raise AirflowSkipException(f"export {self.export!r} was not asked for in this run ({', '.join(wanted)})")
-        since, until = extract_window(context, self.window_start, self.window_end)
+        watermark: dict[str, Any] | None = None
+        if parse_moment(self.window_start, "window_start") or parse_moment(self.window_end, "window_end"):
+            since, until = extract_window(context, self.window_start, self.window_end)  # on purpose: no mark
+        else:
+            ti = context["ti"]
+            scope = watermark_scope(ti.dag_id, self.export, self.source_conn_id)
+            marks = Watermarks()
+            mark = marks.get(scope)
+            since, until = window_from_mark(context, mark)
+            watermark = {"scope": scope, "until": until.isoformat()}
+            if mark is None:  # the first run: what came before its window is not ours; a failure starts here again
+                marks.advance(scope, since, ti.run_id)
+                audit("watermark_started", context, logger=self.log, export=self.export, scope=scope,
+                      mark=since.isoformat())
+            interval_start = context.get("data_interval_start")
+            if mark is not None and interval_start is not None and mark < interval_start:
+                audit("catching_up", context, logger=self.log, export=self.export, scope=scope,
+                      mark=mark.isoformat(), interval_start=interval_start.isoformat(),
+                      reason="records changed since the last delivery are read too: runs that were missed, paused "
+                             "or failed since then are caught up by this one")
         overlap = timedelta(minutes=float(self.overlap_minutes or 0))
         staged = staging_dir(context) / f"{self.export}.jsonl"
         count = {"n": 0}
 
         def lines() -> Iterator[bytes]:
+            if since is not None and until is not None and since >= until:
+                return  # everything up to this run's end was delivered already (a later run moved the mark)
             for record in self.records(since, until, overlap):
                 count["n"] += 1
                 yield (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode()
@@ -105,4 +154,5 @@ class StagedExtractOperator(BaseOperator):
                   reason="characters XML 1.0 forbids (control characters) were removed; the rest of the record is kept")
         audit("records_staged", context, logger=self.log, export=self.export, records=count["n"], file=str(staged),
               sha256=sha256, bytes=size, window=window, **self.calls_made())
-        return {"uri": str(staged), "export": self.export, "records": count["n"], "sha256": sha256, "window": window}
+        return {"uri": str(staged), "export": self.export, "records": count["n"], "sha256": sha256, "window": window,
+                "watermark": watermark}

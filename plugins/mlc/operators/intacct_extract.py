@@ -61,6 +61,10 @@ class IntacctExtractOperator(StagedExtractOperator):
     def cleaned(self) -> list[dict[str, Any]]:
         return self.hook.cleaned
 
+    @property
+    def source_conn_id(self) -> str:
+        return str(self.intacct_conn_id)
+
     def records(self, since: datetime | None, until: datetime | None, overlap: timedelta) -> Iterator[dict[str, Any]]:
         hook = self.hook
         if self.export == "vendors":

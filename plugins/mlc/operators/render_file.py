@@ -5,9 +5,12 @@ Records are read from the staged JSON lines one at a time and the file is writte
 date is the run's, and control numbers are allocated under a key made of dag, run and task, so a
 retry or a cleared task renders the same bytes. A record the mapping cannot render is not
 dropped silently: it gets an AUDIT line naming the record, its key, the field and the reason,
-and the good records still make the file. When the same records already reached the file's
-destination through the same mapping (the delivery ledger says so), nothing is rendered, so no
-control number is spent on a file the partner would never see.
+and the good records still make the file; the delivery then fails the run, naming them, and the
+watermark stays where it was, so later runs retry them until they go or a person waives them
+(``waive``). When the same records already reached the file's destination through the same mapping,
+nothing is rendered; otherwise each record whose very version (what the partner sees) already
+reached the destination passes by (the per-record ledger), so overlapping windows and caught-up
+runs send nothing twice, and no control number is spent on a file with nothing new.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from mlc.formats.mapping import load_mapping, mapping_path
 from mlc.formats.render import file_name, render
 from mlc.operators.audit import audit
 from mlc.operators.checks import truthy
+from mlc.operators.progress import LedgerGate, commit_watermark, known_versions, waived_keys
 from mlc.operators.staging import staged_records, staging_dir
 from mlc.state.control_numbers import control_number_store
 from mlc.state.ledgers import DeliveryLedger, content_key, normalize_destination
+from mlc.state.progress import SentRecords
 
 def run_timestamp(context: Context) -> datetime:
     """The moment the run stands for: stable across retries and replays of the run."""
@@ -43,17 +48,18 @@ class RenderFileOperator(BaseOperator):
     :param destination: where the file is going, as the delivery ledger names it
         (:func:`mlc.state.ledgers.sftp_destination`); when these records already reached it through this
         mapping, nothing is rendered (templated).
-    :param force: render even then (templated).
+    :param force: render even then, and records already sent too (templated).
+    :param waive: keys of records not to send (a person decided), each logged (templated).
     """
 
-    template_fields: Sequence[str] = ("mapping", "destination", "force")
+    template_fields: Sequence[str] = ("mapping", "destination", "force", "waive")
     ui_color = "#fdf3e1"
 
     def __init__(self, *, mapping: str, source_task_id: str, destination: str | None = None, force: Any = False,
-                 **kwargs: Any) -> None:
+                 waive: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mapping, self.source_task_id = mapping, source_task_id
-        self.destination, self.force = destination, force
+        self.destination, self.force, self.waive = destination, force, waive
 
     def execute(self, context: Context) -> dict[str, Any]:
         staged = context["ti"].xcom_pull(task_ids=self.source_task_id)
@@ -71,16 +77,23 @@ class RenderFileOperator(BaseOperator):
                 audit("delivery_skipped", context, logger=self.log, reason="same records already delivered",
                       destination=destination, earlier_file=earlier["remote_path"], earlier_run=earlier["run"],
                       delivered_at=earlier["delivered_at"], mapping=self.mapping, records=staged.get("records"))
+                commit_watermark(context, staged.get("watermark"), logger=self.log)
                 raise AirflowSkipException(f"the same records already reached {destination} as {earlier['remote_path']}")
         timestamp = run_timestamp(context)
         out_dir = staging_dir(context)
         partial = out_dir / "rendering.part"
-        with partial.open("wb") as out:
+        sent_file = out_dir / "sent.jsonl"
+        gate = None
+        with partial.open("wb") as out, sent_file.open("w", encoding="utf-8") as sidecar:
+            if self.destination:
+                ledger = SentRecords(normalize_destination(self.destination))
+                gate = LedgerGate(mapping, known_versions(mapping, staged["uri"], ledger), waived_keys(self.waive),
+                                  truthy(self.force), sidecar)
             # The records' hash is in the key: a replay of the same records gets the same control numbers, a
             # re-extract that found other records gets new ones (never the old ISA13 on new content).
             run_key = f"{ti.dag_id}|{ti.run_id}|{ti.task_id}|{staged['sha256'][:16]}"
             result = render(mapping, staged_records(staged["uri"]), out, timestamp=timestamp, run_key=run_key,
-                            store=control_number_store())
+                            store=control_number_store(), gate=gate)
         control = result.control_numbers.get("isa13") or result.control_numbers.get("unb") or ""
         name = file_name(mapping, timestamp=timestamp, run_id=ti.run_id, control=control)
         final = out_dir / name
@@ -89,16 +102,27 @@ class RenderFileOperator(BaseOperator):
             audit("value_adjusted", context, logger=self.log, mapping=self.mapping, export=staged.get("export"), **adjusted)
         for rejected in result.rejected:
             audit("record_rejected", context, logger=self.log, mapping=self.mapping, export=staged.get("export"), **rejected)
+        passed = {reason: [p for p in result.passed if p["reason"] == reason] for reason in ("waived", "already sent")}
+        for waived in passed["waived"]:
+            audit("record_waived", context, logger=self.log, mapping=self.mapping, export=staged.get("export"),
+                  key=waived["key"], record=waived["record"], reason="listed in the waive Param: not sent")
         control_numbers = {k: v for k, v in result.control_numbers.items() if not isinstance(v, list)}
         for key, value in result.control_numbers.items():
             if isinstance(value, list) and value:
                 control_numbers[f"{key}_count"], control_numbers[f"{key}_first"] = len(value), value[0]
                 control_numbers[f"{key}_last"] = value[-1]
         audit("file_staged", context, logger=self.log, mapping=self.mapping, file=name, sha256=result.sha256, bytes=result.bytes,
-              records=result.records, rejected=len(result.rejected), adjusted=len(result.adjusted), control=control_numbers)
+              records=result.records, rejected=len(result.rejected), adjusted=len(result.adjusted),
+              already_sent=len(passed["already sent"]), waived=len(passed["waived"]), control=control_numbers)
         if result.rejected:
             self.log.warning("%s record(s) could not be rendered and are not in %s; see the record_rejected AUDIT "
                              "lines above", len(result.rejected), name)
         return {"uri": str(final), "file": name, "sha256": result.sha256, "bytes": result.bytes,
                 "records": result.records, "rejected": len(result.rejected), "control": control_numbers,
-                "format": mapping["format"], "content_key": content}
+                "format": mapping["format"], "content_key": None if result.rejected else content,
+                "sent_uri": str(sent_file) if gate else None, "already_sent": len(passed["already sent"]),
+                "waived": len(passed["waived"]),
+                # records left behind keep the mark where it is: the next run reads them again
+                "watermark": None if result.rejected else staged.get("watermark"),
+                "pending": [f"{r.get('key') or 'record ' + str(r['record'])}: {r['field']}: {r['error']}"
+                            for r in result.rejected[:50]]}

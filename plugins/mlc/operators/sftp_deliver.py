@@ -9,6 +9,10 @@
   file whose final name already holds the same bytes (an earlier attempt that died after the
   rename; compared by sha256) is recorded, not re-sent.
 * ``dry_run`` stops before connecting: the file stays staged and the AUDIT line says so.
+* Once the file is there (or had nothing to carry), its records go into the per-record ledger and the
+  extract's watermark moves (:func:`mlc.operators.progress.finish_delivery`). When the render left
+  records behind, the task fails after the delivery, naming them: the run is red, the alert says what
+  is pending, and the watermark stays, so the next run retries them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from mlc.hooks.sftp import MlcSFTPHook, SftpUnreachable, is_retryable_transfer_error, remote_folder
 from mlc.operators.audit import audit
 from mlc.operators.checks import is_plain_file_name, truthy
+from mlc.operators.progress import finish_delivery
 from mlc.state.ledgers import DeliveryLedger, sftp_destination
 
 
@@ -74,7 +79,10 @@ class SftpDeliverOperator(BaseOperator):
         fields = {"file": name, "sha256": sha256, "bytes": size, "destination": destination, "remote_path": final,
                   "control": staged.get("control")}
         if int(staged.get("records") or 0) == 0:
-            audit("delivery_skipped", context, logger=self.log, reason="no records in the window", **fields)
+            audit("delivery_skipped", context, logger=self.log, reason="no records in the window" if not
+                  staged.get("already_sent") else "every record already reached this destination", **fields)
+            finish_delivery(context, staged, destination, final, logger=self.log)
+            self._fail_on_pending(staged)
             return {**fields, "status": "empty"}
         if truthy(self.dry_run):
             audit("delivery_skipped", context, logger=self.log, reason="dry_run", staged=staged["uri"], **fields)
@@ -84,6 +92,8 @@ class SftpDeliverOperator(BaseOperator):
         if earlier and not truthy(self.force):
             audit("delivery_skipped", context, logger=self.log, reason="already delivered", delivered_at=earlier["delivered_at"],
                   earlier_run=earlier["run"], **fields)
+            finish_delivery(context, staged, destination, final, logger=self.log)
+            self._fail_on_pending(staged)
             return {**fields, "status": "already_delivered"}
         from airflow.sdk import ObjectStoragePath
 
@@ -99,4 +109,18 @@ class SftpDeliverOperator(BaseOperator):
         if staged.get("content_key"):
             ledger.record(destination, staged["content_key"], final, size, context["ti"].run_id, staged.get("control"))
         audit("file_delivered", context, logger=self.log, status=status, **fields)
+        finish_delivery(context, staged, destination, final, logger=self.log)
+        self._fail_on_pending(staged)
         return {**fields, "status": status}
+
+    @staticmethod
+    def _fail_on_pending(staged: dict[str, Any]) -> None:
+        """The file went; records the render could not write did not: the run must not look complete."""
+        if not staged.get("rejected"):
+            return
+        pending = staged.get("pending") or []
+        raise AirflowException(
+            f"{staged['rejected']} record(s) could not be rendered and were not delivered: {'; '.join(pending[:20])}"
+            f"{' ...' if int(staged['rejected']) > 20 else ''}. The others were delivered. They stay pending: the next "
+            "run reads them again (the watermark did not move). Fix them at the source, or trigger with `waive` "
+            "listing their keys to skip them on purpose.")

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from mlc.operators.audit import audit
+from mlc.operators.progress import commit_watermark
 from mlc.operators.staging import staged_records
 from mlc.operators.snowflake_tables import (CHILDREN, SYSTEM_COLUMNS, TableSpec, cell, column_name, create_table_sql,
                                             keys_table_sql, merge_sql, orphaned_children_sql, parent_keys, raw_json,
@@ -133,6 +134,16 @@ class SnowflakeLoadOperator(BaseOperator):
                              "columns_added": plan["added"]}
             window = staged[plan["spec"].export].get("window")
             audit("table_loaded", context, logger=self.log, table=name, window=window, **results[name])
+        # Each export's mark moves once all its tables are loaded with no row left out.
+        left_out = {plan["spec"].export for plan in plans if plan["rejected"]}
+        for export, source in staged.items():
+            if source and export not in left_out:
+                commit_watermark(context, source.get("watermark"), logger=self.log)
+        if left_out:
+            raise AirflowException(
+                f"rows that could not be loaded (row_rejected AUDIT lines: table, recordno, why) in "
+                f"{', '.join(sorted(p['spec'].name for p in plans if p['rejected']))}; the "
+                "other rows are committed. Their exports' watermarks stay, so the next run reads them again.")
         return {"tables": results, "session_statements": cursor.counts.get("_session", 0)}
 
     def _prepare(self, cursor: CountingCursor, spec: TableSpec, uri: str, folder: Path, tag: str,

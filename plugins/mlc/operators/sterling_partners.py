@@ -22,6 +22,7 @@ from mlc.hooks.intacct_reads import chunked
 from mlc.hooks.intacct_xml import MAX_IN_VALUES
 from mlc.hooks.sterling import SterlingError, SterlingHook
 from mlc.operators.audit import audit
+from mlc.operators.progress import commit_watermark
 from mlc.operators.staging import staged_records
 
 
@@ -107,6 +108,8 @@ class SterlingPartnersOperator(BaseOperator):
         self.log.info("Trading partners: %s (Sterling calls: %s)", counts, sterling.calls)
         failed = sorted(v for v, s in outcome.items() if s == "rejected")
         ti.xcom_push(key="failed", value=failed)  # upload_bills holds these vendors' bills back
+        if not failed and vendors_staged and not truthy(self.dry_run):
+            commit_watermark(context, vendors_staged.get("watermark"), logger=self.log)
         if failed:
             raise AirflowException(
                 f"{len(failed)} trading partner(s) could not be created or updated: {', '.join(failed[:20])}"

@@ -26,6 +26,7 @@ from mlc.formats.render import render
 from mlc.hooks.sterling import SterlingError, SterlingHook, SterlingUnavailable
 from mlc.operators.audit import audit
 from mlc.operators.checks import truthy
+from mlc.operators.progress import commit_watermark
 from mlc.operators.render_file import run_timestamp
 from mlc.operators.staging import staged_records
 from mlc.state.control_numbers import control_number_store
@@ -122,6 +123,8 @@ class SterlingUploadOperator(BaseOperator):
             audit("document_uploaded", context, logger=self.log, status=status, message_id=message_id,
                   sha256=result.sha256, control=result.control_numbers, **fields)
         self.log.info("Bills to Sterling: %s, failed %s (Sterling calls: %s)", counts, len(failed), hook.calls)
+        if not failed and not truthy(self.dry_run):
+            commit_watermark(context, staged.get("watermark"), logger=self.log)
         if failed:
             raise AirflowException(f"{len(failed)} document(s) not uploaded: " + "; ".join(failed[:20]) +
                                    (f" and {len(failed) - 20} more (the document_* AUDIT lines name each)"

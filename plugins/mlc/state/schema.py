@@ -58,6 +58,27 @@ CONTROL_RUNS = sa.Table(
     sa.Column("number", sa.BigInteger, nullable=False),
 )
 
+#: How far each source has been delivered: a scope (DAG, export, connection) and the moment up to which every
+#: record it changed has reached its destination. Moves forward only, after the delivery or load succeeded.
+WATERMARKS = sa.Table(
+    "mlc_watermark", METADATA,
+    sa.Column("scope", sa.String(500), primary_key=True),
+    sa.Column("mark", sa.String(40), nullable=False),  # ISO UTC
+    sa.Column("updated", sa.String(40), nullable=False),
+    sa.Column("run", sa.String(500), nullable=False),
+)
+
+#: Which version (digest of what the partner sees) of which record (its key) reached which destination.
+RECORDS_SENT = sa.Table(
+    "mlc_record_sent", METADATA,
+    sa.Column("destination", sa.String(500), primary_key=True),
+    sa.Column("record_key", sa.String(300), primary_key=True),
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("file", sa.String(1000), nullable=False),
+    sa.Column("run", sa.String(500), nullable=False),
+    sa.Column("sent_at", sa.String(40), nullable=False),
+)
+
 #: Exact Online's token pair per (host, client id), Fernet-encrypted, with a refresh lease.
 EXACT_TOKENS = sa.Table(
     "mlc_exact_token", METADATA,
