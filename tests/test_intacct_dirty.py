@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -184,3 +184,22 @@ def test_a_prolog_that_never_ends_is_refused():
 def test_a_page_is_judged_by_its_own_counts(data, records, offset, problem):
     result = Result("success", "query", "q", records=[{}] * records, data=data)
     assert page_problem(result, offset) == problem
+
+
+def test_a_window_starting_in_the_repeated_hour_reads_the_whole_hour():
+    """US Eastern falls back at 06:00 UTC on Nov 1 2026 (02:00 EDT -> 01:00 EST): 01:00-02:00 local happens twice."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from mlc.hooks.intacct_reads import IntacctReads
+
+    class Eastern(IntacctReads):
+        tz = ZoneInfo("America/New_York")
+
+    reads = Eastern()
+    just_after = datetime(2026, 11, 1, 6, 30, tzinfo=timezone.utc)  # 01:30 EST, the second 01:30 of the night
+    assert reads.before_fold(just_after) == just_after - timedelta(hours=1)
+    assert reads.format_when(reads.before_fold(just_after)) == "11/01/2026 01:30:00"  # EDT: the first 01:30
+    ordinary = datetime(2026, 11, 3, 6, 30, tzinfo=timezone.utc)
+    assert reads.before_fold(ordinary) == ordinary
+    assert Eastern().before_fold(datetime(2026, 3, 8, 7, 30, tzinfo=timezone.utc)).hour == 7  # spring forward: no fold

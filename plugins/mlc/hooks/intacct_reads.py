@@ -104,6 +104,16 @@ class IntacctReads:
             moment = moment.replace(tzinfo=timezone.utc)
         return moment.astimezone(self.tz).strftime(WHEN_FORMAT)
 
+    def before_fold(self, moment: datetime) -> datetime:
+        """``moment``, moved back across a repeated hour when the company's clock was set back within the hour
+        before it (daylight saving ends): the records of the repeated hour carry wall-clock times from before the
+        bound and would be missed; reading the hour twice is harmless (records are deduplicated by key)."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        earlier = (moment - timedelta(hours=1)).astimezone(self.tz).utcoffset() or timedelta(0)
+        now = moment.astimezone(self.tz).utcoffset() or timedelta(0)
+        return moment - (earlier - now) if earlier > now else moment
+
     def parse_when(self, text: str | None) -> datetime | None:
         """``mm/dd/yyyy[ HH:MM:SS]`` in the company's zone as an aware UTC datetime (``None`` when empty)."""
         if not text or not text.strip():
@@ -167,7 +177,7 @@ class IntacctReads:
                 fields.append(needed)
         bounds: list[Filter] = []
         if since is not None:
-            bounds.append(("greaterthanorequalto", "WHENMODIFIED", self.format_when(since - overlap)))
+            bounds.append(("greaterthanorequalto", "WHENMODIFIED", self.format_when(self.before_fold(since - overlap))))
         if until is not None:
             bounds.append(("lessthan", "WHENMODIFIED", self.format_when(until)))
         if filter:
