@@ -61,6 +61,11 @@ class FaultPlan:
             self.fired.append(name)
             return fault
 
+    def note(self, name: str) -> None:
+        """Record that a fault that stays armed (a changed host key, a slow link) acted on a request."""
+        with self._lock:
+            self.fired.append(name)
+
     def peek(self, name: str) -> Fault | None:
         """Return the armed fault ``name`` without consuming it."""
         with self._lock:

@@ -58,6 +58,8 @@ class _Auth(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self._sandbox.connections_made += 1
+        if self._sandbox.faults.peek("host_key_change") is not None:
+            self._sandbox.faults.note("host_key_change")  # this client was shown the other key
 
     def begin_auth(self, username: str) -> bool:
         user = self._users.get(username)
@@ -91,6 +93,7 @@ class _JailedSFTPServer(asyncssh.SFTPServer):
             needle = fault.params.get("path_contains")
             if needle and (path is None or str(needle).encode() not in path):
                 return
+            self._sandbox.faults.note("slow")
             await asyncio.sleep(float(fault.params.get("seconds", 2.0)))
 
     async def write(self, file_obj: object, offset: int, data: bytes) -> int:  # type: ignore[override]

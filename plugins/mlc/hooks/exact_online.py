@@ -31,7 +31,7 @@ from airflow.sdk import BaseHook
 
 from mlc.hooks.extras import connection_extras
 from mlc.hooks.masking import mask
-from mlc.hooks.retry import RetryPolicy, call_with_retries
+from mlc.hooks.retry import CUT_OFF, RetryPolicy, call_with_retries
 from mlc.hooks.exact_reads import ExactReads
 from mlc.state.exact_tokens import TokenStore
 
@@ -76,7 +76,7 @@ def is_retryable(exc: BaseException) -> bool:
     limit or a dead token chain."""
     if isinstance(exc, ExactRateLimited):
         return not exc.daily
-    return isinstance(exc, (ExactUnavailable, requests.ConnectionError, requests.Timeout))
+    return isinstance(exc, (ExactUnavailable, requests.ConnectionError, requests.Timeout, *CUT_OFF))
 
 
 
@@ -204,7 +204,7 @@ class ExactOnlineHook(ExactReads, BaseHook):
             response = requests.post(url, data=body, timeout=self.timeout,
                                      headers={"Content-Type": "application/x-www-form-urlencoded",
                                               "Accept": "application/json"})
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, *CUT_OFF) as exc:
             raise ExactUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from None
         try:
             answer = response.json()

@@ -34,7 +34,7 @@ from airflow.sdk import BaseHook
 
 from mlc.hooks.extras import connection_extras
 from mlc.hooks.masking import mask
-from mlc.hooks.retry import RetryPolicy, parse_retry_after, retrying
+from mlc.hooks.retry import CUT_OFF, RetryPolicy, parse_retry_after, retrying
 from mlc.hooks.intacct_reads import IntacctReads
 from mlc.hooks.intacct_writes import IntacctWrites
 from mlc.hooks.intacct_xml import (DEFAULT_MAX_BYTES, Function, IntacctError, IntacctProtocolError, IntacctTransportError,
@@ -186,7 +186,7 @@ class IntacctHook(IntacctReads, IntacctWrites, BaseHook):
         except requests.ReadTimeout:
             raise IntacctTransportError(f"Intacct did not answer within {self.timeout:g} s",
                                         maybe_applied=True) from None
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+        except CUT_OFF as exc:
             raise IntacctTransportError(f"the answer was cut off mid-body: {type(exc).__name__}",
                                         maybe_applied=True) from None
         except requests.ConnectionError as exc:

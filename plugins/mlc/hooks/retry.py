@@ -26,11 +26,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+import requests
 import tenacity
 
 log = logging.getLogger(__name__)
 
 SETTING = "MLC_RETRY_POLICY"
+#: An answer cut off mid-body (a proxy, a load balancer): a transport failure like a dropped connection.
+CUT_OFF = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
 T = TypeVar("T")
 
 

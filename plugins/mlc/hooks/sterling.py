@@ -30,7 +30,7 @@ from airflow.sdk import BaseHook
 
 from mlc.hooks.extras import connection_extras
 from mlc.hooks.masking import mask
-from mlc.hooks.retry import RetryPolicy, parse_retry_after, retrying
+from mlc.hooks.retry import CUT_OFF, RetryPolicy, parse_retry_after, retrying
 
 if TYPE_CHECKING:
     import tenacity
@@ -64,7 +64,7 @@ def already_exists(exc: SterlingError) -> bool:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (SterlingUnavailable, requests.ConnectionError, requests.Timeout))
+    return isinstance(exc, (SterlingUnavailable, requests.ConnectionError, requests.Timeout, *CUT_OFF))
 
 
 def unwrap(value: Any) -> Any:
@@ -130,7 +130,7 @@ class SterlingHook(BaseHook):
         self.calls += 1
         try:
             response = self._http.request(method, url, timeout=self.timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, *CUT_OFF) as exc:
             raise SterlingUnavailable(f"{method} {url}: {type(exc).__name__}") from None
         if response.status_code >= 500 or response.status_code == 429:
             raise SterlingUnavailable(f"{method} {url}: HTTP {response.status_code}",
