@@ -9,13 +9,24 @@ and cost units when asked for) is extracted, rendered through the ERP's mappings
 | task | what it does | when it fails, look at |
 |---|---|---|
 | `extract_<export>` | reads Exact Online (pool `exact_online_default`: one caller per division, pages in order, within the rate limit), stages JSON lines | the log's last line; "run `mlc exact-auth`" means the token chain must be renewed by a person |
-| `render_<export>` | renders the mapping; a record that cannot be rendered gets a `record_rejected` AUDIT line | the mapping and the rejected record's key and field |
-| `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file already delivered | the `sftp_default` connection: host key, login, folder, disk space |
+| `render_<export>` | renders the mapping, leaving out records the ERP already has in that version; a record that cannot be rendered gets a `record_rejected` AUDIT line | the mapping and the rejected record's key and field |
+| `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file already delivered; records what arrived and moves the watermark; **fails after delivering when records are pending** | the `sftp_default` connection: host key, login, folder, disk space; the pending records named in its last line |
 | `acknowledge` | for each delivered X12 / EDIFACT file the ERP moved to its processed folder, writes a 997 / CONTRL into `acks/` | the processed folder Param |
 
 **Trigger with config**: `window_start` / `window_end` to re-send another period; `exports` to
 choose what to send; `*_mapping` for another layout (CSV, X12 810/820, EDIFACT INVOIC,
-fixed-width); `force` to re-send files already delivered; `dry_run` to render and stage only.
+fixed-width); `force` to re-send files and records already delivered; `dry_run` to render and stage only.
+
+**Catching up**: each export reads from its watermark (how far its records were delivered) to the
+end of the run's interval, so the next run catches up missed, paused or failed runs (AUDIT
+`catching_up`); a run without a data interval reads from the mark to now. The mark moves only after
+the delivery succeeded with nothing pending. A record already received in the same version is not
+sent again (`already_sent`), whatever windows overlap.
+
+**Pending records**: a record that cannot be rendered (`record_rejected`: its key, field and why)
+does not stop the others; `deliver_<export>` then fails naming it, the mark stays, and every later
+run tries it again until it goes. Fix it in the source, or trigger with `waive` listing its key
+(`record_waived` keeps the decision).
 
 **Replay**: clear `deliver_<export>` to re-send the staged file; clear `extract_<export>` with
 downstream to extract the same window again (same records, same bytes, same control numbers).
@@ -55,7 +66,7 @@ with DAG(
     doc_md=__doc__,
     schedule=CronDataIntervalTimetable("0 5 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,  # a missed day is re-sent on request (window Params), never back-filled on its own
+    catchup=False,  # no back-fill run per missed day: the next run reads from the watermark and catches up
     max_active_runs=1,
     tags=["ml-connector", "exact-online", "sftp", "x12"],
     default_args=task_defaults(retries=3, retry_delay=timedelta(minutes=2),

@@ -8,14 +8,25 @@ mappings (`include/mappings/intacct_to_sftp/`) and delivered to the partner's SF
 | task | what it does | when it fails, look at |
 |---|---|---|
 | `extract_<export>` | reads Intacct (pool `intacct_default`: one call at a time), stages JSON lines | the `intacct_default` connection; the log names Intacct's errorno and correction |
-| `render_<export>` | renders the mapping; a record that cannot be rendered gets a `record_rejected` AUDIT line and the rest go on | the mapping named in the log; the rejected record's key and field |
+| `render_<export>` | renders the mapping, leaving out records the partner already has in that version; a value too long for its element is cut (`value_adjusted`); a record that cannot be rendered gets a `record_rejected` AUDIT line and the rest go on | the mapping named in the log; the rejected record's key and field |
 | `poll_acks` | reads 997 / TA1 / CONTRL files in `acks/`, matches them to delivered files by control number, AUDIT per set, moves them to `acks/processed/`; **fails when the partner rejected a file** | the log's last line: file, control number and the partner's error codes |
-| `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file whose sha256 already reached this folder | the `sftp_default` connection: host key (the log names both fingerprints), login, folder, disk space |
+| `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file whose sha256 already reached this folder; records what arrived and moves the watermark; **fails after delivering when records are pending** | the `sftp_default` connection: host key (the log names both fingerprints), login, folder, disk space; the pending records named in its last line |
 | `watcher` | runs only when a task failed, and fails the run (poll_acks runs whatever happened, so the run would otherwise look green) | the task that failed before it |
 
 **Trigger with config**: `window_start` / `window_end` (ISO date-times) to re-send another week;
 `exports` to choose what to send; `*_mapping` to use another partner layout; `force` to re-send
-files already delivered; `dry_run` to render and stage without delivering.
+files and records already delivered; `dry_run` to render and stage without delivering.
+
+**Catching up**: each export reads from its watermark (how far its records were delivered) to the
+end of the run's interval, so the next run catches up missed, paused or failed runs (AUDIT
+`catching_up`); a run without a data interval reads from the mark to now. The mark moves only after
+the delivery succeeded with nothing pending. A record already received in the same version is not
+sent again (`already_sent`), whatever windows overlap.
+
+**Pending records**: a record that cannot be rendered (`record_rejected`: its key, field and why)
+does not stop the others; `deliver_<export>` then fails naming it, the mark stays, and every later
+run tries it again until it goes. Fix it in the source, or trigger with `waive` listing its key
+(`record_waived` keeps the decision).
 
 **Replay**: clear `deliver_<export>` to re-send the staged file (skipped if it already arrived,
 unless `force`); clear `extract_<export>` with downstream to extract the same window again: the
@@ -51,8 +62,8 @@ with DAG(
     doc_md=__doc__,
     schedule=CronDataIntervalTimetable("0 6 * * 1", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 5, tz="UTC"),
-    # A missed Monday is sent by the next run's window only if someone asks: no silent back-fill
-    # of old weeks to a partner. Re-send a week by triggering with window_start/window_end.
+    # No back-fill run per missed Monday: the next run reads from the watermark, so one file catches up
+    # every week missed. Re-send a week on purpose by triggering with window_start/window_end.
     catchup=False,
     max_active_runs=1,
     tags=["ml-connector", "intacct", "sftp", "x12"],

@@ -19,6 +19,10 @@ to reload one table whole (its rows no longer in Intacct are marked `_deleted`);
 (`add` a new Intacct field as a column, or `refuse` the load); `capture_deletes` (AUDITHISTORY,
 needs the audit-trail permission); `merge_via` (`sql_api` runs the MERGE through Snowflake's SQL API).
 
+**Catching up**: each export reads from its watermark (how far its records were delivered) to the
+end of the run's interval, so missed, paused or failed runs are caught up by the next one (AUDIT
+`catching_up`); the mark moves only once everything the extract fed went, nothing pending.
+
 **Replay**: clear `load_snowflake` (or the whole run): the MERGE is idempotent; a failure before
 the commit leaves every table as it was.
 """
@@ -50,7 +54,7 @@ with DAG(
     doc_md=__doc__,
     schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,  # a missed night is covered by the next window's overlap or a window Param, not a back-fill
+    catchup=False,  # no back-fill run per missed night: the next run reads from the watermark and catches up
     max_active_runs=1,
     tags=["ml-connector", "intacct", "snowflake"],
     default_args=task_defaults(retries=3, retry_delay=timedelta(minutes=2),

@@ -18,6 +18,10 @@ Sterling by the separate DAG `sterling_mailbox_poll`.
 `mailbox_template`, `force` (upload again documents already delivered), `dry_run` (render, send
 nothing, create no partner).
 
+**Catching up**: each export reads from its watermark (how far its records were delivered) to the
+end of the run's interval, so missed, paused or failed runs are caught up by the next one (AUDIT
+`catching_up`); the mark moves only once everything the extract fed went, nothing pending.
+
 **Replay**: clear `upload_bills`: documents already in their mailbox are recognised (ledger, then
 the mailbox's own listing by name) and not sent twice; only the missing ones go. A bill held back
 because its partner failed goes once `sync_partners` is cleared and succeeds (clear it with downstream).
@@ -43,7 +47,7 @@ with DAG(
     doc_md=__doc__,
     schedule=CronDataIntervalTimetable("0 4 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,  # a missed day is sent on request (window Params), never back-filled on its own
+    catchup=False,  # no back-fill run per missed day: the next run reads from the watermark and catches up
     max_active_runs=1,
     tags=["ml-connector", "intacct", "sterling", "x12"],
     default_args=task_defaults(retries=3, retry_delay=timedelta(minutes=2),

@@ -90,8 +90,10 @@ def wait_for_runs(airflow: Airflow, triggered: dict[str, str], timeout: float,
     return runs
 
 
-def summary_rows(airflow: Airflow, runs: dict[str, list[dict]]) -> list[tuple[str, str, str, str, str, str]]:
-    """(DAG, run, run state, task, task state, what it delivered + sha256) for every task of ``runs``."""
+def summary_rows(airflow: Airflow, runs: dict[str, list[dict]], xcoms: dict[tuple[str, str, str], Any] | None = None
+                 ) -> list[tuple[str, str, str, str, str, str]]:
+    """(DAG, run, run state, task, task state, what it delivered + sha256) for every task of ``runs``; ``xcoms``
+    collects each successful task's return value by (DAG, run, task)."""
     rows = []
     for dag_id, dag_runs in runs.items():
         for run in sorted(dag_runs, key=lambda r: r["dag_run_id"]):
@@ -103,6 +105,8 @@ def summary_rows(airflow: Airflow, runs: dict[str, list[dict]]) -> list[tuple[st
                         entry = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/"
                                             f"taskInstances/{ti['task_id']}/xcomEntries/return_value")
                         what, sha = _delivered(entry.get("value"))
+                        if xcoms is not None:
+                            xcoms[(dag_id, run["dag_run_id"], ti["task_id"])] = entry.get("value")
                     except RuntimeError:
                         pass
                 rows.append((dag_id, run["dag_run_id"], run["state"], ti["task_id"], ti["state"] or "",
@@ -110,9 +114,47 @@ def summary_rows(airflow: Airflow, runs: dict[str, list[dict]]) -> list[tuple[st
     return rows
 
 
-def report(rows: list[tuple[str, ...]], logs: Path) -> int:
+SNOWFLAKE_TABLE = {"vendors": "vendor", "bills": "ap_bill", "payments": "ap_payment", "gl_accounts": "gl_account"}
+
+
+def record_counts(xcoms: dict[tuple[str, str, str], Any]) -> dict[tuple[str, str], dict[str, int]]:
+    """Per run that extracted records: how many it extracted, delivered (sent now or found already sent) and
+    waived, from the tasks' XComs. A green run must have extracted = delivered + waived."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for (dag_id, run_id, task_id), value in xcoms.items():
+        if not (task_id.startswith("extract_") and isinstance(value, dict) and "export" in value):
+            continue
+        export, extracted = value["export"], int(value.get("records") or 0)
+        if export == "deletes" or not extracted:
+            continue
+        total = counts.setdefault((dag_id, run_id), {"extracted": 0, "delivered": 0, "waived": 0})
+        total["extracted"] += extracted
+        render = xcoms.get((dag_id, run_id, f"render_{export}"))
+        upload = xcoms.get((dag_id, run_id, "upload_bills")) if export == "bills" else None
+        partners = xcoms.get((dag_id, run_id, "sync_partners")) if export == "vendors" else None
+        load = (xcoms.get((dag_id, run_id, "load_snowflake")) or {}).get("tables", {})
+        if isinstance(render, dict):
+            total["delivered"] += int(render.get("records") or 0) + int(render.get("already_sent") or 0)
+            total["waived"] += int(render.get("waived") or 0)
+        elif isinstance(upload, dict):
+            total["delivered"] += sum(int(upload.get(k) or 0) for k in ("uploaded", "already_there", "skipped"))
+        elif isinstance(partners, dict):
+            total["delivered"] += len(partners.get("partners") or {})
+        elif SNOWFLAKE_TABLE.get(export) in load:
+            total["delivered"] += int(load[SNOWFLAKE_TABLE[export]].get("rows_staged") or 0)
+        elif (dag_id, run_id, f"deliver_{export}") in xcoms or load:
+            total["delivered"] += extracted  # the render passed: these very records were delivered before
+    return counts
+
+
+def report(rows: list[tuple[str, ...]], logs: Path, counts: dict[tuple[str, str], dict[str, int]] | None = None) -> int:
     """Print the summary table; return the exit code (1 when a run did not succeed or none ran)."""
     _print_table(("DAG", "run", "run state", "task", "task state", "delivered / sha256"), rows)
+    if counts:
+        print()
+        _print_table(("DAG", "run", "records extracted", "delivered", "waived"),
+                     [(dag, run, str(c["extracted"]), str(c["delivered"]), str(c["waived"]))
+                      for (dag, run), c in sorted(counts.items())])
     failed = sorted({(r[0], r[1]) for r in rows if r[2] != "success"})
     if not rows:
         print("[demo] no DAG ran")
@@ -131,6 +173,7 @@ def run_demo(workdir: Path, timeout: float = 900, executor: str = "standalone") 
     expected = dag_ids(REPO / "dags")
     home = workdir / "airflow"
     rows: list[tuple[str, str, str, str, str, str]] = []
+    xcoms: dict[tuple[str, str, str], Any] = {}
     with sandbox(workdir) as state:
         if executor == "celery":
             from sandbox.cluster import CeleryAirflow
@@ -143,11 +186,11 @@ def run_demo(workdir: Path, timeout: float = 900, executor: str = "standalone") 
             airflow.start()
             airflow.wait_for_dags(expected)
             runs = wait_for_runs(airflow, trigger_every_dag(airflow, expected), timeout)
-            rows = summary_rows(airflow, runs)
+            rows = summary_rows(airflow, runs, xcoms)
         finally:
             say("[demo] stopping airflow and the sandbox ...")
             airflow.stop()
-    return report(rows, home / "logs")
+    return report(rows, home / "logs", record_counts(xcoms))
 
 
 def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

@@ -45,6 +45,11 @@ def test_demo_runs_every_dag_to_success_and_stops_everything(tmp_path):
     assert re.search(r"^intacct_to_sftp\s+manual__\S+\s+success\s+deliver_bills\s+success\s+"
                      r"remote_path=outbound/MLC_810_\S+\.x12 file=\S+ [0-9a-f]{64}$", out, re.M)
     assert re.search(r"\d+ run\(s\) succeeded, 0 failed", out)
+    # Per run with records: extracted = delivered + waived (dirty data included), for every DAG that extracts.
+    counted = re.findall(r"^(\w+)\s+(?:manual|scheduled)__\S+\s+(\d+)\s+(\d+)\s+(\d+)$", out, re.M)
+    assert {dag for dag, *_ in counted} >= {"intacct_to_sftp", "intacct_to_sterling", "intacct_to_snowflake",
+                                            "exact_online_to_sftp"}
+    assert all(int(e) == int(d) + int(w) and int(e) > 0 for _dag, e, d, w in counted), counted
     assert processes_of(str(tmp_path / "demo")) == [], "the demo left processes running"
     # The task logs are the audit trail: the scheduler's workers wrote AUDIT lines into them.
     logs = list((tmp_path / "demo" / "airflow" / "logs").rglob("task_id=check_sftp_default/attempt=1.log"))
