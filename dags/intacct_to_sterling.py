@@ -24,7 +24,8 @@ end of the run's interval, so missed, paused or failed runs are caught up by the
 
 **Replay**: clear `upload_bills`: documents already in their mailbox are recognised (ledger, then
 the mailbox's own listing by name) and not sent twice; only the missing ones go. A bill held back
-because its partner failed goes once `sync_partners` is cleared and succeeds (clear it with downstream).
+because its partner failed goes once `sync_partners` is cleared and succeeds (clear it with downstream);
+to give up on a bill or a vendor on purpose, trigger with `waive` listing its RECORDID or VENDORID.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from mlc.operators.dag_params import send_params, task_defaults, window_params
+from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
 from mlc.operators.intacct_extract import IntacctExtractOperator
 from mlc.operators.sterling_partners import SterlingPartnersOperator
 from mlc.operators.sterling_upload import SterlingUploadOperator
@@ -59,6 +60,7 @@ with DAG(
         "community": Param("MLC Suppliers", type="string", title="Sterling community for new partners"),
         "mailbox_template": Param("/{partner}/Inbox", type="string", title="Partner mailbox ({partner} = VENDORID)"),
         **send_params("documents already uploaded"),
+        **waive_param(),
     },
 ) as dag:
     window = {"window_start": "{{ params.window_start or '' }}", "window_end": "{{ params.window_end or '' }}",
@@ -67,11 +69,12 @@ with DAG(
     bills = IntacctExtractOperator(task_id="extract_bills", export="bills", exports="bills", **window)
     partners = SterlingPartnersOperator(task_id="sync_partners", vendors_task_id="extract_vendors",
                                         bills_task_id="extract_bills", community="{{ params.community }}",
-                                        dry_run="{{ params.dry_run }}")
+                                        dry_run="{{ params.dry_run }}", waive="{{ params.waive }}")
     # Bills go even when some partners could not be created (theirs wait); the watcher keeps such a run red.
     upload = SterlingUploadOperator(task_id="upload_bills", source_task_id="extract_bills",
                                     mapping="{{ params.bills_mapping }}", mailbox_template="{{ params.mailbox_template }}",
                                     force="{{ params.force }}", dry_run="{{ params.dry_run }}",
-                                    partners_task_id="sync_partners", trigger_rule="all_done")
+                                    partners_task_id="sync_partners", trigger_rule="all_done",
+                                    waive="{{ params.waive }}")
     [vendors, bills] >> partners >> upload
     watch(dag)

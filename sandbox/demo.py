@@ -138,8 +138,10 @@ def record_counts(xcoms: dict[tuple[str, str, str], Any]) -> dict[tuple[str, str
             total["waived"] += int(render.get("waived") or 0)
         elif isinstance(upload, dict):
             total["delivered"] += sum(int(upload.get(k) or 0) for k in ("uploaded", "already_there", "skipped"))
+            total["waived"] += int(upload.get("waived") or 0)
         elif isinstance(partners, dict):
-            total["delivered"] += len(partners.get("partners") or {})
+            total["delivered"] += int(partners.get("vendors_synced") or 0)
+            total["waived"] += int(partners.get("vendors_waived") or 0)
         elif SNOWFLAKE_TABLE.get(export) in load:
             total["delivered"] += int(load[SNOWFLAKE_TABLE[export]].get("rows_staged") or 0)
         elif (dag_id, run_id, f"deliver_{export}") in xcoms or load:

@@ -11,7 +11,8 @@ The company is as dirty as customers' companies are (reference/dirty-data.md): b
 vendors there are :data:`DIRTY_VENDORS`, whose names hold XML and EDI separators, text longer than
 X12's 60-character name element, CJK, emoji, right-to-left and zero-width marks, and control
 characters (which the gateway sends as character references or raw bytes); every seventh bill is
-theirs, so every window of a few dozen bills meets some of them. ``Seed(dirty=False)`` leaves them out.
+theirs, so every window of a few dozen bills meets some of them. The bills of the first dirty vendor
+are credit memos (every amount below zero), those of the second start with a zero-amount line. ``Seed(dirty=False)`` leaves them out.
 """
 
 from __future__ import annotations
@@ -283,9 +284,12 @@ class IntacctStore:
                 when = spec.anchor - timedelta(days=30) + timedelta(seconds=int(i / (spec.bills + 1) * span))
                 bill_date = when.date()
                 lines = []
+                # Dirty bills hold what AP really holds: a credit memo (every amount below zero), a zero line.
+                kind = (i // 7) % 10 if dirty and i % 7 == 3 else None
                 for n in range(1, rng.randint(1, 5) + 1):
                     account, title = expense[rng.randrange(len(expense))]
                     amount = round(rng.randint(500, 250000) / 100, 2)
+                    amount = -amount if kind == 0 else (0.0 if kind == 1 and n == 1 else amount)
                     line_no += 1
                     lines.append(amount)
                     line_rows.append((line_no, i, n, account, title, amount, amount, f"{title} line {n}",
@@ -293,7 +297,7 @@ class IntacctStore:
                                       dims["CLASS"][rng.randrange(4)][0], None, vendor_id, "USD",
                                       bill_date.isoformat(), when.isoformat(sep=" ")))
                 total = round(sum(lines), 2)
-                paid = i % 4 == 0
+                paid = i % 4 == 0 and total > 0  # a credit memo is not paid out
                 bill_rows.append((i, "apbill", f"INV-{i:07d}", f"PO-{rng.randint(1000, 9999)}",
                                   "Paid" if paid else "Posted", vendor_id, vendor_name, "Net 30",
                                   bill_date.isoformat(), bill_date.isoformat(),

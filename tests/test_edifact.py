@@ -206,3 +206,14 @@ def test_unreadable_input_is_a_parse_error(garbage):
 def test_service_characters_must_be_distinct():
     with pytest.raises(ValueError):
         EdifactSyntax(element=":", component=":")
+
+
+def test_a_negative_total_is_a_credit_note():
+    record = copy.deepcopy(INVOICE)
+    record.pop("total")
+    record["lines"] = [{"amount": "-40.00", "description": "RETURNED"}, {"amount": "0", "description": "SAMPLE"}]
+
+    data = render([record])
+
+    assert b"BGM+381+INV-1001+9'" in data and b"MOA+77:-40.00'" in data
+    assert own_checks(data) == [] and bots_errors(data, "edifact") == []

@@ -180,3 +180,20 @@ def test_a_scheduled_run_moves_the_marks_of_what_it_delivered(dag, env):
     end = datetime(2026, 11, 9, 4, tzinfo=timezone.utc)  # the daily interval that ends at this run
     for export in ("vendors", "bills"):
         assert Watermarks().get(watermark_scope("intacct_to_sterling", export, "intacct_default")) == end
+
+
+def test_a_vendor_waived_on_purpose_lets_the_run_go_green_without_its_bills(dag, env, capsys):
+    gateway, sterling, _sftp = env
+    bills = window_bills(gateway)
+    broken = bills[0][1]
+    record = gateway.store.one("VENDOR", "VENDORID", broken)
+    gateway.store.update("VENDOR", record["RECORDNO"], {"DISPLAYCONTACT.EMAIL1": ""})
+
+    run = dag.test(run_conf={**WINDOW, "waive": [broken]})
+    log = capsys.readouterr().out
+
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert [a["vendor"] for a in audits(log) if a["event"] == "partner_waived"] == [broken]
+    held = sorted(str(b[0]) for b in bills if b[1] == broken)
+    assert sorted(a["recordno"] for a in audits(log) if a["event"] == "record_waived") == held
+    assert len(uploaded(sterling)) == len(bills) - len(held)

@@ -141,10 +141,16 @@ def test_seed_is_deterministic_and_scales():
     kept = [tuple(r) for r in first.select(bills, []) if not r[1].startswith("VD")]
     assert len(kept) == 200 - 200 // 7 - (1 if 200 % 7 >= 3 else 0)  # every seventh bill is a dirty vendor's
     assert all(plain_bills[row[0]] == row for row in kept)
+    # the first dirty vendor's bills are credit memos, the second's start with a zero line
+    credit = first.select('SELECT "TOTALENTERED" FROM "APBILL" WHERE "VENDORID" = ?', ["VD001"])
+    assert credit and all(total < 0 for (total,) in credit)
+    zero = first.select('SELECT MIN(i."AMOUNT") FROM "APBILLITEM" i JOIN "APBILL" b ON b."RECORDNO" = i."RECORDKEY" '
+                        'WHERE b."VENDORID" = ? GROUP BY b."RECORDNO"', ["VD002"])
+    assert zero and all(amount == 0 for (amount,) in zero)
 
 
 def test_seed_flushes_in_batches_without_key_clashes():
     store = IntacctStore()
-    store.seed(Seed(bills=20_004))
+    store.seed(Seed(bills=20_004, dirty=False))  # every fourth bill paid (dirty credit memos are not)
     assert store.count("APBILL") == 20_004 and store.count("APPYMT") == 20_004 // 4
     assert store.count("APPYMTDETAIL") == 20_004 // 4

@@ -236,3 +236,19 @@ def test_separators_must_be_distinct_and_not_alphanumeric():
         X12Separators(element="*", component="*")
     with pytest.raises(ValueError, match="letters"):
         X12Separators(element="A")
+
+
+def test_a_negative_total_is_a_credit_memo_and_a_zero_line_is_kept():
+    record = copy.deepcopy(INVOICE)
+    record.pop("total", None)
+    for line in record["lines"]:
+        line.pop("quantity", None), line.pop("unit_price", None)
+        line["amount"] = "-12.50"
+    record["lines"].append({"amount": "0.00", "description": "free sample"})
+
+    data = render("810", [record])
+
+    big = next(seg for seg in data.split(b"~") if seg.strip().startswith(b"BIG*"))
+    assert big.strip().split(b"*")[7] == b"CR"
+    assert f"TDS*{-1250 * (len(record['lines']) - 1)}~".encode() in data and b"IT1*" in data
+    assert data.count(b"IT1*") == len(record["lines"]) and x12_envelope_errors(data) == []

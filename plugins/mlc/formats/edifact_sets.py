@@ -100,6 +100,8 @@ def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: Edifa
     if stated not in (None, "") and cents(as_decimal(stated, "total", index)) != invoice_total:
         what = f"the sum of the lines {total}" + (f" plus tax {tax_amount}" if tax_amount is not None else "")
         raise ctx.fail(f"total {stated} does not equal {what}", "total")
+    if invoice_total < 0 and record.get("type") in (None, ""):
+        segs[0] = ("BGM", [DOCUMENT_CODES["CR"], *segs[0][1][1:]])  # a negative total: a credit note (381)
     segs += [("UNS", ["S"]), ("CNT", [["2", str(len(lines))]]),
              ("MOA", [["77", amount(invoice_total)]]), ("MOA", [["79", amount(total)]])]
     if tax_amount is not None:  # SG50: the tax total

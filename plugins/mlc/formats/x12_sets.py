@@ -2,7 +2,8 @@
 
 Canonical records (produced by a partner mapping from a source system's fields):
 
-* invoice (810): ``number``, ``date``, ``po_number``, ``po_date``, ``type`` (``DI``/``CR``),
+* invoice (810): ``number``, ``date``, ``po_number``, ``po_date``, ``type`` (``DI``/``CR``; without it, a
+  negative total is a credit memo, ``CR``),
   ``currency``, ``parties`` [{``role``, ``name``, ``id``, ``id_qualifier``, ``address1``,
   ``address2``, ``city``, ``state``, ``postal_code``, ``country``}], ``terms`` {``net_days``,
   ``discount_percent``, ``discount_days``, ``due_date``, ``description``}, ``lines`` [{``number``,
@@ -94,10 +95,10 @@ def invoice_810(record: Mapping[str, Any], index: int | None = None, *, length: 
                 notes: list[dict[str, Any]] | None = None) -> list[Seg]:
     """810 Invoice: BIG, CUR, N1 loops, ITD, IT1/PID loops, TDS, CTT."""
     ctx = RecordFields(record, index, "number", length=length, notes=notes)
-    segs: list[Seg] = [("BIG", [
-        _d8(ctx.date(record, "date", required=True)), ctx.text(record, "number", 22, required=True),
-        _d8(ctx.date(record, "po_date")), ctx.text(record, "po_number", 22), None, None,
-        record.get("type") if record.get("type") not in (None, "", "DI") else None])]
+    big = [_d8(ctx.date(record, "date", required=True)), ctx.text(record, "number", 22, required=True),
+           _d8(ctx.date(record, "po_date")), ctx.text(record, "po_number", 22), None, None,
+           record.get("type") if record.get("type") not in (None, "", "DI") else None]
+    segs: list[Seg] = [("BIG", big)]
     if record.get("currency"):
         segs.append(("CUR", ["SE", ctx.text(record, "currency", 3)]))
     segs += _parties(ctx)
@@ -118,6 +119,8 @@ def invoice_810(record: Mapping[str, Any], index: int | None = None, *, length: 
     if stated is not None and cents(stated) != invoice_total:
         what = f"the sum of the lines {total}" + (f" plus tax {cents(tax)}" if tax is not None else "")
         raise ctx.fail(f"total {stated} does not equal {what}", "total")
+    if invoice_total < 0 and record.get("type") in (None, ""):
+        big[6] = "CR"  # a bill whose total is below zero is a credit memo (BIG07), its amounts as they are
     segs.append(("TDS", [implied(invoice_total)]))
     if tax is not None:
         segs.append(("TXI", ["VA", decimal_text(cents(tax), 2)]))

@@ -22,7 +22,7 @@ from mlc.hooks.intacct_reads import chunked
 from mlc.hooks.intacct_xml import MAX_IN_VALUES
 from mlc.hooks.sterling import SterlingError, SterlingHook
 from mlc.operators.audit import audit
-from mlc.operators.progress import commit_watermark
+from mlc.operators.progress import commit_watermark, waived_keys
 from mlc.operators.staging import staged_records
 
 
@@ -55,13 +55,15 @@ class SterlingPartnersOperator(BaseOperator):
     :param community: the Sterling community partners join (templated).
     """
 
-    template_fields: Sequence[str] = ("community", "sterling_conn_id", "intacct_conn_id", "dry_run")
+    template_fields: Sequence[str] = ("waive", "community", "sterling_conn_id", "intacct_conn_id", "dry_run")
     ui_color = "#fff2cc"
 
     def __init__(self, *, vendors_task_id: str, bills_task_id: str, community: str = "MLC Suppliers",
                  time_zone: str = "-005", sterling_conn_id: str = SterlingHook.default_conn_name,
-                 intacct_conn_id: str = IntacctHook.default_conn_name, dry_run: Any = False, **kwargs: Any) -> None:
+                 intacct_conn_id: str = IntacctHook.default_conn_name, dry_run: Any = False, waive: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.waive = waive
         self.vendors_task_id, self.bills_task_id = vendors_task_id, bills_task_id
         self.community, self.time_zone, self.dry_run = community, time_zone, dry_run
         self.sterling_conn_id, self.intacct_conn_id = sterling_conn_id, intacct_conn_id
@@ -72,6 +74,7 @@ class SterlingPartnersOperator(BaseOperator):
         ti = context["ti"]
         vendors_staged, bills_staged = ti.xcom_pull(task_ids=self.vendors_task_id), ti.xcom_pull(task_ids=self.bills_task_id)
         vendors = {str(v.get("VENDORID")): v for v in staged_records(vendors_staged["uri"])} if vendors_staged else {}
+        extracted = set(vendors)
         billed = sorted({str(b.get("VENDORID")) for b in staged_records(bills_staged["uri"])} if bills_staged else set())
         if not vendors and not billed:
             raise AirflowSkipException("no vendor changed and no bill in the window")
@@ -83,7 +86,13 @@ class SterlingPartnersOperator(BaseOperator):
                 for vendor in intacct.iter_query("VENDOR", None, filter=("in", "VENDORID", list(chunk))):
                     vendors[str(vendor.get("VENDORID"))] = vendor
         outcome: dict[str, str] = {}
+        waived = waived_keys(self.waive)
         for vendor_id in sorted(vendors):
+            if vendor_id in waived:
+                outcome[vendor_id] = "waived"
+                audit("partner_waived", context, logger=self.log, vendor=vendor_id,
+                      reason="listed in the waive Param: not synced")
+                continue
             try:
                 partner = partner_from_vendor(vendors[vendor_id], self.community, self.time_zone)
             except ValueError as exc:
@@ -116,4 +125,6 @@ class SterlingPartnersOperator(BaseOperator):
                 f"{' and more' if len(failed) > 20 else ''} (each partner_rejected AUDIT line says why). Their bills "
                 "wait; the other partners are synced. Fix the vendors in Intacct (or Sterling's refusal), then clear "
                 "this task.")
-        return {"partners": outcome, "counts": counts}
+        synced = sum(1 for v in extracted if outcome.get(v) not in (None, "rejected", "waived"))  # of those staged
+        return {"partners": outcome, "counts": counts, "vendors_synced": synced,
+                "vendors_waived": sum(1 for v in extracted if outcome.get(v) == "waived")}

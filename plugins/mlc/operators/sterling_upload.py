@@ -26,7 +26,7 @@ from mlc.formats.render import render
 from mlc.hooks.sterling import SterlingError, SterlingHook, SterlingUnavailable
 from mlc.operators.audit import audit
 from mlc.operators.checks import truthy
-from mlc.operators.progress import commit_watermark
+from mlc.operators.progress import commit_watermark, waived_keys
 from mlc.operators.render_file import run_timestamp
 from mlc.operators.staging import staged_records
 from mlc.state.control_numbers import control_number_store
@@ -41,16 +41,18 @@ class SterlingUploadOperator(BaseOperator):
     :param force: upload even documents already delivered (templated). :param dry_run: render only (templated).
     :param hook_kwargs: passed to :class:`SterlingHook` (timeouts, retry pacing).
     :param partners_task_id: the partner sync task; the bills of vendors it could not create wait for it.
+    :param waive: bills (RECORDID or RECORDNO) or vendors (VENDORID) a person decided not to send (templated).
     """
 
-    template_fields: Sequence[str] = ("mapping", "mailbox_template", "sterling_conn_id", "force", "dry_run")
+    template_fields: Sequence[str] = ("mapping", "mailbox_template", "sterling_conn_id", "force", "dry_run", "waive")
     ui_color = "#fff2cc"
 
     def __init__(self, *, source_task_id: str, mapping: str, mailbox_template: str = "/{partner}/Inbox",
                  sterling_conn_id: str = SterlingHook.default_conn_name, force: Any = False, dry_run: Any = False,
-                 hook_kwargs: dict[str, Any] | None = None, partners_task_id: str | None = None, **kwargs: Any) -> None:
+                 hook_kwargs: dict[str, Any] | None = None, partners_task_id: str | None = None, waive: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.partners_task_id = partners_task_id
+        self.partners_task_id, self.waive = partners_task_id, waive
         self.source_task_id, self.mapping, self.mailbox_template = source_task_id, mapping, mailbox_template
         self.sterling_conn_id, self.force, self.dry_run = sterling_conn_id, force, dry_run
         self.hook_kwargs = dict(hook_kwargs or {})
@@ -65,7 +67,8 @@ class SterlingUploadOperator(BaseOperator):
         ledger, store = DeliveryLedger(), control_number_store()
         ti, when = context["ti"], run_timestamp(context)
         names_in: dict[str, set[str]] = {}
-        counts = {"uploaded": 0, "already_there": 0, "skipped": 0, "rejected": 0, "pending": 0}
+        counts = {"uploaded": 0, "already_there": 0, "skipped": 0, "rejected": 0, "pending": 0, "waived": 0}
+        waived = waived_keys(self.waive)
         failed: list[str] = []
         no_partner = set(ti.xcom_pull(task_ids=self.partners_task_id, key="failed") or []) \
             if self.partners_task_id else set()
@@ -82,6 +85,10 @@ class SterlingUploadOperator(BaseOperator):
                 counts["skipped"] += 1
                 audit("document_skipped", context, logger=self.log, reason="already delivered",
                       delivered_at=earlier["delivered_at"], **fields)
+                continue
+            if waived & {vendor, record_no, str(bill.get("RECORDID"))}:
+                counts["waived"] += 1
+                audit("record_waived", context, logger=self.log, reason="listed in the waive Param: not sent", **fields)
                 continue
             if vendor in no_partner:
                 counts["pending"] += 1
