@@ -278,16 +278,13 @@ def _render_x12(mapping, records, sink, timestamp, run_key, store, result, gate)
         opened.begin_group(FUNCTIONAL_IDS[set_id], numbers["gs06"])
         return opened
 
-    for index, canonical, mark in _mapped(mapping, records, result, gate):
-        try:
-            segments = build(canonical, index, length=conf.get("length", "cut"), notes=result.adjusted)
-            writer = writer or open_writer()
-            st02s.append(writer.write_set(set_id, segments, record=index))
-            result.records += 1
-            if mark:
-                gate.written(*mark)
-        except RenderError as exc:
-            result.rejected.append(_rejection(exc, index, canonical, "number"))
+    def write_one(index: int, canonical: dict[str, Any]) -> None:
+        nonlocal writer
+        segments = build(canonical, index, length=conf.get("length", "cut"), notes=result.adjusted)
+        writer = writer or open_writer()
+        st02s.append(writer.write_set(set_id, segments, record=index))
+
+    _write_each(_mapped(mapping, records, result, gate), write_one, result, gate)
     if writer is not None:
         writer.close()
         result.control_numbers.update({"isa13": f"{numbers['isa13']:09d}", "gs06": str(numbers["gs06"]),
@@ -301,27 +298,38 @@ def _render_edifact(mapping, records, sink, timestamp, run_key, store, result, g
     sender = EdifactParty(str(conf["sender"]["id"]), str(conf["sender"].get("qualifier", "14")))
     recipient = EdifactParty(str(conf["recipient"]["id"]), str(conf["recipient"].get("qualifier", "14")))
     writer, refs, reference = None, [], ""
-    for index, canonical, mark in _mapped(mapping, records, result, gate):
-        try:
-            identifier, segments = invoic(canonical, index, syntax=syntax, directory=conf.get("directory", "D96A"),
-                                          length=conf.get("length", "cut"), notes=result.adjusted)
-            if writer is None:  # the interchange reference is taken when the first message is written
-                number = store.allocate(f"UNB|{sender.qualifier}:{sender.id}|{recipient.qualifier}:{recipient.id}",
-                                        run_key)
-                reference = f"{number:09d}"
-                writer = EdifactWriter(sink, sender=sender, recipient=recipient, reference=reference,
-                                       timestamp=timestamp, syntax=syntax, policy=conf.get("policy", "clean"),
-                                       application=conf.get("application"), test=bool(conf.get("test", False)),
-                                       line_break=bool(conf.get("line_break", True)))
-            refs.append(writer.write_message(identifier, segments, record=index))
-            result.records += 1
-            if mark:
-                gate.written(*mark)
-        except RenderError as exc:
-            result.rejected.append(_rejection(exc, index, canonical, "number"))
+    def write_one(index: int, canonical: dict[str, Any]) -> None:
+        nonlocal writer, reference
+        identifier, segments = invoic(canonical, index, syntax=syntax, directory=conf.get("directory", "D96A"),
+                                      length=conf.get("length", "cut"), notes=result.adjusted)
+        if writer is None:  # the interchange reference is taken when the first message is written
+            number = store.allocate(f"UNB|{sender.qualifier}:{sender.id}|{recipient.qualifier}:{recipient.id}",
+                                    run_key)
+            reference = f"{number:09d}"
+            writer = EdifactWriter(sink, sender=sender, recipient=recipient, reference=reference,
+                                   timestamp=timestamp, syntax=syntax, policy=conf.get("policy", "clean"),
+                                   application=conf.get("application"), test=bool(conf.get("test", False)),
+                                   line_break=bool(conf.get("line_break", True)))
+        refs.append(writer.write_message(identifier, segments, record=index))
+
+    _write_each(_mapped(mapping, records, result, gate), write_one, result, gate)
     if writer is not None:
         writer.close()
         result.control_numbers.update({"unb": reference, "unh": refs, "sender": sender.id, "recipient": recipient.id})
+
+
+def _write_each(mapped: Iterator[tuple[int, dict[str, Any], tuple[str, str] | None]],
+                write_one: Callable[[int, dict[str, Any]], None], result: RenderResult, gate: RecordGate | None) -> None:
+    """Write each mapped EDI record (one set or message); a record its builder refuses goes to ``rejected``."""
+    for index, canonical, mark in mapped:
+        try:
+            write_one(index, canonical)
+        except RenderError as exc:
+            result.rejected.append(_rejection(exc, index, canonical, "number"))
+            continue
+        result.records += 1
+        if mark:
+            gate.written(*mark)
 
 
 def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = None, gate: RecordGate | None = None,

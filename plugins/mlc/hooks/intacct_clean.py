@@ -83,21 +83,12 @@ def take_marks(record: dict[str, Any]) -> list[str]:
 
 
 def _take(node: Any, path: str) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            where = f"{path}.{key}" if path else key
-            if isinstance(value, str):
-                if MARK in value:
-                    node[key] = value.replace(MARK, "")
-                    yield where
-            else:
-                yield from _take(value, where)
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            where = f"{path}.{i}"
-            if isinstance(value, str):
-                if MARK in value:
-                    node[i] = value.replace(MARK, "")
-                    yield where
-            else:
-                yield from _take(value, where)
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in list(items):
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(value, str):
+            if MARK in value:
+                node[key] = value.replace(MARK, "")
+                yield where
+        else:
+            yield from _take(value, where)
