@@ -24,7 +24,7 @@ INVOICE_HEADER = ["Stampli Invoice ID", "Invoice Number", "Vendor ID", "Vendor N
 PAYMENT_HEADER = ["Payment ID", "Invoice Number", "Vendor ID", "Vendor Name", "Payment Date", "Payment Method",
                   "Amount Paid", "Currency", "Payment Reference", "Bank Account"]
 DEFECTS = ("unknown_vendor", "unknown_account", "bad_amount", "bad_date", "missing_value", "bad_currency",
-           "total_mismatch")
+           "total_mismatch", "european_amount", "zero_bill", "year_9999")
 
 
 @dataclass
@@ -94,6 +94,14 @@ def invoice_export(store: IntacctStore, count: int, *, day: date, seed: int = 7,
             elif defect == "total_mismatch":
                 for row in invoice_rows:
                     row["Invoice Total"] = f"{total + 1:,.2f}"
+            elif defect == "european_amount":  # 1.234,56 in a feed that declares 1,234.56: never read as 1.23
+                first["Line Amount"] = f"{first['Line Amount'].replace(',', ' ').replace('.', ',').replace(' ', '.')}"
+            elif defect == "zero_bill":
+                for row in invoice_rows:
+                    row.update({"Line Amount": "0.00", "Invoice Total": "0.00"})
+            elif defect == "year_9999":
+                for row in invoice_rows:
+                    row["Invoice Date"] = "12/31/9999"
         else:
             good.append({"number": number, "vendor_id": vendor_id, "total": total,
                          "lines": [(r["GL Account"], float(r["Line Amount"].replace(",", ""))) for r in invoice_rows]})
@@ -113,6 +121,14 @@ def payment_export(invoices: list[dict], *, day: date, seed: int = 7, every: int
                      "Payment Reference": reference, "Bank Account": "BOA-CHECKING"})
         paid.append({**invoice, "reference": reference})
     return Export(f"stampli_payments_{day:%Y%m%d}_{seed}.csv", _csv(PAYMENT_HEADER, rows), paid, {})
+
+
+def unparsable(export: Export, row: int) -> Export:
+    """``export`` with an unterminated quote opening data row ``row``: the CSV reader cannot find the next row
+    again, so a careful client refuses the whole file (a careless one reads the rest as one cell)."""
+    lines = export.data.split(b"\r\n")
+    lines[row] = lines[row].replace(b",", b',"', 1)  # the second cell now opens a quote that never closes
+    return Export(export.name, b"\r\n".join(lines), [], {})
 
 
 def drop(home: Path, export: Export, feed: str) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import io
 from dataclasses import replace
 from datetime import date
@@ -54,11 +56,13 @@ def test_a_bad_line_holds_its_whole_bill_back_and_names_row_and_field():
     text = (HEADER + "INV-1,V1,Acme,11/02/2026,,USD,,6100,10.00,,\r\n"
                      "INV-1,V1,Acme,11/02/2026,,USD,,6200,1O.00,,\r\n"
                      "INV-2,V1,Acme,2026-11-03,,USD,,6200,(5.00),,\r\n")
-    assembled = assemble_invoices(read(text).rows(), INVOICES)
+    credits = replace(INVOICES, allow_credit_memos=True)  # INV-2 is a credit memo: this feed takes them
+    assembled = assemble_invoices(read(text, credits).rows(), credits)
     assert [b.number for b in assembled.records] == ["INV-2"]
     assert assembled.records[0].amount == Decimal("-5.00")
-    assert assembled.rejected[3].field == "amount" and assembled.rejected[3].reason == "'1O.00' is not an amount"
-    assert assembled.rejected[2].reason == "invoice INV-1 not posted: row 3 has a problem (amount: '1O.00' is not an amount)"
+    bad = "'1O.00' is not an amount in this feed's notation (decimal '.', thousands ',', e.g. 1,234.56)"
+    assert assembled.rejected[3].field == "amount" and assembled.rejected[3].reason == bad
+    assert assembled.rejected[2].reason == f"invoice INV-1 not posted: row 3 has a problem (amount: {bad})"
 
 
 def test_a_missing_required_column_refuses_the_file_naming_it():
@@ -129,3 +133,61 @@ def test_feed_mistakes_are_named(tmp_path):
 def test_row_error_text():
     assert str(RowError("bad", row=4, field="amount")) == "row 4 field 'amount': bad"
     assert INVOICES.day("2026-11-02", "invoice_date") == date(2026, 11, 2)
+
+
+@pytest.mark.parametrize("text, value", [("1,234.56", "1234.56"), ("1234.5", "1234.50"), ("-12", "-12.00"),
+                                         ("(12.00)", "-12.00"), ("$1,000", "1000.00"), ("0.10", "0.10"),
+                                         (" 7 ", "7.00"), ("1,234,567.89", "1234567.89")])
+def test_amounts_in_the_declared_notation(text, value):
+    assert INVOICES.amount(text, "amount", 2) == Decimal(value)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("1.234,56", "not an amount in this feed's notation"), ("1,2,3", "not an amount"), ("12,34.00", "not an amount"),
+    ("1_000", "not an amount"), ("\u0661\u0662", "not an amount"), ("1E+26", "not an amount"),
+    ("NaN", "not an amount"), ("12.345", "more decimals than the currency allows (2); not rounded"),
+    ("9" * 100_000, "too large"), ("(-5)", "not an amount"), ("", "not an amount"),
+])
+def test_anything_else_is_refused_never_read_as_another_number(text, why):
+    with pytest.raises(RowError, match=re.escape(why)) as err:
+        INVOICES.amount(text, "amount", 2)
+    assert err.value.row == 2 and err.value.field == "amount"
+
+
+def test_the_european_notation_when_the_feed_declares_it():
+    european = replace(INVOICES, decimal=",", thousands=".")
+    assert european.amount("1.234,56", "amount") == Decimal("1234.56")
+    with pytest.raises(RowError):
+        european.amount("1,234.56", "amount")
+
+
+def test_a_header_naming_a_mapped_column_twice_refuses_the_file():
+    header = HEADER.replace("Line Amount,", "Line Amount,Line Amount,")
+    with pytest.raises(FeedSchemaError, match=r"names 'Line Amount' \(amount\) 2 times \(columns 9, 10\)"):
+        read(header + "INV-1,V1,Acme,11/02/2026,,USD,,6100,10.00,10.00,,\r\n")
+
+
+@pytest.mark.parametrize("bad_line", ['INV-2,V1,"Acme,11/02/2026,,USD,,6100,10.00,,\r\n',  # unterminated quote
+                                      'INV-2,V1,"Acme"x,11/02/2026,,USD,,6100,10.00,,\r\n'])  # after the quote
+def test_a_line_the_reader_cannot_parse_refuses_the_whole_file_with_its_line(bad_line):
+    text = (HEADER + "INV-1,V1,Acme,11/02/2026,,USD,,6100,10.00,,\r\n" + bad_line +
+            "".join(f"INV-{n},V1,Acme,11/02/2026,,USD,,6100,10.00,,\r\n" for n in range(3, 50)))
+    with pytest.raises(FeedSchemaError, match=r"line 3 (\(read to line 50\) )?is not valid CSV .*no row of this "
+                                              r"file is posted"):
+        list(read(text).rows())
+
+
+def test_zero_bills_credit_memos_and_dates_out_of_range_follow_the_feed_rules():
+    text = (HEADER + "INV-1,V1,Acme,11/02/2026,,USD,,6100,0.00,,\r\n"
+                     "INV-2,V1,Acme,11/02/2026,,USD,,6100,-5.00,,\r\n"
+                     "INV-3,V1,Acme,01/01/0001,,USD,,6100,5.00,,\r\n"
+                     "INV-4,V1,Acme,12/31/9999,,USD,,6100,5.00,,\r\n"
+                     "INV-5,V1,Acme,11/02/2026,,USD,,6100,5.00,,\r\n")
+    strict = assemble_invoices(read(text).rows(), INVOICES)
+    assert [b.number for b in strict.records] == ["INV-5"]
+    assert "zero-amount bill" in strict.rejected[2].reason and "credit memo" in strict.rejected[3].reason
+    assert "outside the dates this feed takes" in strict.rejected[4].reason
+    assert "outside the dates this feed takes" in strict.rejected[5].reason
+    lenient = replace(INVOICES, allow_credit_memos=True, allow_zero_amounts=True)
+    assert [b.number for b in assemble_invoices(read(text, lenient).rows(), lenient).records] == ["INV-1", "INV-2",
+                                                                                                    "INV-5"]

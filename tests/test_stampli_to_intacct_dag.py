@@ -97,7 +97,8 @@ def test_invoices_become_bills_and_payments_settle_them_and_defects_are_reported
         "unknown_vendor": "not found in Intacct by ID or by name", "unknown_account": "GL account '9999' does not exist",
         "bad_amount": "'12.3O' is not an amount", "bad_date": "'31/02/2026' is not a date",
         "missing_value": "required value missing ('GL Account')", "bad_currency": "currency XYZ is not one this company posts in",
-        "total_mismatch": "the lines add up to"}  # (each row of the invoice names the problem)
+        "total_mismatch": "the lines add up to", "european_amount": "is not an amount in this feed's notation",
+        "zero_bill": "zero-amount bill", "year_9999": "'12/31/9999' is outside the dates this feed takes"}
     assert set(reasons) == set(invoices.defects)
     for number, defect in invoices.defects.items():
         assert expected_reasons[defect] in reasons[number], (defect, reasons[number])
@@ -245,3 +246,26 @@ def test_names_that_leave_the_folder_are_refused(dag, env, capsys):
     assert {ti.task_id: ti.state for ti in run.get_task_instances()}["pick_up_invoices"] == "failed"
     assert "refusing file name '../payments/x.csv'" in log
     assert stampli_bills(gateway) == []
+
+
+def test_a_file_the_csv_reader_cannot_parse_is_refused_whole_and_the_next_file_still_goes(dag, env, capsys):
+    """An unterminated quote would otherwise swallow the rest of the file into one cell: nothing of it is posted,
+    it moves to errors/ with the line named, and a poison file never blocks the file after it."""
+    gateway, _sftp, home = env
+    broken = stampli.unparsable(stampli.invoice_export(gateway.store, 30, day=DAY), row=4)
+    good = stampli.invoice_export(gateway.store, 3, day=DAY, seed=8, prefix="OK")
+    stampli.drop(home, broken, "invoices")
+    stampli.drop(home, good, "invoices")
+
+    run = dag.test()
+    log = capsys.readouterr().out
+
+    assert run.state == "success"
+    assert [b[2] for b in stampli_bills(gateway) if b[2].startswith("STP")] == []  # no partial bill, no bill at all
+    posted = [r for (r,) in gateway.store.select('SELECT "RECORDID" FROM "APBILL" WHERE "RECORDID" LIKE ?', ["OK-%"])]
+    assert sorted(posted) == sorted(i["number"] for i in good.invoices)
+    (refused,) = [a for a in audits(log) if a["event"] == "file_rejected"]
+    assert refused["file"] == broken.name and "begins on line 5" in refused["reason"]
+    assert (home / "errors" / broken.name).exists()
+    assert "is not valid CSV" in (home / "errors" / f"{broken.name}.reason.txt").read_text()
+    assert dag.test().state == "success" and "file_rejected" not in capsys.readouterr().out  # reported once

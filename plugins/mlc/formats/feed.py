@@ -6,9 +6,13 @@ configuration, checked strictly when it is loaded and when a file is read:
 * the feed file (``include/mappings/stampli_to_intacct/*.yaml``) names the folder, the file
   patterns, encoding, delimiter, date and number formats, and maps each canonical column to the
   header used in the customer's file (headers match without regard to case or surrounding blanks);
-* a file whose header lacks a required column is refused as a whole (:class:`FeedSchemaError`);
+* a file whose header lacks a required column, or names a mapped column twice, is refused as a whole
+  (:class:`FeedSchemaError`), and so is a file with a line the CSV reader cannot parse (an
+  unterminated quote, a stray character after a closing quote): the reader cannot find the next row
+  again, so no row of such a file can be trusted, and no bill may be posted with a line missing;
 * each row is checked on its own: a bad cell raises :class:`RowError` naming the row and the
-  canonical field, and the other rows go on.
+  canonical field, and the other rows go on. Amounts follow the feed's declared notation strictly
+  (:meth:`FeedConfig.amount`): anything else is refused, never read as another number.
 
 Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row is row 2.
 """
@@ -22,7 +26,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import IO
 
@@ -33,8 +37,10 @@ from mlc.formats.errors import FormatError, MappingError
 FEEDS = ("invoices", "payments")
 _KEYS = {"feed", "description", "remote_dir", "file_globs", "archive_dir", "error_dir", "delimiter", "encoding",
          "quotechar", "date_format", "decimal", "thousands", "stable_after_seconds", "currencies", "columns",
-         "required", "payment_methods", "skip_statuses"}
+         "required", "payment_methods", "skip_statuses", "allow_credit_memos", "allow_zero_amounts", "earliest_date",
+         "latest_date"}
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_INTEGER_DIGITS = 15  # 999 trillion: larger is a typing or export error, and would overflow Intacct's amounts
 
 
 class FeedSchemaError(FormatError):
@@ -75,36 +81,61 @@ class FeedConfig:
     currencies: tuple[str, ...] = ()
     payment_methods: Mapping[str, str] = field(default_factory=dict)
     skip_statuses: tuple[str, ...] = ("cancelled", "canceled", "rejected", "void")
+    allow_credit_memos: bool = False  # an invoice whose total is below zero
+    allow_zero_amounts: bool = False  # an invoice, or a payment of a bill, of 0.00
+    earliest_date: date = date(1990, 1, 1)
+    latest_date: date = date(2099, 12, 31)
     source: str = ""
 
+    def __post_init__(self) -> None:
+        if self.decimal not in (".", ",") or self.thousands not in ("", ",", ".", " ", "'") \
+                or self.decimal == self.thousands:
+            raise MappingError(f"decimal {self.decimal!r} and thousands {self.thousands!r} must be one of . , and of "
+                               "'' , . space ' (and differ)", source=self.source)
+        sep = re.escape(self.thousands) if self.thousands else ""
+        grouped = rf"[0-9]{{1,3}}(?:{sep}[0-9]{{3}})+" if sep else None
+        digits = rf"(?:{grouped}|[0-9]+)" if grouped else "[0-9]+"
+        object.__setattr__(self, "_amount", re.compile(
+            rf"(?P<minus>-)?[$€£]?(?P<int>{digits})(?:{re.escape(self.decimal)}(?P<frac>[0-9]+))?"))
+
     # -- typed cells -------------------------------------------------------------------------------
-    def amount(self, text: str, name: str, row: int | None = None) -> Decimal:
-        """An amount in the file's notation (``1,234.50``, ``(12.00)`` for a negative), to 2 places."""
+    def amount(self, text: str, name: str, row: int | None = None, places: int = 2) -> Decimal:
+        """An amount in the feed's declared notation, strictly: with decimal ``.`` and thousands ``,``,
+        ``1,234.50``, ``1234.5``, ``-12``, ``(12.00)`` (negative), an optional ``$ € £`` before the digits.
+        Thousands groups have three digits; more than ``places`` decimals is an error (never rounded); other
+        notations (``1.234,56``, ``1,2,3``, ``1_000``, ``1E+26``, non-ASCII digits) are refused."""
         raw = text.strip()
         negative = raw.startswith("(") and raw.endswith(")")
-        cleaned = raw.strip("()").replace(" ", "").replace("\u00a0", "")
-        if self.thousands:
-            cleaned = cleaned.replace(self.thousands, "")
-        if self.decimal != ".":
-            cleaned = cleaned.replace(self.decimal, ".")
-        cleaned = cleaned.lstrip("$€£")
-        try:
-            value = Decimal(cleaned)
-        except InvalidOperation:
-            raise RowError(f"{text!r} is not an amount", row=row, field=name) from None
-        if not value.is_finite():
-            raise RowError(f"{text!r} is not an amount", row=row, field=name)
-        value = -value if negative else value
-        return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        cleaned = raw[1:-1].strip() if negative else raw
+        if self.thousands == " ":
+            cleaned = cleaned.replace("\u00a0", " ")
+        match = self._amount.fullmatch(cleaned)  # type: ignore[attr-defined]
+        if match is None or (negative and match["minus"]):
+            example = "1,234.56" if self.decimal == "." else "1.234,56"
+            raise RowError(f"{text!r} is not an amount in this feed's notation (decimal {self.decimal!r}, thousands "
+                           f"{self.thousands!r}, e.g. {example})", row=row, field=name)
+        integer = match["int"].replace(self.thousands, "") if self.thousands else match["int"]
+        fraction = match["frac"] or ""
+        if len(integer.lstrip("0")) > MAX_INTEGER_DIGITS:
+            raise RowError(f"{text!r} is too large for an amount", row=row, field=name)
+        if len(fraction.rstrip("0")) > places:
+            raise RowError(f"{text!r} has more decimals than the currency allows ({places}); not rounded", row=row,
+                           field=name)
+        value = Decimal(f"{integer}.{fraction or '0'}").quantize(Decimal(1).scaleb(-places))
+        return -value if negative or match["minus"] else value
 
     def day(self, text: str, name: str, row: int | None = None) -> date:
         """A date in the feed's format; ISO ``YYYY-MM-DD`` is accepted as well."""
         raw = text.strip()
         for fmt in (self.date_format, "%Y-%m-%d"):
             try:
-                return datetime.strptime(raw, fmt).date()
+                day = datetime.strptime(raw, fmt).date()
             except ValueError:
                 continue
+            if not self.earliest_date <= day <= self.latest_date:
+                raise RowError(f"{text!r} is outside the dates this feed takes ({self.earliest_date.isoformat()} to "
+                               f"{self.latest_date.isoformat()})", row=row, field=name)
+            return day
         example = date(2026, 1, 31).strftime(self.date_format)
         raise RowError(f"{text!r} is not a date (expected {self.date_format}, e.g. {example})", row=row, field=name)
 
@@ -154,6 +185,12 @@ def load_feed(path: str | Path) -> FeedConfig:
         raise MappingError(f"unknown encoding {data.get('encoding')!r}", source=source) from None
     settings = {k: v for k, v in data.items() if k not in ("description", "columns", "required", "file_globs",
                                                            "currencies", "payment_methods", "skip_statuses")}
+    for key in ("earliest_date", "latest_date"):
+        if key in settings and not isinstance(settings[key], date):
+            raise MappingError(f"{key} must be a date (YYYY-MM-DD)", source=source)
+    for key in ("allow_credit_memos", "allow_zero_amounts"):
+        if key in settings and not isinstance(settings[key], bool):
+            raise MappingError(f"{key} must be true or false", source=source)
     return FeedConfig(
         **settings, columns=dict(columns), required=required, file_globs=tuple(globs),
         currencies=tuple(str(c).upper() for c in data.get("currencies") or ()),
@@ -189,11 +226,18 @@ class FeedFile:
         if not header:
             raise FeedSchemaError("the file is empty (no header row)", source=name)
         self.header = header
-        positions = {cell.strip().lstrip("\ufeff").casefold(): i for i, cell in enumerate(header)}
+        positions: dict[str, list[int]] = {}
+        for i, cell in enumerate(header):
+            positions.setdefault(cell.strip().lstrip("\ufeff").casefold(), []).append(i)
         self.positions: dict[str, int] = {}
         for canonical, heading in config.columns.items():
-            if heading.strip().casefold() in positions:
-                self.positions[canonical] = positions[heading.strip().casefold()]
+            found = positions.get(heading.strip().casefold(), [])
+            if len(found) > 1:
+                raise FeedSchemaError(f"the header names {heading!r} ({canonical}) {len(found)} times (columns "
+                                      f"{', '.join(str(i + 1) for i in found)}): which one holds the {canonical} is "
+                                      "not known, so nothing of the file is posted", source=name)
+            if found:
+                self.positions[canonical] = found[0]
         absent = [f"{config.columns[c]!r} ({c})" for c in config.required if c not in self.positions]
         if absent:
             raise FeedSchemaError(f"required column(s) missing from the header: {', '.join(absent)}; the header has "
@@ -204,6 +248,7 @@ class FeedFile:
         number = 1
         width = len(self.header)
         while True:
+            start = self._reader.line_num + 1  # the physical line the next row begins on
             try:
                 cells = next(self._reader)
             except StopIteration:
@@ -212,9 +257,11 @@ class FeedFile:
                 raise FeedSchemaError(f"not {self.config.encoding} text after row {number} ({exc.reason}); set the "
                                       "feed's encoding", source=self.name) from None
             except csv.Error as exc:
-                number = self._reader.line_num
-                yield FeedRow(number, {}, [], RowError(f"not valid CSV: {exc}", row=number))
-                continue
+                end = self._reader.line_num
+                where = f"line {start}" if end == start else f"the row that begins on line {start} (read to line {end})"
+                raise FeedSchemaError(f"{where} is not valid CSV ({exc}): a reader cannot find the next row again "
+                                      "after it, so no row of this file is posted; export the file again",
+                                      source=self.name) from None
             number += 1
             if not any(cell.strip() for cell in cells):
                 continue

@@ -149,7 +149,7 @@ def assemble_invoices(rows: Iterable[FeedRow], config: FeedConfig) -> Assembled:
             rejected[n] = exc
     records = []
     for bill in bills.values():
-        problem = _bill_problem(bill, rejected)
+        problem = _bill_problem(bill, rejected, config)
         if problem is None:
             records.append(bill)
             continue
@@ -191,11 +191,17 @@ def _take_line(bill: Invoice, row: FeedRow, config: FeedConfig) -> None:
     bill.lines.append(Line(n, account, amount, v.get("memo", ""), dims, user))
 
 
-def _bill_problem(bill: Invoice, rejected: Mapping[int, RowError]) -> RowError | None:
+def _bill_problem(bill: Invoice, rejected: Mapping[int, RowError], config: FeedConfig) -> RowError | None:
     bad = [rejected[n] for n in bill.rows if n in rejected]
     if bad:
         return RowError(f"row {bad[0].row} has a problem ({bad[0].field or 'row'}: {bad[0].reason})",
                         row=None, field=bad[0].field)
+    if bill.amount < 0 and not config.allow_credit_memos:
+        return RowError(f"a credit memo (the lines add up to {bill.amount}): this feed does not take credit memos "
+                        "(feed setting allow_credit_memos)", field="amount")
+    if bill.amount == 0 and not config.allow_zero_amounts:
+        return RowError("the lines add up to 0.00: a zero-amount bill (feed setting allow_zero_amounts)",
+                        field="amount")
     if bill.total is not None and bill.total != bill.amount:
         return RowError(f"the lines add up to {bill.amount}, the invoice total is {bill.total}", row=None,
                         field="total_amount")
