@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -248,3 +248,16 @@ def test_a_re_extract_that_finds_changed_data_gets_new_control_numbers_and_a_new
     (new_name,) = [n for n in files if n.endswith(".x12") and n != name]
     isa13 = {n: files[n].split(b"~")[0].split(b"*")[13] for n in (name, new_name)}
     assert isa13[name] != isa13[new_name] and files[name] == first[name]
+
+
+def test_a_reference_list_goes_whole_whenever_it_changed(dag, env, capsys):
+    """GL accounts are a list the partner replaces (mapping `records: all`): no per-record filtering."""
+    gateway, sftp = env
+    assert dag.test(run_conf={**WINDOW, "exports": ["gl_accounts"]}).state == "success"
+    first = outbound(sftp)
+    gateway.store.update("GLACCOUNT", 1, {"TITLE": "Office Supplies and Paper"})
+    later = datetime(2026, 12, 7, 6, tzinfo=timezone.utc)  # the next week's run (its file has its own name)
+    assert dag.test(logical_date=later, run_conf={**WINDOW, "exports": ["gl_accounts"]}).state == "success"
+    (second,) = [data for name, data in outbound(sftp).items() if name not in first]
+    rows = list(csv.DictReader(io.StringIO(second.decode())))
+    assert len(rows) == gateway.store.count("GLACCOUNT") == 10

@@ -201,3 +201,16 @@ def test_exact_invoices_carry_vat_on_top_of_the_lines(tmp_path):
     wrong = dict(SOURCES["exact_online_to_sftp/purchase_invoices_x12_810.yaml"], AmountFC="242.00")
     _, result = run(load_mapping(MAPPINGS / "exact_online_to_sftp/purchase_invoices_x12_810.yaml"), [wrong], tmp_path)
     assert result.rejected[0]["error"] == "total 242.00 does not equal the sum of the lines 242.00 plus tax 50.82"
+
+
+def test_records_is_changes_or_all():
+    from mlc.formats.errors import MappingError
+    from mlc.formats.mapping import check_mapping
+
+    import yaml
+
+    mapping = yaml.safe_load((MAPPINGS / "intacct_to_sftp/gl_accounts_csv.yaml").read_text())
+    assert mapping["records"] == "all"
+    check_mapping(mapping)
+    with pytest.raises(MappingError, match="records must be 'changes'"):
+        check_mapping({**mapping, "records": "some"})

@@ -5,7 +5,9 @@ schema below, and every mistake reported with the file, the line and what was ex
 A mapping has ``format`` (x12, edifact, csv, fixed_width), ``document`` (810/820/850/856/838,
 INVOIC), ``file_name`` (``{date:%Y%m%d}``, ``{control}``, ``{run}`` placeholders), the format's own
 section (``x12``, ``edifact``, ``csv``, ``fixed_width``), and either ``fields`` (EDI: canonical
-field -> source spec) or ``columns`` (flat files: ordered list of column specs).
+field -> source spec) or ``columns`` (flat files: ordered list of column specs), and ``records``:
+``changes`` (the default: a record the destination already has in the same version is left out) or
+``all`` (a reference list, always sent whole when it changed).
 
 A source spec is ``{path, const, default, required, type, format, lookup}``; ``path`` is a dotted
 path into the source record (``VENDOR.NAME``, ``LINES.0.AMOUNT``). A list of specs builds a list
@@ -29,7 +31,7 @@ FORMATS = {"x12": {"810", "820", "850", "856", "838"}, "edifact": {"INVOIC"}, "c
 LEAF_KEYS = {"path", "const", "default", "required", "type", "format", "lookup", "lookup_default"}
 TYPES = {"text", "date", "amount", "number"}
 TOP_KEYS = {"format", "document", "description", "file_name", "fields", "columns", "x12", "edifact", "csv",
-            "fixed_width", "record_key", "control_numbers"}
+            "fixed_width", "record_key", "control_numbers", "records"}
 SECTION_KEYS = {
     "x12": {"version", "sender", "receiver", "usage", "separators", "text", "ack_requested", "line_break", "length"},
     "edifact": {"syntax", "sender", "recipient", "directory", "application", "test", "policy", "line_break",
@@ -158,6 +160,9 @@ def _check_fields(node: Any, where: str, source: str) -> None:
 def check_mapping(data: Any, source: str = "<mapping>") -> None:
     """Check a loaded mapping against the schema; raise :class:`MappingError` at the first mistake."""
     _check_keys(data, TOP_KEYS, "the mapping", source)
+    if data.get("records", "changes") not in ("changes", "all"):
+        raise _fail("records must be 'changes' (each record once per version, the default) or 'all' (a list sent "
+                    "whole)", source, data, "records")
     fmt = data.get("format")
     if fmt not in FORMATS:
         raise _fail(f"format must be one of {sorted(FORMATS)}, not {fmt!r}", source, data, "format")

@@ -85,7 +85,7 @@ class RenderFileOperator(BaseOperator):
         sent_file = out_dir / "sent.jsonl"
         gate = None
         with partial.open("wb") as out, sent_file.open("w", encoding="utf-8") as sidecar:
-            if self.destination:
+            if self.destination and mapping.get("records", "changes") == "changes":  # "all": a list sent whole
                 ledger = SentRecords(normalize_destination(self.destination))
                 gate = LedgerGate(mapping, known_versions(mapping, staged["uri"], ledger), waived_keys(self.waive),
                                   truthy(self.force), sidecar)
