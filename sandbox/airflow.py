@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,37 @@ POOLS = {"intacct_default": (1, "Sage Intacct company behind intacct_default: on
          "exact_online_default": (1, "Exact Online division behind exact_online_default: pages in order, one caller")}
 
 
-class Airflow:
-    """A running ``airflow standalone`` and a small client of its REST API."""
+RETRY_POLICY = """\
+# Written by sandbox/airflow.py: this deployment's tasks retry after {seconds:g} s at most, whatever their DAG
+# says, so that a demo or a test sees a failed task retried in seconds rather than minutes.
+from datetime import timedelta
 
-    def __init__(self, home: Path, api_port: int, connections: dict[str, str]) -> None:
+RETRY_DELAY = timedelta(seconds={seconds!r})
+
+
+def task_policy(task):
+    task.retry_delay = min(task.retry_delay, RETRY_DELAY)
+    if task.max_retry_delay is not None:
+        task.max_retry_delay = min(task.max_retry_delay, RETRY_DELAY)
+"""
+
+
+class Airflow:
+    """A running ``airflow standalone`` and a small client of its REST API.
+
+    ``retry_delay`` caps every task's retry delay (an Airflow cluster policy in the deployment's
+    ``config/airflow_local_settings.py``): for the demo and tests; left out, the DAGs' own delays apply.
+    """
+
+    def __init__(self, home: Path, api_port: int, connections: dict[str, str],
+                 retry_delay: timedelta | None = None) -> None:
         self.home = home
+        policy = home / "config" / "airflow_local_settings.py"
+        if retry_delay is not None:
+            policy.parent.mkdir(parents=True, exist_ok=True)
+            policy.write_text(RETRY_POLICY.format(seconds=retry_delay.total_seconds()))
+        elif policy.exists():
+            policy.unlink()
         self.url = f"http://127.0.0.1:{api_port}"
         self.password_file = home / "simple_auth_manager_passwords.json"
         home.mkdir(parents=True, exist_ok=True)

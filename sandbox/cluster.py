@@ -82,35 +82,15 @@ def drop_database(name: str) -> None:
     engine.dispose()
 
 
-RETRY_POLICY = """\
-# Written by sandbox/cluster.py: this deployment's tasks retry after {seconds:g} s at most, whatever their DAG
-# says, so that a test sees a killed worker's task retried in seconds rather than minutes.
-from datetime import timedelta
-
-RETRY_DELAY = timedelta(seconds={seconds!r})
-
-
-def task_policy(task):
-    task.retry_delay = min(task.retry_delay, RETRY_DELAY)
-    if task.max_retry_delay is not None:
-        task.max_retry_delay = min(task.max_retry_delay, RETRY_DELAY)
-"""
-
-
 class CeleryAirflow(Airflow):
     """Scheduler, dag-processor, api-server and two Celery workers as separate processes.
 
-    ``retry_delay`` caps every task's retry delay (an Airflow cluster policy in the deployment's
-    ``config/airflow_local_settings.py``): for tests; left out, the DAGs' own delays apply.
+    ``retry_delay`` caps every task's retry delay, as for ``Airflow``.
     """
 
     def __init__(self, home: Path, api_port: int, connections: dict[str, str],
                  retry_delay: timedelta | None = None) -> None:
-        super().__init__(home, api_port, connections)
-        if retry_delay is not None:
-            (home / "config").mkdir(parents=True, exist_ok=True)
-            (home / "config" / "airflow_local_settings.py").write_text(
-                RETRY_POLICY.format(seconds=retry_delay.total_seconds()))
+        super().__init__(home, api_port, connections, retry_delay)
         self.name = f"mlc_cluster_{secrets.token_hex(4)}"
         self.procs: dict[str, subprocess.Popen] = {}
         self.env.update({

@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run every DAG once against the sandbox and print a summary")
     demo.add_argument("--workdir", type=Path, default=WORKDIR / "demo")
     demo.add_argument("--timeout", type=float, default=900, help="seconds to wait for the runs")
+    demo.add_argument("--retry-delay", type=float, default=10,
+                      help="seconds a failed task waits before its retry, at most (0: the DAGs' own delays)")
     demo.add_argument("--executor", choices=("standalone", "celery"), default="standalone",
                       help="celery: scheduler, dag-processor, api-server and two Celery workers on the local "
                            "PostgreSQL and Redis")
@@ -72,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
 
         shutil.rmtree(args.workdir, ignore_errors=True)  # a demo always starts from nothing
         args.workdir.mkdir(parents=True)
-        return run_demo(args.workdir.resolve(), timeout=args.timeout, executor=args.executor)
+        from datetime import timedelta
+
+        return run_demo(args.workdir.resolve(), timeout=args.timeout, executor=args.executor,
+                        retry_delay=timedelta(seconds=args.retry_delay) if args.retry_delay > 0 else None)
     if args.command == "up":
         from sandbox.demo import run_up
 
