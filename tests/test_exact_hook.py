@@ -67,6 +67,8 @@ def test_objects_from_bulk_endpoints_and_sync_cursors(exact):
     suppliers = list(h.iter_object("suppliers", **WINDOW))
     assert suppliers and all(s["IsSupplier"] for s in suppliers) and all(not s["Code"].startswith(" ") for s in suppliers)
     assert len(list(h.iter_object("gl_account_mappings"))) == 7
+    # A whole read of GL accounts (a reference list) passes Exact's mandatory filtering: it asks from the beginning.
+    assert len(list(h.iter_object("gl_accounts"))) == len(exact.division.tables["glaccounts"]) > 0
     synced = list(h.iter_sync("suppliers", ["ID", "Name"]))
     assert len(synced) == len(exact.division.tables["accounts"])
     cursor = max(r["Timestamp"] for r in synced)

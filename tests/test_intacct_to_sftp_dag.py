@@ -163,6 +163,62 @@ def test_acks_are_matched_audited_filed_and_a_reject_fails_the_poller(dag, env, 
     assert not (acks / "997_reject.x12").exists() and (acks / "processed" / "997_reject.x12").exists()
 
 
+def _accepting_997(sender: str, receiver: str, gs06: str, gs_sender: str | None = None) -> str:
+    body = [f"GS*FA*{gs_sender or sender}*{receiver}*20261117*0900*78*X*004010", "ST*997*0001", f"AK1*IN*{gs06}",
+            "AK9*A*1*1*1", "SE*4*0001", "GE*1*78", "IEA*1*000000078"]
+    return isa(sender, receiver, 78) + "\n" + "~\n".join(body) + "~\n"
+
+
+def test_an_ack_from_another_party_or_folder_matches_nothing_and_is_alerted(dag, env, capsys):
+    _gateway, sftp = env
+    assert dag.test(run_conf={**WINDOW, "exports": ["bills"]}).state == "success"
+    x12 = next(data for name, data in outbound(sftp).items() if name.endswith(".x12")).decode()
+    gs06 = x12.split("~\n")[1].split("*")[6]
+    acks = sftp.home("partner") / "acks"
+    acks.mkdir()
+    # Right numbers, wrong partner (another supplier's ISA06); right numbers and parties, with a byte-order mark.
+    (acks / "a_other_partner.x12").write_text(_accepting_997("OTHERSUPPLY", "MLCBUYER", gs06))
+    (acks / "b_ours.x12").write_bytes(b"\xef\xbb\xbf" + _accepting_997("ACMESUPPLY", "MLCBUYER", gs06).encode())
+    capsys.readouterr()
+
+    run = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
+
+    log = capsys.readouterr().out
+    poll = run.get_task_instance("poll_acks")
+    assert poll.state == "success"
+    assert poll.xcom_pull(task_ids="poll_acks") | {"destination": None} == {
+        "acks": 2, "unmatched": 1, "overdue": 0, "destination": None}
+    (alert,) = poll.xcom_pull(task_ids="poll_acks", key="alerts")
+    assert alert["what"].startswith("acknowledgment a_other_partner.x12 (group ") and "matches nothing" in alert["what"]
+    received = {a["ack_file"]: a for a in audits(log) if a["event"] == "ack_received"}
+    assert (received["a_other_partner.x12"]["matched"], received["b_ours.x12"]["matched"]) == (False, True)
+    assert received["b_ours.x12"]["outcome"] == "accepted"
+
+
+def test_a_file_without_its_ack_in_time_is_alerted_once(dag, env, capsys):
+    import sqlalchemy as sa
+
+    from mlc.state.schema import DELIVERIES, ensure_tables
+
+    _gateway, sftp = env
+    assert dag.test(run_conf={**WINDOW, "exports": ["bills"]}).state == "success"
+    engine = ensure_tables()
+    with engine.begin() as conn:  # the 810 went out two days ago; its mapping expects a 997 within 24 hours
+        conn.execute(DELIVERIES.update().values(delivered_at="2026-12-01T06:00:00+00:00"))
+        controls = [row.control for row in conn.execute(sa.select(DELIVERIES.c.control))]
+    assert any('"ack_within_hours": 24' in c for c in controls)
+    capsys.readouterr()
+
+    first = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
+    second = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
+
+    log = capsys.readouterr().out
+    (alert,) = first.get_task_instance("poll_acks").xcom_pull(task_ids="poll_acks", key="alerts")
+    assert alert["what"].startswith("acknowledgment overdue for outbound/MLC_810_")
+    assert [a["event"] for a in audits(log)].count("ack_overdue") == 1
+    assert second.get_task_instance("poll_acks").xcom_pull(task_ids="poll_acks")["overdue"] == 0
+
+
 def test_a_dropped_upload_leaves_no_final_file_and_clearing_the_task_delivers_it_once(dag, env, capsys):
     _gateway, sftp = env
     # one try: the hook's own retry would mend the drop before the failure shows

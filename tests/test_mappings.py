@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from mlc.formats.control_numbers import FileControlNumberStore
 from mlc.formats.errors import MappingError
-from mlc.formats.mapping import load_mapping
+from mlc.formats.mapping import load_mapping, samples_path
 from mlc.formats.render import file_name, render
 from tests.edi.sources import INTACCT_BILL, SOURCES
 from tests.edi.validators import bots_errors, pydifact_roundtrip, x12_envelope_errors
@@ -214,3 +215,25 @@ def test_records_is_changes_or_all():
     check_mapping(mapping)
     with pytest.raises(MappingError, match="records must be 'changes'"):
         check_mapping({**mapping, "records": "some"})
+
+
+SHIPPED = sorted(str(p.relative_to(MAPPINGS)) for p in MAPPINGS.rglob("*.yaml") if not p.name.endswith("_feed.yaml"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_mapping_renders_its_samples_into_a_file_both_validators_accept(name, tmp_path):
+    mapping = load_mapping(MAPPINGS / name)
+    samples = samples_path(mapping)
+    assert samples is not None and samples.is_file(), f"{name} names no sample records"
+    records = [json.loads(line) for line in samples.read_text().splitlines()]
+
+    data, result = run(mapping, records, tmp_path)
+
+    assert result.rejected == [] and result.records == len(records) >= 2
+    if mapping["format"] == "x12":
+        assert x12_envelope_errors(data) == [] and bots_errors(data, "x12") == []
+    elif mapping["format"] == "edifact":
+        assert bots_errors(data, "edifact") == []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert len(list(pydifact_roundtrip(data.decode("latin-1")).get_messages())) == len(records)

@@ -105,3 +105,116 @@ def test_the_installed_command_and_a_mapping_by_the_name_the_dags_use(tmp_path, 
     assert helped.returncode == 0 and b"mlc demo" in helped.stdout and b"mlc render" in helped.stdout
     assert by_name.returncode == 1 and b"rendered 1 record(s)" in by_name.stderr  # B2 is rejected, as above
     assert (tmp_path / "out.x12").read_bytes().count(b"ST*810*") == 1
+
+
+def _isa(sender: str) -> str:
+    return (f"ISA*00*{' ' * 10}*00*{' ' * 10}*ZZ*{sender:<15}*ZZ*RECEIVERID     *240115*1200*U*00401*000000001*0*P*>~")
+
+
+# Inputs an analyst may feed the tools, hostile or broken: each gets a result or one line and exit 2.
+HOSTILE = {
+    "empty": b"",
+    "una_only": b"UNA:+.? '",
+    "unb_only": b"UNB+UNOA:3+A:14+B:14+240115:1200+1'",
+    "isa_only": _isa("SENDERID").encode(),
+    "truncated_isa": _isa("SENDERID").encode()[:60],
+    "escapes_in_data": (_isa("\x1b[31mEVIL\x1b[0m") + "GS*IN*A*B*20240115*1200*1*X*004010~ST*810*0001~"
+                        "BIG*20240115*\x1b]0;pwned\x07~SE*3*0001~GE*1*1~IEA*1*000000001~").encode("latin-1"),
+    "bidi_and_c1": (_isa("SENDERID") + "GS*IN*A*B*20240115*1200*1*X*004010~ST*810*0001~BIG*20240115*\u202eX\u2028"
+                    "~SE*3*0001~GE*1*1~IEA*1*000000001~").encode("utf-8") + b"\x9b",
+    "release_at_end": b"UNA:+.? 'UNB+UNOA:3+A:14+B:14+240115:1200+1'UNH+1+INVOIC:D:96A:UN'BGM+380+X?",
+    "binary": bytes(range(256)) * 4,
+    "bom_then_junk": b"\xef\xbb\xbfISA*junk",
+    "deep_composites": b"UNA:+.? 'UNB+UNOA:3+A:14+B:14+240115:1200+1'UNH+1+INVOIC:D:96A:UN'BGM+" + b":" * 50000
+                       + b"'UNT+3+1'UNZ+1+1'",
+    "not_utf8_edifact": b"UNB+UNOY:3+A:14+B:14+240115:1200+1'UNH+1+INVOIC:D:96A:UN'BGM+380+\xff\xfe'UNT+3+1'UNZ+1+1'",
+}
+
+
+@pytest.mark.parametrize("command", ["validate", "ack", "read-ack", "inspect"])
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_no_input_makes_a_tool_crash_or_write_raw_control_characters(name, command, tmp_path, capfdbinary):
+    from mlc.cli import main
+
+    path = tmp_path / f"{name}.edi"
+    path.write_bytes(HOSTILE[name])
+
+    code = main([command, str(path), *(["--control-file", str(tmp_path / "cn.json")] if command == "ack" else [])])
+
+    out, err = capfdbinary.readouterr()
+    assert code in (0, 1, 2)
+    assert b"Traceback" not in err and b"Traceback" not in out
+    if code == 2:
+        assert err.count(b"\n") == 1 and err.startswith(f"mlc {command}: ".encode())
+    printed = (out if command != "ack" else b"") + err
+    assert not any(ch in printed.decode("utf-8", "replace") for ch in "\x1b\x07\x9b\u202e\u2028"), printed[:300]
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path, monkeypatch, capsys):
+    from mlc.cli import main
+
+    monkeypatch.setenv("MLC_MAX_INPUT_MB", "1")
+    path = tmp_path / "big.x12"
+    path.write_bytes(_isa("SENDERID").encode() + b"GS*IN*A*B*20240115*1200*1*X*004010~" + b"X" * (1024 * 1024))
+
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err == f"mlc validate: {path}: larger than the 1 MiB the tools read (MLC_MAX_INPUT_MB)\n"
+
+
+def _bomb() -> str:
+    lines = ["format: csv", "description: &a [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"d{i}: &a{i} [*a, *a, *a, *a, *a, *a, *a, *a, *a]" for i in range(10)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("mapping", "message"), [
+    (_bomb(), ":3: an alias (*a) is not allowed in a mapping: write the value out"),
+    ("format: csv\ncolumns:\n  - " + "[" * 20000 + "]" * 20000 + "\n", ": nested too deep to be a mapping"),
+    ("- just\n- a list\n", ": the mapping must be a mapping of keys to values"),
+])
+def test_junk_mappings_are_one_line(mapping, message, tmp_path, capsys):
+    from mlc.cli import main
+
+    (tmp_path / "m.yaml").write_text(mapping)
+    (tmp_path / "r.jsonl").write_text("{}\n")
+
+    assert main(["render", str(tmp_path / "m.yaml"), str(tmp_path / "r.jsonl")]) == 2
+    assert capsys.readouterr().err == f"mlc render: {tmp_path / 'm.yaml'}{message}\n"
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    (b'{"RECORDID": "\xff"}\n', ":1: not UTF-8 (byte 15 of the line)"),
+    (b'{"TOTALENTERED": ' + b"9" * 100000 + b"}\n",
+     ":1: not usable JSON: Exceeds the limit (4300 digits) for integer string conversion: value has 100000 digits"),
+    (b"[" * 100000 + b"]" * 100000 + b"\n", ":1: not usable JSON: nested too deep"),
+])
+def test_records_that_are_not_json_objects_are_one_line(line, message, tmp_path, capsys):
+    from mlc.cli import main
+
+    (tmp_path / "r.jsonl").write_bytes(line)
+
+    assert main(["render", str(MAPPING), str(tmp_path / "r.jsonl")]) == 2
+    assert capsys.readouterr().err == f"mlc render: {tmp_path / 'r.jsonl'}{message}\n"
+
+
+@pytest.mark.parametrize("amount", ["1E+30", 1e30, "1" + "0" * 40, "-9999999999999999"])
+def test_amounts_too_large_for_a_ledger_are_a_rejected_record(amount, tmp_path, capsys):
+    from mlc.cli import main
+
+    bill = {"RECORDID": "B1", "WHENCREATED": "2026-11-02", "VENDORNAME": "Acme", "TOTALENTERED": amount,
+            "APBILLITEMS": {"APBILLITEM": [{"TRX_AMOUNT": "10"}]}}
+    (tmp_path / "r.jsonl").write_text(json.dumps(bill) + "\n")
+
+    assert main(["render", str(MAPPING), str(tmp_path / "r.jsonl"), "-o", str(tmp_path / "o.x12"),
+                 "--control-file", str(tmp_path / "cn.json")]) == 1
+    err = capsys.readouterr().err
+    assert "rejected record 1 (B1) field 'total': " in err and "too large for an amount" in err
+
+
+def test_render_without_records_renders_the_mappings_samples(tmp_path, capsys):
+    from mlc.cli import main
+
+    assert main(["render", "exact_online_to_sftp/payments_x12_820", "-o", str(tmp_path / "o.x12"),
+                 "--control-file", str(tmp_path / "cn.json")]) == 0
+    assert capsys.readouterr().err.startswith("rendered 4 record(s), ")
+    assert (tmp_path / "o.x12").read_bytes().count(b"ST*820*") == 4

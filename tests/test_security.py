@@ -59,7 +59,11 @@ def test_the_parser_refuses_a_doctype_before_resolving_anything(payload):
 
 
 HOSTILE_NAMES = ["../outside.csv", "../../etc/passwd", "sub/dir.csv", "..\\windows.csv", "/abs/path.csv",
-                 ".hidden.csv", "..", ".", "", "name\x00.csv", "name\n.csv", "x" * 300]
+                 ".hidden.csv", "..", ".", "", "name\x00.csv", "name\n.csv", "x" * 300,
+                 # names that read otherwise than they are: a right-to-left override makes "invoice_\u202etxt.exe"
+                 # show as "invoice_exe.txt"; C1 controls, line and paragraph separators, zero-width characters
+                 "invoice_\u202etxt.exe", "name\x9b31m.csv", "name\x85.csv", "line\u2028break.csv",
+                 "para\u2029.csv", "zero\u200bwidth.csv", "bom\ufeff.csv", "lrm\u200e.csv"]
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES, ids=repr)
@@ -69,6 +73,7 @@ def test_remote_names_that_leave_their_folder_are_refused(name):
 
 
 @pytest.mark.parametrize("name", ["stampli_invoices_20261121_7.csv", "Factuur 2026-11 (ACME).csv",
-                                  "MLC_810_20261116_000000001.x12"])
+                                  "MLC_810_20261116_000000001.x12", "Rechnung Müller & Söhne.csv",
+                                  "請求書_2026.csv"])
 def test_ordinary_names_pass(name):
     assert is_safe_inbound_name(name)

@@ -19,7 +19,7 @@ def test_every_store_uses_the_one_schema(tmp_path):
     tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
     assert tables == set(METADATA.tables) == {"mlc_delivery", "mlc_inbound_file", "mlc_control_sequence",
                                                "mlc_control_run", "mlc_exact_token", "mlc_watermark",
-                                               "mlc_record_sent"}
+                                               "mlc_record_sent", "mlc_delivery_ack"}
 
 
 def test_the_stores_share_one_database_and_many_at_once_create_it_once(tmp_path):
@@ -35,7 +35,8 @@ def test_the_stores_share_one_database_and_many_at_once_create_it_once(tmp_path)
         pass
 
     assert ledger.find("sftp://sftp_default/outbound", "a" * 64)["remote_path"] == "outbound/f.x12"
-    assert ledger.by_control("sftp://sftp_default/")[0]["control"] == {"isa13": "000000001"}
+    assert ledger.at("sftp://sftp_default/outbound")[0]["control"] == {"isa13": "000000001"}
+    assert ledger.at("sftp://sftp_default/outbound/sub") == ledger.at("sftp://sftp_default/out") == []
     assert inbound.find("sftp://stampli_sftp/invoices", "b" * 64)["posted"] == 3
     ledger.record("sftp://sftp_default/outbound", "a" * 64, "outbound/g.x12", 11, "run-2")  # a re-send updates
     assert ledger.find("sftp://sftp_default/outbound", "a" * 64)["run"] == "run-2"

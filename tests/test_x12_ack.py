@@ -10,7 +10,7 @@ import pytest
 from mlc.formats.errors import ParseError
 from mlc.formats.x12_ack import AckEnvelope, build_997, read_acks
 from mlc.formats.x12_check import check_interchange
-from tests.edi.records import INVOICE
+from tests.edi.records import INVOICE, SHIP_NOTICE
 from tests.edi.validators import bots_errors, pyx12_validate_997, x12_envelope_errors
 from tests.test_x12 import render
 
@@ -146,3 +146,67 @@ def test_round_trip_our_rejection_through_the_reader():
 def test_unreadable_input_is_a_parse_error(garbage):
     with pytest.raises(ParseError):
         check_interchange(garbage)
+
+
+def test_an_hl_whose_parent_does_not_exist_is_rejected():
+    data = render("856", [SHIP_NOTICE]).replace(b"HL*3*2*I*0~", b"HL*3*5*I*0~")
+
+    body = build_997(data, ENVELOPE).decode().replace("\n", "")
+
+    assert "AK2*856*0001~AK3*HL*8**8~AK4*2*734*7*5~AK5*R*5~AK9*R*1*1*0~" in body
+    assert_valid_997(build_997(data, ENVELOPE))
+
+
+def test_hl_ids_out_of_sequence_are_rejected():
+    data = render("856", [SHIP_NOTICE]).replace(b"HL*4*2*I*0~", b"HL*7*2*I*0~")
+
+    assert "AK3*HL*11**8~AK4*1*628*7*7~" in build_997(data, ENVELOPE).decode().replace("\n", "")
+
+
+def test_an_empty_trailing_element_is_flagged():
+    data = render("856", [SHIP_NOTICE]).replace(b"PRF*PO-555~", b"PRF*PO-555*~")
+
+    body = build_997(data, ENVELOPE).decode().replace("\n", "")
+
+    assert "AK3*PRF*7**8~AK4*2**3~AK5*R*5~" in body
+    assert_valid_997(build_997(data, ENVELOPE))
+    assert not check_interchange(data).valid
+
+
+@pytest.mark.parametrize(("mutation", "note"), [
+    ((b"IEA*1*000000001", b"IEA*1*000000002"), "001"),
+    ((b"IEA*1*000000001", b"IEA*2*000000001"), "021"),
+    ((b"IEA*1*000000001~", b""), "023"),
+])
+def test_a_broken_interchange_envelope_gets_a_rejecting_ta1(mutation, note):
+    data = render("810", [INVOICE]).replace(*mutation)
+
+    ack = build_997(data, ENVELOPE)
+
+    assert ack.decode().replace("\n", "")[106:] == f"TA1*000000001*240115*1200*R*{note}~IEA*0*000000005~"
+    assert x12_envelope_errors(ack) == []
+    assert read_acks(ack)["interchange_acks"][0] | {"problems": []} == {
+        "control_number": "000000001", "date": "240115", "time": "1200", "status": "R", "note_code": note,
+        "problems": []}
+
+
+def test_a_byte_order_mark_before_isa_is_skipped():
+    ours = build_997(render("810", [INVOICE]), ENVELOPE)
+
+    assert build_997(b"\xef\xbb\xbf" + render("810", [INVOICE]), ENVELOPE) == ours
+    report = read_acks(b"\xef\xbb\xbf" + ours)
+    assert report["group_acks"][0]["status"] == "A" and report["problems"] == []
+    assert (report["group_acks"][0]["sender_group"], report["group_acks"][0]["receiver_group"]) == (
+        "RECEIVERID", "SENDERID")
+
+
+@pytest.mark.parametrize(("mutation", "problem"), [
+    ((b"AK5*A~", b"AK5*Q~"), "AK501 'Q' is not a transaction set acknowledgment code (717)"),
+    ((b"AK9*A*1*1*1", b"AK9*Z*1*1*1"), "AK901 'Z' is not a functional group acknowledge code (715)"),
+])
+def test_codes_outside_the_code_lists_are_reported_invalid(mutation, problem):
+    ack = build_997(render("810", [INVOICE]), ENVELOPE).replace(*mutation)
+
+    problems = read_acks(ack)["problems"]
+
+    assert len(problems) == 1 and problems[0].endswith(problem)

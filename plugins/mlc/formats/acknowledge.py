@@ -29,7 +29,7 @@ def acknowledge(data: bytes, store: ControlNumberStore, run_key: str, when: date
         result = check_interchange(data)
         pair = f"{result.receiver[0]}:{result.receiver[1]}|{result.sender[0]}:{result.sender[1]}"
         return "x12", build_997(data, AckEnvelope(store.allocate(f"ISA|{pair}", run_key),
-                                                  store.allocate(f"GS|{pair}", run_key), when))
+                                                  store.allocate(f"GS|{pair}", run_key), when), result)
     check = check_edifact(data)
     number = store.allocate(f"UNB|{':'.join(check.recipient)}|{':'.join(check.sender)}", run_key)
-    return "edifact", build_contrl(data, ContrlEnvelope(f"{number:09d}", when))
+    return "edifact", build_contrl(data, ContrlEnvelope(f"{number:09d}", when), check)

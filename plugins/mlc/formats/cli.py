@@ -1,12 +1,15 @@
 """The formats half of the ``mlc`` command, for people onboarding a partner.
 
-  mlc render MAPPING RECORDS.jsonl [-o FILE]   render records (one JSON object a line) as MAPPING says
+  mlc render MAPPING [RECORDS.jsonl] [-o FILE] render records (one JSON object a line; default: the
+                                               mapping's samples) as MAPPING says
   mlc validate FILE                            readable report; exit 1 when the file is invalid
   mlc ack FILE                                 the 997 (X12) or CONTRL (EDIFACT) for FILE, on stdout
-  mlc read-ack FILE                            a received 997 / TA1 / CONTRL as JSON on stdout
+  mlc read-ack FILE                            a received 997 / TA1 / CONTRL as JSON; exit 1 on invalid codes
   mlc inspect FILE                             segments as an indented tree with element positions
 
-Bad input of any kind: one clear line on stderr and exit code 2, never a traceback.
+Bad input of any kind: one clear line on stderr and exit code 2, never a traceback. Files larger than
+MLC_MAX_INPUT_MB (default 64) are refused. What is printed never carries a raw control, escape or
+bidi character: they are written as escapes (\\x1b).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from mlc.formats.acknowledge import acknowledge
+from mlc.formats.acknowledge import standard_of as standard
 from mlc.formats.control_numbers import FileControlNumberStore
 from mlc.formats.edifact import iter_segments as edifact_segments
 from mlc.formats.edifact_ack import SYNTAX_ERRORS, check_edifact, read_contrl
 from mlc.formats.errors import FormatError
-from mlc.formats.mapping import load_mapping, mapping_path
+from mlc.formats.mapping import load_mapping, mapping_path, samples_path
 from mlc.formats.render import render
 from mlc.formats.x12 import iter_segments as x12_segments
 from mlc.formats.x12_ack import ELEMENT_ERRORS, GROUP_ERRORS, SEGMENT_ERRORS, SET_ERRORS, read_acks
@@ -39,35 +44,75 @@ class CliError(Exception):
     """Bad input: printed as one line, exit code 2."""
 
 
-def _read(path: str) -> bytes:
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+# Control characters (C0, DEL, C1), format characters (bidi overrides, zero-width), line and paragraph
+# separators: what could move the cursor, recolour the terminal or reorder what a person reads.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+                     "\u2060-\u206f\ufeff\ufff9-\ufffb]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every character that could act on a terminal written as an escape (``\\x1b``)."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def say(text: str, *, err: bool = False) -> None:
+    print(terminal_safe(text), file=sys.stderr if err else sys.stdout)
+
+
+def max_input_bytes() -> int:
+    """The largest EDI file the tools read (``MLC_MAX_INPUT_MB``, default 64): a file is read whole, and
+    checking it takes about 25 times its size in memory when it holds many tiny sets."""
     try:
-        return Path(path).read_bytes()
+        return int(float(os.environ.get("MLC_MAX_INPUT_MB") or 64) * 1024 * 1024)
+    except ValueError:
+        raise CliError(f"MLC_MAX_INPUT_MB must be a number of megabytes, not {os.environ['MLC_MAX_INPUT_MB']!r}"
+                       ) from None
+
+
+def _read(path: str) -> bytes:
+    limit = max_input_bytes()
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
     except OSError as exc:
         raise CliError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise CliError(f"{path}: larger than the {limit // (1024 * 1024)} MiB the tools read (MLC_MAX_INPUT_MB)")
+    return data
 
 
 def standard_of(data: bytes, path: str) -> str:
-    head = data.lstrip(b"\xef\xbb\xbf\r\n \t")[:3]
-    if head == b"ISA":
-        return "x12"
-    if head in (b"UNA", b"UNB"):
-        return "edifact"
-    raise CliError(f"{path}: neither X12 (starts with ISA) nor EDIFACT (starts with UNA or UNB)")
+    try:
+        return standard(data)
+    except FormatError as exc:
+        raise CliError(f"{path}: {exc}") from None
 
 
 def _records(path: str) -> Iterator[dict[str, Any]]:
     try:
-        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below, streamed line by line
+        handle = open(path, "rb")  # noqa: SIM115 - closed below, streamed line by line
     except OSError as exc:
         raise CliError(f"{path}: cannot read: {exc.strerror}") from None
     with handle:
-        for number, line in enumerate(handle, 1):
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CliError(f"{path}:{number}: not UTF-8 (byte {exc.start + 1} of the line)") from None
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise CliError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+            except (ValueError, RecursionError) as exc:  # a number of 100,000 digits; arrays nested too deep
+                reason = "nested too deep" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+                raise CliError(f"{path}:{number}: not usable JSON: {reason}") from None
             if not isinstance(record, dict):
                 raise CliError(f"{path}:{number}: each line must be a JSON object")
             yield record
@@ -85,6 +130,11 @@ def mapping_file(arg: str) -> Path:
 
 def cmd_render(args: argparse.Namespace) -> int:
     mapping = load_mapping(mapping_file(args.mapping))
+    if args.records is None:  # the sample records the mapping names
+        samples = samples_path(mapping)
+        if samples is None:
+            raise CliError(f"{args.mapping}: names no sample records (samples:); give a records file")
+        args.records = str(samples)
     store = FileControlNumberStore(args.control_file)
     run_key = args.run_key or f"mlc-render|{datetime.now().isoformat()}|{os.getpid()}"
     target = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
@@ -96,50 +146,61 @@ def cmd_render(args: argparse.Namespace) -> int:
             target.close()
     for item in result.rejected:
         key = f" ({item['key']})" if item.get("key") else ""
-        print(f"rejected record {item['record']}{key} field {item['field']!r}: {item['error']}", file=sys.stderr)
-    print(f"rendered {result.records} record(s), {result.bytes} bytes, sha256 {result.sha256}"
-          f"{', ' + str(len(result.rejected)) + ' rejected' if result.rejected else ''}", file=sys.stderr)
+        say(f"rejected record {item['record']}{key} field {item['field']!r}: {item['error']}", err=True)
+    say(f"rendered {result.records} record(s), {result.bytes} bytes, sha256 {result.sha256}"
+        f"{', ' + str(len(result.rejected)) + ' rejected' if result.rejected else ''}", err=True)
     return 1 if result.rejected else 0
 
 
-def _x12_report(data: bytes) -> tuple[bool, list[str]]:
+def _x12_report(data: bytes) -> tuple[bool, Iterator[str]]:
     result = check_interchange(data)
-    lines = [f"X12 interchange {result.isa13} version {result.version} from {result.sender[1]} to {result.receiver[1]}"]
-    lines += [f"  interchange error: {e}" for e in result.errors]
-    for group in result.groups:
-        lines.append(f"  group {group.gs01} {group.gs06} ({group.gs08}): {group.status} "
-                     f"{len(group.sets)} set(s), {group.accepted} accepted")
-        lines += [f"    group error {c}: {GROUP_ERRORS.get(c, '')}" for c in group.codes]
-        for txn in group.sets:
-            lines.append(f"    set {txn.st01} {txn.st02}: {'accepted' if txn.status == 'A' else 'rejected'}")
-            lines += [f"      set error {c}: {SET_ERRORS.get(c, '')}" for c in txn.codes]
-            for seg in txn.segments:
-                lines.append(f"      segment {seg.tag} at position {seg.position}: {SEGMENT_ERRORS.get(seg.code, seg.code)}")
-                lines += [f"        {seg.tag}{el.position:02d} (element {el.reference}): {ELEMENT_ERRORS.get(el.code, el.code)}"
-                          f"{' ' + repr(el.data) if el.data else ''}" for el in seg.elements]
-    return result.valid, lines
+
+    def lines() -> Iterator[str]:
+        yield (f"X12 interchange {result.isa13} version {result.version} from {result.sender[1]} to "
+               f"{result.receiver[1]}")
+        yield from (f"  interchange error (TA1 note {e.note}): {e}" for e in result.errors)
+        for group in result.groups:
+            yield (f"  group {group.gs01} {group.gs06} ({group.gs08}): {group.status} "
+                   f"{len(group.sets)} set(s), {group.accepted} accepted")
+            yield from (f"    group error {c}: {GROUP_ERRORS.get(c, '')}" for c in group.codes)
+            for txn in group.sets:
+                yield f"    set {txn.st01} {txn.st02}: {'accepted' if txn.status == 'A' else 'rejected'}"
+                yield from (f"      set error {c}: {SET_ERRORS.get(c, '')}" for c in txn.codes)
+                for seg in txn.segments:
+                    note = SEGMENT_ERRORS.get(seg.code, seg.code)
+                    yield f"      segment {seg.tag} at position {seg.position}: {note}"
+                    for el in seg.elements:
+                        reference = f" (element {el.reference})" if el.reference else ""
+                        data = f" {el.data!r}" if el.data else ""
+                        yield f"        {seg.tag}{el.position:02d}{reference}: {ELEMENT_ERRORS.get(el.code, el.code)}{data}"
+
+    return result.valid, lines()
 
 
-def _edifact_report(data: bytes) -> tuple[bool, list[str]]:
+def _edifact_report(data: bytes) -> tuple[bool, Iterator[str]]:
     check = check_edifact(data)
-    lines = [f"EDIFACT interchange {check.reference} ({check.syntax.level}) from {':'.join(check.sender)} "
-             f"to {':'.join(check.recipient)}"]
-    lines += [f"  interchange error {code} at {tag}: {SYNTAX_ERRORS.get(code, '')}" for code, tag in check.errors]
-    for message in check.messages:
-        lines.append(f"  message {message.reference} {':'.join(message.identifier)}: "
-                     f"{'rejected' if message.rejected else 'accepted'}")
-        lines += [f"    error {code} at {tag}: {SYNTAX_ERRORS.get(code, '')}" for code, tag in message.errors]
-        for position, code, elements in message.segments:
-            lines.append(f"    segment at position {position}: {SYNTAX_ERRORS.get(code, code)}")
-            lines += [f"      element {p}:{c}: {SYNTAX_ERRORS.get(e, e)}" for p, c, e in elements]
-    return check.valid, lines
+
+    def lines() -> Iterator[str]:
+        yield (f"EDIFACT interchange {check.reference} ({check.syntax.level}) from {':'.join(check.sender)} "
+               f"to {':'.join(check.recipient)}")
+        yield from (f"  interchange error {code} at {tag}: {SYNTAX_ERRORS.get(code, '')}" for code, tag in check.errors)
+        for message in check.messages:
+            yield (f"  message {message.reference} {':'.join(message.identifier)}: "
+                   f"{'rejected' if message.rejected else 'accepted'}")
+            yield from (f"    error {code} at {tag}: {SYNTAX_ERRORS.get(code, '')}" for code, tag in message.errors)
+            for position, code, elements in message.segments:
+                yield f"    segment at position {position}: {SYNTAX_ERRORS.get(code, code)}"
+                yield from (f"      element {p}:{c}: {SYNTAX_ERRORS.get(e, e)}" for p, c, e in elements)
+
+    return check.valid, lines()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     data = _read(args.file)
     valid, lines = (_x12_report if standard_of(data, args.file) == "x12" else _edifact_report)(data)
-    print("\n".join(lines))
-    print(f"{args.file}: {'VALID' if valid else 'INVALID'}")
+    for line in lines:
+        say(line)
+    say(f"{args.file}: {'VALID' if valid else 'INVALID'}")
     return 0 if valid else 1
 
 
@@ -157,10 +218,13 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_read_ack(args: argparse.Namespace) -> int:
+    """The ack as JSON; exit 1 when it holds codes outside their code lists (``problems``)."""
     data = _read(args.file)
     report = read_acks(data) if standard_of(data, args.file) == "x12" else read_contrl(data)
     print(json.dumps(report, indent=2))
-    return 0
+    for problem in report.get("problems") or []:
+        say(f"mlc read-ack: invalid: {problem}", err=True)
+    return 1 if report.get("problems") else 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -171,7 +235,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for seg in x12_segments(data):
             depth = opening.get(seg.tag, closing.get(seg.tag, 3))
             elements = " ".join(f"{seg.tag}{i:02d}={v!r}" for i, v in enumerate(seg.elements, 1) if v != "")
-            print(f"{'  ' * depth}{seg.index:>5} {seg.tag} {elements}")
+            say(f"{'  ' * depth}{seg.index:>5} {seg.tag} {elements}")
     else:
         opening, closing = {"UNB": 0, "UNH": 1}, {"UNT": 1, "UNZ": 0}
         for seg in edifact_segments(data):
@@ -181,7 +245,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 for j, value in enumerate(comps, 1):
                     if value:
                         parts.append(f"{seg.tag}{i:02d}" + (f".{j}" if len(comps) > 1 else "") + f"={value!r}")
-            print(f"{'  ' * depth}{seg.index:>5} {seg.tag} {' '.join(parts)}")
+            say(f"{'  ' * depth}{seg.index:>5} {seg.tag} {' '.join(parts)}")
     return 0
 
 
@@ -193,7 +257,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the formats subcommands on the ``mlc`` command's parser."""
     render_p = sub.add_parser("render", help="render records (JSON lines) through a partner mapping")
     render_p.add_argument("mapping", help="a mapping file, or its name under include/mappings (intacct_to_sftp/bills_x12_810)")
-    render_p.add_argument("records")
+    render_p.add_argument("records", nargs="?",
+                           help="JSON lines of source records (default: the sample records the mapping names)")
     render_p.add_argument("-o", "--output", help="file to write (default: stdout)")
     render_p.add_argument("--run-key", help="render again with the control numbers of an earlier run key")
     for name, text in (("validate", "check an X12 or EDIFACT file; exit 1 when invalid"),
@@ -211,7 +276,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except (CliError, FormatError) as exc:
-        print(f"mlc {args.command}: {exc}", file=sys.stderr)
+        say(f"mlc {args.command}: {exc}", err=True)
         return 2
     except BrokenPipeError:
         return 0
+    except (ArithmeticError, LookupError, ValueError, RecursionError, MemoryError) as exc:
+        # A reader's gap the cases above do not name: still one line, never a traceback at the analyst.
+        target = getattr(args, "file", None) or getattr(args, "records", None) or ""
+        say(f"mlc {args.command}: {target}: cannot be read: {type(exc).__name__}: {str(exc)[:200]}", err=True)
+        return 2

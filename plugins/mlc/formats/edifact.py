@@ -8,8 +8,7 @@ are transliterated or refused). UNA is always written, so printable delimiters a
 
 from __future__ import annotations
 
-
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
@@ -130,19 +129,33 @@ class EdifactWriter:
             parts.pop()
         return self.syntax.element.join([tag, *parts])
 
-    def write_message(self, message_type: Sequence[str], segments: list[tuple[str, list[Element]]], *,
+    def write_message(self, message_type: Sequence[str], segments: Iterable[tuple[str, list[Element]]], *,
                       record: int | None = None) -> str:
-        """Write UNH..UNT around ``segments``; return the message reference."""
+        """Write UNH..UNT around ``segments``; return the message reference.
+
+        A message is built whole before it is written, so a record that fails leaves no half-written
+        message behind; past ``FLUSH_SEGMENTS`` (only an acknowledgment of a huge interchange gets there) it
+        is written as it goes, so memory stays bounded.
+        """
         reference = str(self.messages + 1)
         lines = [self.format_segment("UNH", [reference, list(message_type)], record=record)]
-        lines += [self.format_segment(tag, elements, record=record) for tag, elements in segments]
-        lines.append(self.format_segment("UNT", [str(len(lines) + 1), reference]))
+        count = 1
+        for tag, elements in segments:
+            lines.append(self.format_segment(tag, elements, record=record))
+            count += 1
+            if len(lines) >= FLUSH_SEGMENTS:
+                self._emit(self._eol.join(lines) + self._eol)
+                lines = []
+        lines.append(self.format_segment("UNT", [str(count + 1), reference]))
         self._emit(self._eol.join(lines) + self._eol)
         self.messages += 1
         return reference
 
     def close(self) -> None:
         self._emit(self.format_segment("UNZ", [str(self.messages), self.reference]) + self._eol)
+
+
+FLUSH_SEGMENTS = 10_000
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -164,6 +177,7 @@ class EdifactSegment:
 def decode(data: bytes | str) -> tuple[str, EdifactSyntax]:
     """Decode bytes per the UNB syntax identifier; return the text and its service characters."""
     if isinstance(data, bytes):
+        data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, whatever the declared level
         level = _level(data[:200].decode("latin-1"))
         try:
             text = data.decode(ENCODINGS[level] if level else "latin-1")

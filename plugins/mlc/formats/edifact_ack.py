@@ -7,12 +7,21 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mlc.formats.edifact import (REPERTOIRES, EdifactParty, EdifactSegment, EdifactSyntax, EdifactWriter, decode,
-                             iter_segments, repertoire_offenders)
+from mlc.formats.edifact import (
+    REPERTOIRES,
+    EdifactParty,
+    EdifactSegment,
+    EdifactSyntax,
+    EdifactWriter,
+    decode,
+    iter_segments,
+    repertoire_offenders,
+)
 from mlc.formats.errors import ParseError
 
 ACTIONS = {"4": "rejected", "7": "acknowledged", "8": "received", "1": "acknowledged", "2": "acknowledged with errors",
@@ -36,7 +45,7 @@ ELEMENT_RULES = {"DTM": [(1, 2, "date", 35)], "QTY": [(1, 2, "n", 35)], "MOA": [
                  "CNT": [(1, 2, "n", 18)], "LIN": [(1, 1, "n", 6)]}
 
 
-@dataclass
+@dataclass(slots=True)
 class MessageResult:
     reference: str
     identifier: list[str]
@@ -46,6 +55,15 @@ class MessageResult:
     @property
     def rejected(self) -> bool:
         return bool(self.errors or self.segments)
+
+    def compact(self) -> MessageResult:
+        """An accepted message (the common case) keeps no lists: a file of many messages stays small."""
+        self.errors = self.errors or NO_ERRORS  # type: ignore[assignment]
+        self.segments = self.segments or NO_ERRORS  # type: ignore[assignment]
+        return self
+
+
+NO_ERRORS: tuple = ()
 
 
 @dataclass
@@ -93,10 +111,10 @@ def _element_errors(seg: EdifactSegment, decimal: str) -> list[tuple[int, int, s
 def check_edifact(data: bytes | str) -> InterchangeCheck:
     """Check one EDIFACT interchange; raise :class:`ParseError` only when it cannot be read at all."""
     _text, syntax = decode(data)
-    segments = list(iter_segments(data))
-    if not segments or segments[0].tag != "UNB":
+    segments = iter_segments(data)
+    unb = next(segments, None)
+    if unb is None or unb.tag != "UNB":
         raise ParseError("the interchange must start with UNB (after an optional UNA)", segment=1)
-    unb = segments[0]
     result = InterchangeCheck(unb.get(5), unb.elements[1] if len(unb.elements) > 1 else [],
                               unb.elements[2] if len(unb.elements) > 2 else [], syntax)
     level = unb.get(1, 1)
@@ -107,7 +125,7 @@ def check_edifact(data: bytes | str) -> InterchangeCheck:
     current: MessageResult | None = None
     body: list[EdifactSegment] = []
     unz: EdifactSegment | None = None
-    for seg in segments[1:]:
+    for seg in segments:
         if seg.tag == "UNH":
             if current is not None:
                 current.errors.append(("13", "UNT"))
@@ -122,7 +140,7 @@ def check_edifact(data: bytes | str) -> InterchangeCheck:
             if seg.get(1) != str(len(body) + 2):
                 current.errors.append(("29", "UNT"))
             _check_body(current, body, syntax.decimal)
-            result.messages.append(current)
+            result.messages.append(current.compact())
             current = None
         elif seg.tag == "UNZ":
             unz = seg
@@ -149,13 +167,13 @@ def _check_body(message: MessageResult, body: list[EdifactSegment], decimal: str
     for position, seg in enumerate(body, 2):
         seen[seg.tag] = seen.get(seg.tag, 0) + 1
         if seg.tag == "UNS" and seen["UNS"] > 1:
-            message.segments.append((position, "35", []))
+            message.segments.append((position, "35", NO_ERRORS))
             continue
         if errors := _element_errors(seg, decimal):
             message.segments.append((position, "12", errors))
     for tag in MANDATORY.get(kind, ()):
         if tag not in seen:
-            message.segments.append((len(body) + 2, "13", []))
+            message.segments.append((len(body) + 2, "13", NO_ERRORS))
 
 
 @dataclass(frozen=True)
@@ -164,9 +182,9 @@ class ContrlEnvelope:
     timestamp: datetime
 
 
-def build_contrl(data: bytes | str, envelope: ContrlEnvelope) -> bytes | None:
+def build_contrl(data: bytes | str, envelope: ContrlEnvelope, check: InterchangeCheck | None = None) -> bytes | None:
     """Return the CONTRL interchange for ``data``, or ``None`` for a CONTRL (never acknowledged)."""
-    check = check_edifact(data)
+    check = check or check_edifact(data)
     if any(m.identifier[:1] == ["CONTRL"] for m in check.messages):
         return None
     def party(ids: list[str]) -> EdifactParty:
@@ -182,28 +200,34 @@ def build_contrl(data: bytes | str, envelope: ContrlEnvelope) -> bytes | None:
                            timestamp=envelope.timestamp, syntax=syntax)
     action = "4" if check.errors else "7"
     error, tag = check.errors[0] if check.errors else (None, None)
-    segments: list[tuple[str, list[Any]]] = [("UCI", [check.reference, check.sender[:3], check.recipient[:3], action,
-                                                      error, tag])]
-    for message in check.messages:
-        if not message.rejected:
-            continue
-        m_error, m_tag = message.errors[0] if message.errors else (None, None)
-        segments.append(("UCM", [message.reference, message.identifier[:5], "4", m_error, m_tag]))
-        for position, code, elements in message.segments:
-            segments.append(("UCS", [str(position), code if not elements else None]))
-            for el_pos, comp_pos, el_code in elements:
-                segments.append(("UCD", [el_code, [str(el_pos), str(comp_pos)]]))
-    writer.write_message(("CONTRL", "D", "3", "UN"), segments)
+
+    def segments() -> Iterator[tuple[str, list[Any]]]:  # one at a time: a CONTRL may answer many messages
+        yield "UCI", [check.reference, check.sender[:3], check.recipient[:3], action, error, tag]
+        for message in check.messages:
+            if not message.rejected:
+                continue
+            m_error, m_tag = message.errors[0] if message.errors else (None, None)
+            yield "UCM", [message.reference, message.identifier[:5], "4", m_error, m_tag]
+            for position, code, elements in message.segments:
+                yield "UCS", [str(position), code if not elements else None]
+                for el_pos, comp_pos, el_code in elements:
+                    yield "UCD", [el_code, [str(el_pos), str(comp_pos)]]
+
+    writer.write_message(("CONTRL", "D", "3", "UN"), segments())
     writer.close()
     return out.getvalue()
 
 
 def read_contrl(data: bytes | str) -> dict[str, Any]:
-    """Read a received CONTRL interchange into plain data."""
-    segments = list(iter_segments(data))
-    unb = segments[0]
+    """Read a received CONTRL interchange into plain data; ``problems`` lists action codes (0083) outside
+    their code list."""
+    segments = iter_segments(data)
+    unb = next(segments, None)
+    if unb is None or unb.tag != "UNB":
+        raise ParseError("the interchange must start with UNB (after an optional UNA)", segment=1)
     report: dict[str, Any] = {"standard": "EDIFACT", "interchange_control_number": unb.get(5),
-                              "sender": unb.get(2), "receiver": unb.get(3), "interchange_acks": [], "group_acks": []}
+                              "sender": unb.get(2), "receiver": unb.get(3), "interchange_acks": [], "group_acks": [],
+                              "problems": []}
     ack: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
     segment: dict[str, Any] | None = None
@@ -215,6 +239,8 @@ def read_contrl(data: bytes | str) -> dict[str, Any]:
                    "action": seg.get(4), "action_text": ACTIONS.get(seg.get(4), "unknown action"),
                    "error": _error(seg.get(5)), "segment": seg.get(6) or None, "messages": []}
             report["interchange_acks"].append(ack)
+            if seg.get(4) not in ACTIONS:
+                report["problems"].append(f"segment {seg.index}: UCI04 {seg.get(4)!r} is not an action code (0083)")
         elif seg.tag in ("UCM", "UCS", "UCD") and ack is None:
             raise ParseError(f"{seg.tag} before UCI", segment=seg.index)
         elif seg.tag == "UCM":
@@ -222,6 +248,8 @@ def read_contrl(data: bytes | str) -> dict[str, Any]:
                 seg.elements) > 1 else "", "action": seg.get(3), "action_text": ACTIONS.get(seg.get(3), "unknown action"),
                        "error": _error(seg.get(4)), "segment": seg.get(5) or None, "segment_errors": []}
             ack["messages"].append(message)  # type: ignore[index]
+            if seg.get(3) not in ACTIONS:
+                report["problems"].append(f"segment {seg.index}: UCM03 {seg.get(3)!r} is not an action code (0083)")
         elif seg.tag == "UCS":
             if message is None:
                 raise ParseError("UCS outside a UCM group", segment=seg.index)

@@ -33,6 +33,7 @@ from typing import IO
 import yaml
 
 from mlc.formats.errors import FormatError, MappingError
+from mlc.formats.values import MAX_INTEGER_DIGITS
 
 FEEDS = ("invoices", "payments")
 _KEYS = {"feed", "description", "remote_dir", "file_globs", "archive_dir", "error_dir", "delimiter", "encoding",
@@ -40,7 +41,6 @@ _KEYS = {"feed", "description", "remote_dir", "file_globs", "archive_dir", "erro
          "required", "payment_methods", "skip_statuses", "allow_credit_memos", "allow_zero_amounts", "earliest_date",
          "latest_date"}
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-MAX_INTEGER_DIGITS = 15  # 999 trillion: larger is a typing or export error, and would overflow Intacct's amounts
 
 
 class FeedSchemaError(FormatError):

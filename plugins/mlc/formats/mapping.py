@@ -31,11 +31,12 @@ FORMATS = {"x12": {"810", "820", "850", "856", "838"}, "edifact": {"INVOIC"}, "c
 LEAF_KEYS = {"path", "const", "default", "required", "type", "format", "lookup", "lookup_default"}
 TYPES = {"text", "date", "amount", "number"}
 TOP_KEYS = {"format", "document", "description", "file_name", "fields", "columns", "x12", "edifact", "csv",
-            "fixed_width", "record_key", "control_numbers", "records"}
+            "fixed_width", "record_key", "control_numbers", "records", "samples"}
 SECTION_KEYS = {
-    "x12": {"version", "sender", "receiver", "usage", "separators", "text", "ack_requested", "line_break", "length"},
+    "x12": {"version", "sender", "receiver", "usage", "separators", "text", "ack_requested", "line_break", "length",
+            "ack_expected_within_hours"},
     "edifact": {"syntax", "sender", "recipient", "directory", "application", "test", "policy", "line_break",
-                "length"},
+                "length", "ack_expected_within_hours"},
     "csv": {"delimiter", "quoting", "encoding", "bom", "line_ending", "header", "formula_guard"},
     "fixed_width": {"encoding", "line_ending", "header", "detail", "trailer", "sums", "text"},
 }
@@ -50,7 +51,18 @@ class _Node(dict):
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that records line numbers and refuses every tag it does not know."""
+    """SafeLoader that records line numbers and refuses every tag it does not know, and aliases.
+
+    A mapping is data a person writes; an alias (``*name``) saves nothing there and lets a small file
+    expand into billions of nodes (the "billion laughs"), so it is refused where it stands.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise MappingError(f"an alias (*{event.anchor}) is not allowed in a mapping: write the value out",
+                               line=event.start_mark.line + 1)
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Node:
@@ -87,6 +99,13 @@ def mapping_path(name: str, root: Path | None = None) -> Path:
     return path
 
 
+def samples_path(mapping: dict[str, Any]) -> Path | None:
+    """The sample source records a mapping names (``samples:``, relative to the mapping file), if any."""
+    if not mapping.get("samples"):
+        return None
+    return Path(mapping["_source"]).parent / mapping["samples"]
+
+
 def load_mapping(path: str | Path) -> dict[str, Any]:
     """Load and check one mapping file; raise :class:`MappingError` naming the file and line."""
     path = Path(path)
@@ -104,7 +123,12 @@ def load_mapping(path: str | Path) -> dict[str, Any]:
         raise MappingError(f"not valid YAML: {exc.problem}", source=source, line=line) from None
     except yaml.YAMLError as exc:
         raise MappingError(f"not valid YAML: {exc}", source=source) from None
-    check_mapping(data, source)
+    except RecursionError:
+        raise MappingError("nested too deep to be a mapping", source=source) from None
+    try:
+        check_mapping(data, source)
+    except RecursionError:
+        raise MappingError("nested too deep to be a mapping", source=source) from None
     data["_source"] = source
     return data
 
@@ -163,6 +187,9 @@ def check_mapping(data: Any, source: str = "<mapping>") -> None:
     if data.get("records", "changes") not in ("changes", "all"):
         raise _fail("records must be 'changes' (each record once per version, the default) or 'all' (a list sent "
                     "whole)", source, data, "records")
+    samples = data.get("samples")
+    if samples is not None and (not isinstance(samples, str) or samples.startswith("/") or ".." in samples.split("/")):
+        raise _fail("samples must be a path beside the mapping (samples/bills.jsonl)", source, data, "samples")
     fmt = data.get("format")
     if fmt not in FORMATS:
         raise _fail(f"format must be one of {sorted(FORMATS)}, not {fmt!r}", source, data, "format")
@@ -183,6 +210,11 @@ def check_mapping(data: Any, source: str = "<mapping>") -> None:
             if not isinstance(section.get(party), dict) or not section[party].get("id"):
                 node, key = (section, party) if party in section else (data, fmt)
                 raise _fail(f"{fmt}.{party} needs an 'id'", source, node, key)
+        hours = section.get("ack_expected_within_hours")
+        number = isinstance(hours, (int, float)) and not isinstance(hours, bool)
+        if hours is not None and not (number and 0 < hours <= 8760):
+            raise _fail(f"{fmt}.ack_expected_within_hours must be a number of hours above 0 (at most 8760), not "
+                        f"{hours!r}", source, section, "ack_expected_within_hours")
         if section.get("length", "cut") not in LENGTH_POLICIES:
             raise _fail(f"{fmt}.length must be one of {', '.join(LENGTH_POLICIES)} (what a value longer than its "
                         "element gets)", source, section, "length")

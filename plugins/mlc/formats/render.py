@@ -256,6 +256,12 @@ def _party(spec: Mapping[str, Any]) -> Party:
     return Party(str(spec.get("qualifier", "ZZ")), str(spec["id"]), spec.get("group_id"))
 
 
+def _ack_rule(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """The acknowledgment the partner owes, kept with the file's control numbers (the ack poller reads it)."""
+    hours = conf.get("ack_expected_within_hours")
+    return {"ack_within_hours": hours} if hours else {}
+
+
 def _render_x12(mapping, records, sink, timestamp, run_key, store, result, gate) -> None:
     conf = mapping["x12"]
     sender, receiver = _party(conf["sender"]), _party(conf["receiver"])
@@ -289,7 +295,8 @@ def _render_x12(mapping, records, sink, timestamp, run_key, store, result, gate)
         writer.close()
         result.control_numbers.update({"isa13": f"{numbers['isa13']:09d}", "gs06": str(numbers["gs06"]),
                                        "st02": st02s, "sender": sender.id, "receiver": receiver.id,
-                                       "functional_id": FUNCTIONAL_IDS[set_id]})
+                                       "gs02": sender.group_id, "gs03": receiver.group_id,
+                                       "functional_id": FUNCTIONAL_IDS[set_id], **_ack_rule(conf)})
 
 
 def _render_edifact(mapping, records, sink, timestamp, run_key, store, result, gate) -> None:
@@ -315,7 +322,8 @@ def _render_edifact(mapping, records, sink, timestamp, run_key, store, result, g
     _write_each(_mapped(mapping, records, result, gate), write_one, result, gate)
     if writer is not None:
         writer.close()
-        result.control_numbers.update({"unb": reference, "unh": refs, "sender": sender.id, "recipient": recipient.id})
+        result.control_numbers.update({"unb": reference, "unh": refs, "sender": sender.id, "recipient": recipient.id,
+                                       **_ack_rule(conf)})
 
 
 def _write_each(mapped: Iterator[tuple[int, dict[str, Any], tuple[str, str] | None]],

@@ -12,6 +12,9 @@ from typing import Any
 
 from mlc.formats.errors import RenderError
 
+# 999 trillion: larger is a typing or export error, and would overflow Intacct's and Exact's amounts.
+MAX_INTEGER_DIGITS = 15
+
 
 def as_date(value: Any, field: str, record: int | None = None) -> date:
     """Accept ``date``/``datetime``, ISO ``YYYY-MM-DD[THH:MM...]``, ``YYYYMMDD`` or ``MM/DD/YYYY``."""
@@ -42,10 +45,18 @@ def as_decimal(value: Any, field: str, record: int | None = None) -> Decimal:
     try:
         number = Decimal(str(value).strip()) if not isinstance(value, float) else Decimal(repr(value))
     except (InvalidOperation, ValueError):
-        raise RenderError(f"{value!r} is not an amount", record=record, field=field) from None
+        raise RenderError(f"{_short(value)} is not an amount", record=record, field=field) from None
     if not number.is_finite():
         raise RenderError(f"{value!r} is not a finite amount", record=record, field=field)
+    if number and number.adjusted() >= MAX_INTEGER_DIGITS:
+        raise RenderError(f"{_short(value)} is too large for an amount (more than {MAX_INTEGER_DIGITS} digits before "
+                          "the decimal point)", record=record, field=field)
     return number
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
 
 
 def decimal_text(value: Decimal, places: int | None = None) -> str:

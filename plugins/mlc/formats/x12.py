@@ -10,7 +10,7 @@ written inside data.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
@@ -161,6 +161,13 @@ class X12Writer:
         assert len(isa) == ISA_LENGTH, f"ISA is {len(isa)} characters"
         self._emit(isa + self._eol[1:])
 
+    def write_ta1(self, control_number: str, date: str, time: str, status: str, note: str) -> None:
+        """An interchange acknowledgment (TA1) for a received ISA13 of ``date``/``time`` (ISA09/ISA10): ``status``
+        A, E or R, ``note`` the TA105 code. It stands between ISA and the first GS."""
+        if self._groups or self._group is not None:
+            raise RenderError("a TA1 comes before the first functional group")
+        self._emit(self.format_segment("TA1", [control_number, date, time, status, note]) + self._eol)
+
     def begin_group(self, functional_id: str, control_number: int) -> None:
         """Open a functional group (GS); ``functional_id`` is GS01 (``IN`` for 810 ...)."""
         if self._group is not None:
@@ -210,12 +217,11 @@ class X12Writer:
 
 
 # -- reading ------------------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class Segment:
     tag: str
     elements: list[str]
     index: int  # 1-based position in the file
-    raw: str = field(repr=False, default="")
 
     def get(self, position: int, default: str = "") -> str:
         """Element by X12 position (1-based); ``default`` when absent."""
@@ -242,21 +248,30 @@ def detect_separators(text: str) -> X12Separators:
         raise ParseError(f"ISA separators are invalid: {exc}", segment=1) from None
 
 
+def _text(data: bytes | str) -> str:
+    """The interchange as text: bytes as Latin-1 (one character per byte), a UTF-8 byte-order mark skipped."""
+    return data.removeprefix(b"\xef\xbb\xbf").decode("latin-1") if isinstance(data, bytes) else data
+
+
 def iter_segments(data: bytes | str) -> Iterator[Segment]:
-    """Yield the segments of an X12 interchange (CR/LF after terminators are ignored)."""
-    text = data.decode("latin-1") if isinstance(data, bytes) else data
-    text = text.lstrip("\r\n\ufeff")
+    """Yield the segments of an X12 interchange one at a time (CR/LF after terminators are ignored): memory
+    stays flat in the number of segments."""
+    text = _text(data).lstrip("\r\n\ufeff")
     sep = detect_separators(text)
-    index = 0
-    for raw in text.split(sep.segment):
-        raw = raw.strip("\r\n")
+    terminator, element = sep.segment, sep.element
+    index, start, end = 0, 0, len(text)
+    while start < end:
+        stop = text.find(terminator, start)
+        if stop < 0:
+            stop = end
+        raw = text[start:stop].strip("\r\n")
+        start = stop + 1
         if not raw:
             continue
         index += 1
-        parts = raw.split(sep.element)
-        yield Segment(parts[0], parts[1:], index, raw)
+        parts = raw.split(element)
+        yield Segment(parts[0], parts[1:], index)
 
 
 def separators_of(data: bytes | str) -> X12Separators:
-    text = data.decode("latin-1") if isinstance(data, bytes) else data
-    return detect_separators(text.lstrip("\r\n\ufeff"))
+    return detect_separators(_text(data).lstrip("\r\n\ufeff"))

@@ -9,12 +9,13 @@ AK3/AK4 for segment and element errors, AK9 for the group. 997s are never acknow
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from mlc.formats.errors import ParseError
-from mlc.formats.x12 import Party, X12Separators, X12Writer, iter_segments
+from mlc.formats.x12 import Party, Segment, X12Separators, X12Writer, iter_segments
 from mlc.formats.x12_check import GroupResult, InterchangeResult, check_interchange
 
 # Plain-English texts for the codes a 997 carries (X12 elements 715-718, 720, 723).
@@ -43,6 +44,26 @@ ELEMENT_ERRORS = {"1": "mandatory data element missing", "2": "conditional requi
                   "13": "too many components"}
 
 
+# The code lists a received acknowledgment's codes must come from (4010 and 5010; 5010's I-codes included).
+CODE_LISTS: dict[str, tuple[str, frozenset[str]]] = {
+    "TA104": ("interchange acknowledgment code (I17)", frozenset("AER")),
+    "TA105": ("interchange note code (I18)", frozenset(f"{n:03d}" for n in range(0, 40))),
+    "AK304": ("segment syntax error code (720)", frozenset({*map(str, range(1, 9)), "I4", "I6", "I7", "I8", "I9"})),
+    "AK403": ("element syntax error code (723)",
+              frozenset({*map(str, range(1, 14)), "I6", "I9", "I10", "I11", "I12", "I13"})),
+    "AK501": ("transaction set acknowledgment code (717)", frozenset("AEMRWX")),
+    "AK502": ("transaction set syntax error code (718)", frozenset({*map(str, range(1, 28)), "I5", "I6"})),
+    "AK901": ("functional group acknowledge code (715)", frozenset("AEMPRWX")),
+    "AK905": ("functional group syntax error code (716)", frozenset(map(str, range(1, 27)))),
+}
+
+
+def _off_list(seg_index: int, element: str, values: list[str]) -> list[str]:
+    """What in ``values`` (element ``element`` and the repeats after it) is outside the element's code list."""
+    name, codes = CODE_LISTS[element]
+    return [f"segment {seg_index}: {element} {value!r} is not a {name}" for value in values if value not in codes]
+
+
 @dataclass(frozen=True)
 class AckEnvelope:
     """Our side of the 997's envelope: its own ISA13 and GS06 and when it was made."""
@@ -59,27 +80,31 @@ def acknowledgeable(result: InterchangeResult) -> list[GroupResult]:
     return [g for g in result.groups if g.gs01 != "FA"]
 
 
-def ack_segments(group: GroupResult, version_5010: bool) -> list[tuple[str, list[Any]]]:
-    """The body of one 997 set acknowledging ``group``."""
-    segs: list[tuple[str, list[Any]]] = [("AK1", [group.gs01, group.gs06, group.gs08 if version_5010 else None])]
+def ack_segments(group: GroupResult, version_5010: bool) -> Iterator[tuple[str, list[Any]]]:
+    """The body of one 997 set acknowledging ``group``, one segment at a time."""
+    yield "AK1", [group.gs01, group.gs06, group.gs08 if version_5010 else None]
     for result in group.sets:
-        segs.append(("AK2", [result.st01, result.st02, result.st03 if version_5010 and result.st03 else None]))
+        yield "AK2", [result.st01, result.st02, result.st03 if version_5010 and result.st03 else None]
         for seg in result.segments:
-            segs.append(("AK3", [seg.tag, str(seg.position), None, seg.code]))
+            yield "AK3", [seg.tag, str(seg.position), None, seg.code]
             for el in seg.elements:
-                segs.append(("AK4", [str(el.position), str(el.reference), el.code, el.data or None]))
-        segs.append(("AK5", [result.status, *result.codes[:5]]))
+                yield "AK4", [str(el.position), str(el.reference) if el.reference else None, el.code, el.data or None]
+        yield "AK5", [result.status, *result.codes[:5]]
     received = len(group.sets)
-    segs.append(("AK9", [group.status, str(group.declared if group.declared is not None else received),
-                         str(received), str(group.accepted), *group.codes[:5]]))
-    return segs
+    yield "AK9", [group.status, str(group.declared if group.declared is not None else received),
+                  str(received), str(group.accepted), *group.codes[:5]]
 
 
-def build_997(data: bytes | str, envelope: AckEnvelope) -> bytes | None:
-    """Return the 997 interchange for ``data``, or ``None`` when there is nothing to acknowledge."""
-    result = check_interchange(data)
+def build_997(data: bytes | str, envelope: AckEnvelope, result: InterchangeResult | None = None) -> bytes | None:
+    """Return the 997 interchange for ``data``, or ``None`` when there is nothing to acknowledge.
+
+    An interchange whose envelope is broken (IEA02 not ISA13, a wrong IEA01, no IEA, segments outside any
+    set) is rejected whole by a TA1 (TA104 R, the TA105 note code of the first error) instead: its groups
+    are not taken, so they get no 997.
+    """
+    result = result or check_interchange(data)
     groups = acknowledgeable(result)
-    if not groups:
+    if result.only_acknowledgments or not (groups or result.errors):
         return None
     version = result.version if result.version in ("00401", "00501") else "00401"
     out = io.BytesIO()
@@ -88,6 +113,10 @@ def build_997(data: bytes | str, envelope: AckEnvelope) -> bytes | None:
         control_number=envelope.control_number, timestamp=envelope.timestamp, version=version,
         usage=envelope.usage, separators=envelope.separators or result.separators,
     )
+    if result.errors:
+        writer.write_ta1(result.isa13, result.date, result.time, "R", result.errors[0].note)
+        writer.close()
+        return out.getvalue()
     writer.begin_group("FA", envelope.group_control_number)
     for group in groups:
         writer.write_set("997", ack_segments(group, version == "00501"))
@@ -96,21 +125,32 @@ def build_997(data: bytes | str, envelope: AckEnvelope) -> bytes | None:
 
 
 def read_acks(data: bytes | str) -> dict[str, Any]:
-    """Read a received 997 (or TA1) interchange into plain data: what was acknowledged, and how."""
-    segments = list(iter_segments(data))
-    isa = segments[0]
+    """Read a received 997 (or TA1) interchange into plain data: what was acknowledged, and how.
+
+    ``problems`` lists codes outside their X12 code lists (an AK501 ``Q``): such an ack says nothing
+    a person may rely on. ``sender``/``receiver`` are the ack's ISA06/ISA08 and each group ack's
+    ``sender_group``/``receiver_group`` its GS02/GS03, for matching it to what was sent.
+    """
+    segments = iter_segments(data)
+    isa = next(segments)  # detect_separators has found an ISA: there is one
     report: dict[str, Any] = {"standard": "X12", "interchange_control_number": isa.get(13),
                               "sender": isa.get(6).strip(), "receiver": isa.get(8).strip(),
-                              "interchange_acks": [], "group_acks": []}
+                              "interchange_acks": [], "group_acks": [], "problems": []}
+    problems: list[str] = report["problems"]
+    gs: Segment | None = None
     group: dict[str, Any] | None = None
     current: dict[str, Any] | None = None
     segment_error: dict[str, Any] | None = None
-    for seg in segments[1:]:
-        if seg.tag == "TA1":
+    for seg in segments:
+        if seg.tag == "GS":
+            gs = seg
+        elif seg.tag == "TA1":
             report["interchange_acks"].append({"control_number": seg.get(1), "date": seg.get(2), "time": seg.get(3),
                                                "status": seg.get(4), "note_code": seg.get(5)})
+            problems += _off_list(seg.index, "TA104", [seg.get(4)]) + _off_list(seg.index, "TA105", [seg.get(5)])
         elif seg.tag == "AK1":
             group = {"functional_id": seg.get(1), "control_number": seg.get(2), "version": seg.get(3) or None,
+                     "sender_group": gs.get(2) if gs else None, "receiver_group": gs.get(3) if gs else None,
                      "status": None, "status_text": None, "sets": [], "errors": []}
             report["group_acks"].append(group)
         elif group is None and seg.tag in ("AK2", "AK3", "AK4", "AK5", "AK9"):
@@ -126,18 +166,22 @@ def read_acks(data: bytes | str) -> dict[str, Any]:
                              "code": seg.get(4), "text": SEGMENT_ERRORS.get(seg.get(4), "unknown code"),
                              "elements": []}
             current["segment_errors"].append(segment_error)
+            problems += _off_list(seg.index, "AK304", [seg.get(4)] if seg.get(4) else [])
         elif seg.tag == "AK4":
             if segment_error is None:
                 raise ParseError("AK4 outside an AK3 loop", segment=seg.index)
             segment_error["elements"].append({"position": seg.get(1), "reference": seg.get(2), "code": seg.get(3),
                                               "text": ELEMENT_ERRORS.get(seg.get(3), "unknown code"),
                                               "data": seg.get(4) or None})
+            problems += _off_list(seg.index, "AK403", [seg.get(3)])
         elif seg.tag == "AK5":
             if current is None:
                 raise ParseError("AK5 outside an AK2 loop", segment=seg.index)
             current["status"] = seg.get(1)
             current["status_text"] = SET_STATUS.get(seg.get(1), "unknown status")
             current["errors"] = [{"code": c, "text": SET_ERRORS.get(c, "unknown code")} for c in seg.elements[1:] if c]
+            problems += _off_list(seg.index, "AK501", [seg.get(1)])
+            problems += _off_list(seg.index, "AK502", [c for c in seg.elements[1:] if c])
             current, segment_error = None, None
         elif seg.tag == "AK9":
             group["status"] = seg.get(1)  # type: ignore[index]
@@ -146,6 +190,8 @@ def read_acks(data: bytes | str) -> dict[str, Any]:
                           "sets_accepted": seg.get(4),
                           "errors": [{"code": c, "text": GROUP_ERRORS.get(c, "unknown code")}
                                      for c in seg.elements[4:] if c]})
+            problems += _off_list(seg.index, "AK901", [seg.get(1)])
+            problems += _off_list(seg.index, "AK905", [c for c in seg.elements[4:] if c])
         elif seg.tag == "SE":
             if group is not None and group["status"] is None:
                 raise ParseError("997 set ends without an AK9", segment=seg.index)

@@ -65,7 +65,7 @@ _NUMBER = re.compile(r"^-?\d+$")
 _DECIMAL = re.compile(r"^-?(\d+\.?\d*|\.\d+)$")
 
 
-@dataclass
+@dataclass(slots=True)
 class ElementError:
     position: int
     reference: int
@@ -73,7 +73,7 @@ class ElementError:
     data: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class SegmentError:
     tag: str
     position: int  # in the set, ST = 1
@@ -81,7 +81,10 @@ class SegmentError:
     elements: list[ElementError] = field(default_factory=list)
 
 
-@dataclass
+NO_ERRORS: tuple = ()
+
+
+@dataclass(slots=True)
 class SetResult:
     st01: str
     st02: str
@@ -115,6 +118,24 @@ class GroupResult:
         return "A" if self.accepted == len(self.sets) else "P"
 
 
+# TA105 interchange note codes (X12 element I18) for what the envelope check finds.
+TA1_NOTES = {"001": "the interchange control number in the header and trailer do not match",
+             "018": "invalid interchange control number value", "021": "invalid number of included groups value",
+             "022": "invalid control structure", "023": "improper (premature) end-of-file (transmission)",
+             "024": "invalid interchange content"}
+
+
+@dataclass(frozen=True)
+class InterchangeError:
+    """An error of the interchange itself, answered by a TA1 with note code ``note`` (TA105)."""
+
+    note: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass
 class InterchangeResult:
     isa13: str
@@ -122,12 +143,20 @@ class InterchangeResult:
     sender: tuple[str, str]
     receiver: tuple[str, str]
     separators: X12Separators
+    date: str = ""  # ISA09, ISA10: a TA1 names them
+    time: str = ""
     groups: list[GroupResult] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # interchange-level (TA1 territory)
+    ta1s: int = 0  # interchange acknowledgments it carries
+    errors: list[InterchangeError] = field(default_factory=list)  # interchange-level (TA1 territory)
 
     @property
     def valid(self) -> bool:
         return not self.errors and all(g.status == "A" for g in self.groups)
+
+    @property
+    def only_acknowledgments(self) -> bool:
+        """It carries TA1s or 997 groups and nothing else: acknowledgments are never acknowledged."""
+        return (self.ta1s > 0 or bool(self.groups)) and all(g.gs01 == "FA" for g in self.groups)
 
 
 def _is_date(value: str, fmt: str) -> bool:
@@ -171,6 +200,18 @@ def _element_errors(seg: Segment) -> list[ElementError]:
     return errors
 
 
+def _hl_errors(seg: Segment, seen: set[str]) -> list[ElementError]:
+    """HL01 numbers the HL segments 1, 2, 3 ... in order; HL02 names an HL that came before (blank at the top)."""
+    errors: list[ElementError] = []
+    own, parent = seg.get(1), seg.get(2)
+    if own and own != str(len(seen) + 1):
+        errors.append(ElementError(1, 628, "7", own[:99]))
+    if parent and parent not in seen:
+        errors.append(ElementError(2, 734, "7", parent[:99]))
+    seen.add(own or str(len(seen) + 1))
+    return errors
+
+
 def _check_set(st: Segment, body: list[Segment], se: Segment | None, group_id: str, seen: set[str]) -> SetResult:
     result = SetResult(st.get(1), st.get(2), st.get(3))
     if not re.fullmatch(r"\d{3}", result.st01):
@@ -191,11 +232,19 @@ def _check_set(st: Segment, body: list[Segment], se: Segment | None, group_id: s
             result.codes.append("3")
         if se.get(1) != str(len(body) + 2):
             result.codes.append("4")
+    hl_ids: set[str] = set()
     for offset, seg in enumerate(body, 2):
         if not SEGMENT_ID.match(seg.tag):
             result.segments.append(SegmentError(seg.tag[:3] or "?", offset, "1"))
             continue
-        if elements := _element_errors(seg):
+        elements = _element_errors(seg)
+        if seg.tag == "HL":
+            elements += _hl_errors(seg, hl_ids)
+        if seg.elements and seg.elements[-1] == "":
+            # A separator before the terminator announces an element that is not there (pyx12: SEG1). No
+            # standard 723 code names it; "too many data elements" at the empty position is the nearest.
+            elements.append(ElementError(len(seg.elements), 0, "3"))
+        if elements:
             result.segments.append(SegmentError(seg.tag, offset, "8", elements))
     if result.st01 in MANDATORY:
         present = {seg.tag for seg in body}
@@ -204,19 +253,22 @@ def _check_set(st: Segment, body: list[Segment], se: Segment | None, group_id: s
                 result.segments.append(SegmentError(tag, len(body) + 2, "3"))
     if result.segments and "5" not in result.codes:
         result.codes.append("5")
+    # An accepted set (the common case) keeps no lists: a file of many sets stays small in memory.
+    result.codes = result.codes or NO_ERRORS  # type: ignore[assignment]
+    result.segments = result.segments or NO_ERRORS  # type: ignore[assignment]
     return result
 
 
 def check_interchange(data: bytes | str) -> InterchangeResult:
     """Check one X12 interchange; raise :class:`ParseError` only when it cannot be read at all."""
-    segments = list(iter_segments(data))
-    isa = segments[0]
-    if isa.tag != "ISA" or len(isa.elements) != 16:
+    segments = iter_segments(data)
+    isa = next(segments, None)
+    if isa is None or isa.tag != "ISA" or len(isa.elements) != 16:
         raise ParseError("the interchange must start with an ISA segment of 16 elements", segment=1)
     result = InterchangeResult(isa.get(13), isa.get(12), (isa.get(5), isa.get(6).strip()),
-                               (isa.get(7), isa.get(8).strip()), separators_of(data))
+                               (isa.get(7), isa.get(8).strip()), separators_of(data), isa.get(9), isa.get(10))
     if not re.fullmatch(r"\d{9}", result.isa13):
-        result.errors.append(f"ISA13 {result.isa13!r} is not a 9-digit control number")
+        result.errors.append(InterchangeError("018", f"ISA13 {result.isa13!r} is not a 9-digit control number"))
     group: GroupResult | None = None
     st: Segment | None = None
     body: list[Segment] = []
@@ -230,7 +282,7 @@ def check_interchange(data: bytes | str) -> InterchangeResult:
             group.sets.append(_check_set(st, body, se, group.gs01, seen_st02))
         st, body = None, []
 
-    for seg in segments[1:]:
+    for seg in segments:
         if seg.tag == "GS":
             close_set(None)
             if group is not None:
@@ -250,18 +302,18 @@ def check_interchange(data: bytes | str) -> InterchangeResult:
             # GS04 is CCYYMMDD from version 4010 on, YYMMDD before.
             fmt = "%Y%m%d" if group.gs08[:3] >= "004" else "%y%m%d"
             if not _is_date(seg.get(4), fmt):
-                result.errors.append(f"segment {seg.index}: GS04 {seg.get(4)!r} is not a date ({fmt})")
+                result.errors.append(InterchangeError("024", f"segment {seg.index}: GS04 {seg.get(4)!r} is not a date ({fmt})"))
         elif seg.tag == "ST":
             close_set(None)
             st = seg
         elif seg.tag == "SE":
             if st is None:
-                result.errors.append(f"segment {seg.index}: SE without ST")
+                result.errors.append(InterchangeError("022", f"segment {seg.index}: SE without ST"))
             close_set(seg)
         elif seg.tag == "GE":
             close_set(None)
             if group is None:
-                result.errors.append(f"segment {seg.index}: GE without GS")
+                result.errors.append(InterchangeError("022", f"segment {seg.index}: GE without GS"))
                 continue
             group.declared = int(seg.get(1)) if seg.get(1).isdigit() else None
             if seg.get(2) != group.gs06:
@@ -279,17 +331,19 @@ def check_interchange(data: bytes | str) -> InterchangeResult:
             iea = seg
         elif st is not None:
             body.append(seg)
-        elif seg.tag != "TA1":
-            result.errors.append(f"segment {seg.index}: {seg.tag} outside a transaction set")
+        elif seg.tag == "TA1":
+            result.ta1s += 1
+        else:
+            result.errors.append(InterchangeError("022", f"segment {seg.index}: {seg.tag} outside a transaction set"))
     close_set(None)
     if group is not None:
         group.codes.append("3")
         result.groups.append(group)
     if iea is None:
-        result.errors.append("IEA trailer is missing")
+        result.errors.append(InterchangeError("023", "IEA trailer is missing"))
     else:
         if iea.get(2) != result.isa13:
-            result.errors.append(f"IEA02 {iea.get(2)!r} does not match ISA13 {result.isa13!r}")
+            result.errors.append(InterchangeError("001", f"IEA02 {iea.get(2)!r} does not match ISA13 {result.isa13!r}"))
         if iea.get(1) != str(len(result.groups)):
-            result.errors.append(f"IEA01 says {iea.get(1)} groups, the interchange holds {len(result.groups)}")
+            result.errors.append(InterchangeError("021", f"IEA01 says {iea.get(1)} groups, the interchange holds {len(result.groups)}"))
     return result

@@ -30,7 +30,7 @@ OBJECTS: dict[str, dict[str, Any]] = {
     "suppliers": {"path": "bulk/CRM/Accounts", "key": "ID", "filter": "IsSupplier eq true",
                   "fields": ("ID", "Code", "Name", "AddressLine1", "Postcode", "City", "Country", "VATNumber", "Email",
                              "Status", "Blocked", "IsSupplier", "PurchaseCurrency", "Modified")},
-    "gl_accounts": {"path": "bulk/Financial/GLAccounts", "key": "ID",
+    "gl_accounts": {"path": "bulk/Financial/GLAccounts", "key": "ID", "mandatory_filter": True,
                     "fields": ("ID", "Code", "Description", "Type", "TypeDescription", "BalanceType", "BalanceSide",
                                "IsBlocked", "Modified")},
     "gl_account_mappings": {"path": "financial/GLAccountClassificationMappings", "key": "ID", "windowed": False,
@@ -59,6 +59,9 @@ def parse_exact_date(value: Any, field: str = "") -> Any:
     if field in DATE_ONLY or (wall.hour == wall.minute == wall.second == 0 and field.endswith("Date")):
         return wall.date().isoformat()
     return wall.replace(tzinfo=EXACT_TZ).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+EVERYTHING = datetime(1900, 1, 1, tzinfo=timezone.utc)  # before any record of any division
 
 
 def exact_literal(moment: datetime) -> str:
@@ -133,6 +136,9 @@ class ExactReads:
         filters = [spec["filter"]] if spec.get("filter") else []
         if spec.get("windowed", True):
             filters += self._window(since, until, overlap)
+        if not filters and spec.get("mandatory_filter"):
+            # Exact refuses an unfiltered GET here ("mandatory filtering"); a whole read asks from the beginning.
+            filters = self._window(EVERYTHING, None, timedelta(0))
         seen: set[str] = set()
         for row in self.iter_rows(spec["path"], spec["fields"], filters):
             if row[spec["key"]] not in seen:

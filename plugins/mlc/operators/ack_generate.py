@@ -49,8 +49,7 @@ class AckGenerateOperator(BaseOperator):
             raise AirflowSkipException("acknowledgments are switched off for this run")
         destination = sftp_destination(self.sftp_conn_id, self.remote_dir)
         ledger = DeliveryLedger()
-        delivered = {posixpath.basename(d["remote_path"]): d for d in ledger.by_control(destination)
-                     if d["destination"] == destination and not d["sha256"].startswith("content:")}
+        delivered = {posixpath.basename(d["remote_path"]): d for d in ledger.at(destination)}
         processed, acks = remote_folder(self.processed_dir), remote_folder(self.acks_dir)
         written: list[str] = []
         hook = MlcSFTPHook(ssh_conn_id=self.sftp_conn_id)

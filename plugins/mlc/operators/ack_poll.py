@@ -1,12 +1,18 @@
 """Read the partner's acknowledgments (997 / TA1 for X12, CONTRL for EDIFACT) from ``acks/``.
 
-Each ack is matched to the delivered file it answers through the control numbers the delivery
-ledger kept (GS06 + functional id for a 997 group, ISA13 for a TA1, the UNB reference for a
-CONTRL), gets one AUDIT line per acknowledged set or interchange (accepted, accepted with
-errors, rejected, with the error codes), and is moved to ``acks/processed/`` (a name taken there
-gets the ack's short hash added). When a partner
-rejected something, the task fails after every ack was read, naming the file, the control
-number and the codes: a rejected invoice is not paid, and someone must act.
+Each ack is matched to the delivered file it answers, among the files delivered to exactly this
+folder: by its control numbers (GS06 + functional id for a 997 group, ISA13 for a TA1, the UNB
+reference for a CONTRL) and by the parties, which an ack swaps (its ISA06/ISA08 and GS02/GS03 are
+the file's receiver and sender). Each gets one AUDIT line per acknowledged set or interchange
+(accepted, accepted with errors, rejected, with the error codes), its answer is kept in the
+acknowledgment ledger, and it is moved to ``acks/processed/`` (a name taken there gets the ack's
+short hash added).
+
+When a partner rejected something, or an ack cannot be read or holds codes outside the X12 code
+lists, the task fails after every ack was read, naming the file, the control number and the codes:
+a rejected invoice is not paid, and someone must act. An ack that matches nothing delivered here,
+and a delivered file whose acknowledgment is overdue (``ack_expected_within_hours`` in its mapping),
+are alerted once each while the task succeeds: nothing is wrong with the run, but a person must look.
 """
 
 from __future__ import annotations
@@ -23,19 +29,30 @@ from mlc.formats.edifact_ack import read_contrl
 from mlc.formats.errors import ParseError
 from mlc.formats.x12_ack import read_acks
 from mlc.hooks.sftp import MlcSFTPHook, remote_folder
-from mlc.operators.alerts import AckRejected
+from mlc.operators.alerts import AckRejected, push_alerts
 from mlc.operators.audit import audit
 from mlc.operators.checks import is_plain_file_name, truthy
-from mlc.state.ledgers import DeliveryLedger, sftp_destination
+from mlc.state.ledgers import AckLedger, DeliveryLedger, sftp_destination
 
+X12_ACCEPTS = {"A", "E"}
 X12_REJECTS = {"R", "M", "W", "X", "P"}  # P: some sets of the group were rejected
-EDIFACT_REJECTS = {"4"}
+EDIFACT_ACCEPTS = {"1", "2", "5", "7", "8"}  # 2: acknowledged, errors noted (like X12's E)
+EDIFACT_REJECTS = {"3", "4", "6"}
 
 
-def _match(delivered: list[dict[str, Any]], **wanted: str) -> dict[str, Any] | None:
+def _same_number(ours: Any, theirs: Any) -> bool:
+    return str(ours or "").lstrip("0") == str(theirs or "").lstrip("0")
+
+
+def _match(delivered: list[dict[str, Any]], numbers: dict[str, str], parties: dict[str, str | None]
+           ) -> dict[str, Any] | None:
+    """The delivery whose control numbers are ``numbers`` and whose parties are ``parties``; a party the
+    ledger row does not name (a file delivered before parties were kept), or the ack does not, is not compared."""
     for row in delivered:
         control = row.get("control") or {}
-        if all(str(control.get(k, "")).lstrip("0") == str(v).lstrip("0") for k, v in wanted.items()):
+        if not all(k in control and _same_number(control[k], v) for k, v in numbers.items()):
+            continue
+        if all(v is None or k not in control or str(control[k]).strip() == str(v).strip() for k, v in parties.items()):
             return row
     return None
 
@@ -44,12 +61,15 @@ def acknowledged(report: dict[str, Any], delivered: list[dict[str, Any]]) -> lis
     """One entry per acknowledged set (997), interchange (TA1, CONTRL UCI) or message (CONTRL UCM)."""
     entries: list[dict[str, Any]] = []
     if report["standard"] == "X12":
+        # The ack comes from the file's receiver and goes to its sender.
+        isa_parties = {"receiver": report["sender"], "sender": report["receiver"]}
         for ta1 in report["interchange_acks"]:
-            row = _match(delivered, isa13=ta1["control_number"])
+            row = _match(delivered, {"isa13": ta1["control_number"]}, isa_parties)
             entries.append({"level": "interchange", "control_number": ta1["control_number"], "row": row,
                             "status": ta1["status"], "errors": [ta1["note_code"]] if ta1["note_code"] != "000" else []})
         for group in report["group_acks"]:
-            row = _match(delivered, gs06=group["control_number"], functional_id=group["functional_id"])
+            parties = {**isa_parties, "gs03": group.get("sender_group"), "gs02": group.get("receiver_group")}
+            row = _match(delivered, {"gs06": group["control_number"], "functional_id": group["functional_id"]}, parties)
             for ack_set in group["sets"] or [None]:
                 status = (ack_set or group)["status"]
                 errors = [e["code"] for e in (ack_set or {}).get("errors", [])] + [
@@ -60,7 +80,8 @@ def acknowledged(report: dict[str, Any], delivered: list[dict[str, Any]]) -> lis
                                 "group_status": group["status"], "errors": errors + [e["code"] for e in group["errors"]]})
     else:
         for uci in report["interchange_acks"]:
-            row = _match(delivered, unb=uci["control_number"])
+            row = _match(delivered, {"unb": uci["control_number"]},
+                         {"sender": uci.get("sender") or None, "recipient": uci.get("recipient") or None})
             errors = [uci["error"]["code"]] if uci.get("error") else []
             entries.append({"level": "interchange", "control_number": uci["control_number"], "row": row,
                             "status": uci["action"], "errors": errors})
@@ -69,6 +90,15 @@ def acknowledged(report: dict[str, Any], delivered: list[dict[str, Any]]) -> lis
                                 "status": message["action"],
                                 "errors": [message["error"]["code"]] if message.get("error") else []})
     return entries
+
+
+def outcome(standard: str, status: str) -> str:
+    """accepted, rejected, or invalid (a status outside the code list: nothing a person may rely on)."""
+    accepts, rejects = (X12_ACCEPTS, X12_REJECTS) if standard == "X12" else (EDIFACT_ACCEPTS, EDIFACT_REJECTS)
+    return "accepted" if status in accepts else "rejected" if status in rejects else "invalid"
+
+
+MAX_ACK_BYTES = 16 * 1024 * 1024  # an acknowledgment this large is not one
 
 
 class AckPollOperator(BaseOperator):
@@ -92,10 +122,11 @@ class AckPollOperator(BaseOperator):
             raise AirflowSkipException("reading acks is switched off for this run")
         destination = sftp_destination(self.sftp_conn_id, self.remote_dir)
         acks_dir = remote_folder(self.acks_dir)
-        delivered = [row for row in DeliveryLedger().by_control(destination) if not row["sha256"].startswith("content:")]
+        delivered = DeliveryLedger().at(destination)
+        answers = AckLedger()
         processed_dir = posixpath.join(acks_dir, "processed")
-        rejected: list[str] = []
-        unreadable: list[str] = []
+        failures: list[str] = []
+        alerts: list[dict[str, str]] = []
         read = 0
         hook = MlcSFTPHook(ssh_conn_id=self.sftp_conn_id)
         with hook.get_managed_conn() as sftp:
@@ -107,32 +138,69 @@ class AckPollOperator(BaseOperator):
                            and not (a.st_mode or 0) & 0o040000)
             for name in names:
                 if not is_plain_file_name(name):
-                    audit("ack_refused", context, logger=self.log, ack_file=name, reason="not a plain file name")
-                    unreadable.append(name)
+                    audit("ack_refused", context, logger=self.log, ack_file=ascii(name), reason="not a plain file name")
+                    failures.append(f"{ascii(name)}: not a plain file name")
                     continue
                 path = posixpath.join(acks_dir, name)
                 with sftp.open(path, "rb") as handle:
-                    data = handle.read(16 * 1024 * 1024)
+                    data = handle.read(MAX_ACK_BYTES + 1)
                 try:
+                    if len(data) > MAX_ACK_BYTES:
+                        raise ParseError(f"larger than {MAX_ACK_BYTES // (1024 * 1024)} MiB: not an acknowledgment")
                     text = data.lstrip(b"\xef\xbb\xbf\r\n ")
                     report = read_acks(data) if text.startswith(b"ISA") else read_contrl(data)
                 except (ParseError, IndexError, ValueError) as exc:
                     audit("ack_unreadable", context, logger=self.log, ack_file=name, error=str(exc))
-                    unreadable.append(f"{name}: {exc}")
+                    failures.append(f"{name}: {exc}")
                     continue
+                if report.get("problems"):
+                    audit("ack_invalid", context, logger=self.log, ack_file=name, problems=report["problems"])
+                    failures.append(f"{name}: invalid acknowledgment: {'; '.join(report['problems'][:5])}")
                 for entry in acknowledged(report, delivered):
-                    row = entry.pop("row")
-                    status = entry["status"]
-                    is_reject = status in (X12_REJECTS if report["standard"] == "X12" else EDIFACT_REJECTS)
-                    audit("ack_received", context, logger=self.log, ack_file=name, standard=report["standard"],
-                          file=row["remote_path"] if row else None, sha256=row["sha256"] if row else None,
-                          matched=row is not None, outcome="rejected" if is_reject else "accepted", **entry)
-                    if is_reject:
-                        rejected.append(f"{name}: {entry['level']} {entry['control_number']} of "
-                                        f"{row['remote_path'] if row else 'an unknown file'} rejected "
-                                        f"(status {status}, codes {', '.join(entry['errors']) or 'none'})")
+                    failure, alert = self._take(context, name, report["standard"], entry, destination, answers)
+                    failures += [failure] if failure else []
+                    alerts += [alert] if alert else []
                 hook.move_aside(path, processed_dir, hashlib.sha256(data).hexdigest())
                 read += 1
-        if rejected or unreadable:
-            raise AckRejected("Partner acknowledgments need attention: " + "; ".join(rejected + unreadable))
-        return {"acks": read, "destination": destination}
+        late = self._overdue(context, destination, answers)
+        alerts += late
+        # The overdue files are marked alerted only now that the alert is on its way (a failure mail names them too).
+        if failures:
+            answers.alerted_all(destination, [a["sha256"] for a in late])
+            raise AckRejected("Partner acknowledgments need attention: " + "; ".join(failures + [a["what"] for a in alerts]))
+        push_alerts(context, [{"what": a["what"], "do": a["do"]} for a in alerts])
+        answers.alerted_all(destination, [a["sha256"] for a in late])
+        return {"acks": read, "destination": destination, "unmatched": sum("matches nothing" in a["what"] for a in alerts),
+                "overdue": len(late)}
+
+    def _take(self, context: Context, name: str, standard: str, entry: dict[str, Any], destination: str,
+              answers: AckLedger) -> tuple[str | None, dict[str, str] | None]:
+        """Audit one acknowledged set or interchange and keep its answer; return (failure, alert)."""
+        row = entry.pop("row")
+        verdict = outcome(standard, entry["status"])
+        audit("ack_received", context, logger=self.log, ack_file=name, standard=standard,
+              file=row["remote_path"] if row else None, sha256=row["sha256"] if row else None,
+              matched=row is not None, outcome=verdict, **entry)
+        if row is None:
+            return None, {"what": f"acknowledgment {name} ({entry['level']} {entry['control_number']}) matches nothing "
+                                  f"delivered to {destination}",
+                          "do": "Check which partner sent it and to which of our files it belongs (control number and "
+                                "parties in the task log); it is filed in acks/processed/."}
+        answers.answered(destination, row["sha256"], verdict, name)
+        if verdict == "accepted":
+            return None, None
+        return (f"{name}: {entry['level']} {entry['control_number']} of {row['remote_path']} {verdict} "
+                f"(status {entry['status'] or 'none'}, codes {', '.join(entry['errors']) or 'none'})"), None
+
+    def _overdue(self, context: Context, destination: str, answers: AckLedger) -> list[dict[str, str]]:
+        """One alert per delivered file whose acknowledgment is later than its mapping allows (each file once:
+        the caller marks them alerted)."""
+        alerts = []
+        for row in answers.overdue(destination):
+            audit("ack_overdue", context, logger=self.log, file=row["remote_path"], sha256=row["sha256"],
+                  delivered_at=row["delivered_at"], due=row["due"], control=row["control"])
+            alerts.append({"what": f"acknowledgment overdue for {row['remote_path']} (delivered {row['delivered_at']}, "
+                                   f"due by {row['due']})",
+                           "do": "Ask the partner whether the file arrived; if not, send it again with the `force` "
+                                 "Param for its window.", "sha256": row["sha256"]})
+        return alerts

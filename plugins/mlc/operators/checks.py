@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 _PLAIN_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
@@ -18,11 +19,18 @@ def is_plain_file_name(name: str) -> bool:
     return bool(_PLAIN_FILE_NAME.match(name))
 
 
+# Cc: control characters (C0, DEL, C1); Cf: format characters (bidi overrides and marks, zero-width); Zl, Zp:
+# line and paragraph separators; Cs, Co, Cn: surrogates, private use, unassigned.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
 def is_safe_inbound_name(name: str) -> bool:
     """A name someone else put in a folder we read: no way out of the folder, no hidden or partial file.
 
     Wider than :func:`is_plain_file_name` (spaces and accents are fine in an export's name), but a
-    slash, a backslash, ``..``, a leading dot or a control character is refused.
+    slash, a backslash, ``..``, a leading dot, a control character (C0, DEL, C1), and what makes a name
+    read otherwise than it is (bidi overrides such as U+202E, zero-width characters, line and paragraph
+    separators) are refused.
     """
     return (bool(name) and len(name) <= 255 and not name.startswith(".") and "/" not in name and "\\" not in name
-            and not any(ord(c) < 32 or ord(c) == 127 for c in name))
+            and not any(unicodedata.category(c) in UNSAFE_CATEGORIES for c in name))

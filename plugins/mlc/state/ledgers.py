@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
 
-from mlc.state.schema import DELIVERIES, INBOUND, ensure_tables
+from mlc.state.schema import DELIVERIES, DELIVERY_ACKS, INBOUND, ensure_tables
 
 
 def _now() -> str:
@@ -65,11 +65,60 @@ class DeliveryLedger:
         with self.engine.begin() as conn:
             _upsert(conn, DELIVERIES, where, {"destination": destination, "sha256": sha256}, values)
 
-    def by_control(self, destination_prefix: str) -> list[dict[str, Any]]:
-        """Every delivery to destinations starting with ``destination_prefix``, control numbers decoded."""
+    def at(self, destination: str) -> list[dict[str, Any]]:
+        """Every file delivered to exactly ``destination`` (never a folder beside or below it), control numbers
+        decoded; the keys that only name content (``content:``) are left out."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(DELIVERIES).where(DELIVERIES.c.destination.startswith(destination_prefix)))
+            rows = conn.execute(sa.select(DELIVERIES).where(DELIVERIES.c.destination == destination,
+                                                            ~DELIVERIES.c.sha256.startswith("content:")))
             return [dict(row, control=json.loads(row["control"] or "{}")) for row in rows.mappings()]
+
+
+class AckLedger:
+    """What the partner answered for each delivered file, and which files are overdue an answer.
+
+    A mapping that expects acknowledgments says within how many hours (``ack_expected_within_hours``); the
+    delivery ledger keeps that figure with the file's control numbers, so the rule travels with the file.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.engine = ensure_tables(url)
+
+    def answered(self, destination: str, sha256: str, status: str, ack_file: str) -> None:
+        """Note the partner's answer; a rejection is never overwritten by a later acceptance of another part."""
+        where = (DELIVERY_ACKS.c.destination == destination, DELIVERY_ACKS.c.sha256 == sha256)
+        with self.engine.begin() as conn:
+            known = conn.execute(sa.select(DELIVERY_ACKS.c.status).where(*where)).scalar()
+            if known in ("rejected", "invalid") and status == "accepted":
+                return
+            _upsert(conn, DELIVERY_ACKS, where, {"destination": destination, "sha256": sha256},
+                    {"status": status, "ack_file": ack_file, "updated": _now()})
+
+    def overdue(self, destination: str, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Files at ``destination`` whose expected acknowledgment has not come in time and that were not yet
+        alerted; each is returned until :meth:`alerted_all` is called for it."""
+        now = now or datetime.now(timezone.utc)
+        with self.engine.connect() as conn:
+            answers = {row.sha256: row for row in conn.execute(
+                sa.select(DELIVERY_ACKS).where(DELIVERY_ACKS.c.destination == destination))}
+        late = []
+        for row in DeliveryLedger(str(self.engine.url)).at(destination):
+            hours = row["control"].get("ack_within_hours")
+            answer = answers.get(row["sha256"])
+            if not hours or (answer is not None and (answer.status or answer.overdue_alerted)):
+                continue
+            due = datetime.fromisoformat(row["delivered_at"]) + timedelta(hours=float(hours))
+            if due <= now:
+                late.append(dict(row, due=due.isoformat(timespec="seconds")))
+        return late
+
+    def alerted_all(self, destination: str, sha256s: list[str]) -> None:
+        """Note that the overdue alert for these deliveries went out, so it goes out once."""
+        with self.engine.begin() as conn:
+            for sha256 in sha256s:
+                where = (DELIVERY_ACKS.c.destination == destination, DELIVERY_ACKS.c.sha256 == sha256)
+                _upsert(conn, DELIVERY_ACKS, where, {"destination": destination, "sha256": sha256},
+                        {"overdue_alerted": _now(), "updated": _now()})
 
 
 class InboundLedger:

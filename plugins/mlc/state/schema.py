@@ -27,6 +27,17 @@ DELIVERIES = sa.Table(
     sa.Column("control", sa.Text, nullable=True),
 )
 
+#: What the partner answered for each delivered file (997 / TA1 / CONTRL), and whether an overdue alert went out.
+DELIVERY_ACKS = sa.Table(
+    "mlc_delivery_ack", METADATA,
+    sa.Column("destination", sa.String(500), primary_key=True),
+    sa.Column("sha256", sa.String(80), primary_key=True),  # the delivery's
+    sa.Column("status", sa.String(20), nullable=True),  # accepted | rejected | invalid; None: none yet
+    sa.Column("ack_file", sa.String(1000), nullable=True),
+    sa.Column("updated", sa.String(40), nullable=False),
+    sa.Column("overdue_alerted", sa.String(40), nullable=True),
+)
+
 #: Which inbound file (by sha256) from which feed was processed, and how it ended.
 INBOUND = sa.Table(
     "mlc_inbound_file", METADATA,
