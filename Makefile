@@ -72,6 +72,8 @@ bench: venv
 	$(PY) bench/dag_bench.py
 	$(PY) bench/dag_bench.py intacct_to_snowflake
 	$(PY) bench/stampli_bench.py
+	$(PY) bench/stampli_memory_bench.py
+	$(PY) bench/edi_tools_bench.py
 	$(PY) bench/exact_bench.py
 	$(PY) bench/report.py
 

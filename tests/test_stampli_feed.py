@@ -191,3 +191,48 @@ def test_zero_bills_credit_memos_and_dates_out_of_range_follow_the_feed_rules():
     lenient = replace(INVOICES, allow_credit_memos=True, allow_zero_amounts=True)
     assert [b.number for b in assemble_invoices(read(text, lenient).rows(), lenient).records] == ["INV-1", "INV-2",
                                                                                                     "INV-5"]
+
+
+def test_rows_are_numbered_as_a_spreadsheet_shows_them_whatever_the_line_breaks_inside_cells():
+    text = (HEADER + 'INV-1,V1,Acme,11/02/2026,,USD,,6100,10.00,"boxes\r\nand\r\ntape",\r\n'
+                     "INV-2,V1,Acme,11/02/2026,,USD,,6200,1O.00,,\r\n")
+
+    rows = list(read(text).rows())
+
+    assert [r.number for r in rows] == [2, 3]
+    assert assemble_invoices(rows, INVOICES).rejected[3].row == 3
+
+
+def test_the_error_report_guards_header_cells_and_keeps_every_cell_of_a_rejected_row():
+    from mlc.operators.feeds import error_report
+
+    header = ["Invoice Number", "=HYPERLINK(\"http://evil\")", "Amount"]
+    report = error_report(INVOICES, header, [(["INV-1", "@SUM(A1)", "10.00", "surplus", "-cmd"], "row 2: too many cells")])
+
+    lines = report.decode("utf-8-sig").split("\r\n")
+    assert lines[0] == "Invoice Number,\"'=HYPERLINK(\"\"http://evil\"\")\",Amount,extra 1,extra 2,Reason"
+    assert lines[1] == "INV-1,'@SUM(A1),10.00,surplus,'-cmd,row 2: too many cells"
+
+
+def test_the_spool_gives_each_bills_rows_back_together_a_few_bills_at_a_time_and_outcomes_in_file_order(tmp_path):
+    from mlc.formats.stampli import bill_key
+    from mlc.operators.stampli_spool import RowSpool
+
+    text = (HEADER + "INV-1,V1,Acme,11/02/2026,,USD,,6100,10.00,,\r\n"
+                     "INV-2,V2,Bolt,11/02/2026,,USD,,6100,20.00,,\r\n"
+                     ",,,11/02/2026,,USD,,6100,1.00,,\r\n"  # names no bill: a group of its own
+                     "inv-1,V1,Acme,11/02/2026,,USD,,6200,11.00,\"a\r\nb\",\r\n"  # INV-1 again, another case
+                     "INV-3,V1,Acme,11/02/2026,,USD,,6100,30.00,,\r\n")
+    spool = RowSpool(tmp_path)
+
+    assert spool.fill(read(text).rows(), bill_key) == 5
+    batches = [[row.number for row in batch] for batch in spool.batches(2)]
+    assert batches == [[2, 5, 3], [4, 6]]  # INV-1's rows together; groups in the order of their first row
+    assemble = [assemble_invoices(batch, INVOICES) for batch in spool.batches(2)]
+    assert [[b.number for b in a.records] for a in assemble] == [["INV-1", "INV-2"], ["INV-3"]]
+    spool.settle({6: {"status": "posted"}, 2: {"status": "posted"}})
+    spool.settle({2: {"status": "rejected"}, 3: {"status": "posted"}})  # the first outcome of a row stands
+    assert [(row.number, result["status"]) for row, result in spool.settled()] == [
+        (2, "posted"), (3, "posted"), (6, "posted")]
+    assert spool.widest == 11
+    spool.close()

@@ -64,8 +64,9 @@ def report_rows(home: Path) -> list[dict]:
     return rows
 
 
-def test_invoices_become_bills_and_payments_settle_them_and_defects_are_reported(dag, env, capsys):
+def test_invoices_become_bills_and_payments_settle_them_and_defects_are_reported(dag, env, capsys, monkeypatch):
     gateway, _sftp, home = env
+    monkeypatch.setattr("mlc.operators.stampli_post.GROUPS_PER_BATCH", 4)  # many batches of bills, as a big file has
     invoices = stampli.invoice_export(gateway.store, 12, day=DAY, defects=stampli.DEFECTS)
     payments = stampli.payment_export(invoices.invoices, day=DAY, every=3)
     stampli.drop(home, invoices, "invoices")
@@ -110,6 +111,10 @@ def test_invoices_become_bills_and_payments_settle_them_and_defects_are_reported
     posted = [a for a in rows if a["event"] == "row_posted"]
     assert all(a["recordno"] and a["controlid"].startswith("mlc-") and a["file"] for a in posted)
     assert {a["status"] for a in rows} == {"posted", "rejected"}
+    rejected = [a for a in rows if a["event"] == "row_rejected"]
+    assert rejected and all(a["file"] == invoices.name and a["row"] > 1 and a["vendor_name"] and a["error"]
+                            for a in rejected)
+    assert all(a["vendor_id"] and a["amount"] for a in rejected if a["field"] not in ("vendor_id", "amount"))
     assert [p.name for p in (home / "outbound" / "archive" / "invoices").iterdir()] == [invoices.name]
     assert [p.name for p in (home / "outbound" / "archive" / "payments").iterdir()] == [payments.name]
     assert not list((home / "outbound" / "invoices").iterdir())

@@ -66,8 +66,8 @@ def write_csv(out: IO[bytes], columns: Sequence[str], rows: Iterable[Sequence[An
             text.write("\ufeff")
         writer = csv.writer(text, delimiter=options.delimiter, quoting=QUOTING[options.quoting],
                             lineterminator=LINE_ENDINGS[options.line_ending])
-        if options.header:
-            writer.writerow(columns)
+        if options.header:  # a header cell is a cell a spreadsheet runs like any other
+            writer.writerow([neutralise(c) for c in columns] if options.formula_guard else columns)
         count = 0
         for count, row in enumerate(rows, 1):
             if len(row) != len(columns):

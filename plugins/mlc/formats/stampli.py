@@ -119,9 +119,23 @@ def _status_skip(row: FeedRow, config: FeedConfig) -> str | None:
     return f"status {status!r} in Stampli: not posted" if status and status in config.skip_statuses else None
 
 
+def bill_key(values: Mapping[str, str]) -> str | None:
+    """The bill a row belongs to (vendor, invoice number), as text; None when the row names no bill."""
+    vendor = values.get("vendor_id", "") or normalise_name(values.get("vendor_name", ""))
+    number = normalise_invoice_number(values.get("invoice_number", ""))
+    return f"{vendor}\x1f{number.casefold()}" if vendor and number else None
+
+
+def payment_key(values: Mapping[str, str]) -> str | None:
+    """The payment a row belongs to (vendor, reference), as text; None when the row names no payment."""
+    vendor = values.get("vendor_id", "") or normalise_name(values.get("vendor_name", ""))
+    reference = " ".join((values.get("reference") or values.get("payment_id") or "").split())
+    return f"{vendor}\x1f{reference}" if vendor and reference else None
+
+
 def assemble_invoices(rows: Iterable[FeedRow], config: FeedConfig) -> Assembled:
     """Group invoice-line rows into bills, checking each row's cells and each bill's consistency."""
-    bills: dict[tuple[str, str], Invoice] = {}
+    bills: dict[str, Invoice] = {}
     rejected: dict[int, RowError] = {}
     skipped: dict[int, str] = {}
     for row in rows:
@@ -131,11 +145,11 @@ def assemble_invoices(rows: Iterable[FeedRow], config: FeedConfig) -> Assembled:
         v, n = row.values, row.number
         vendor = v.get("vendor_id", "") or v.get("vendor_name", "")
         number = normalise_invoice_number(v.get("invoice_number", ""))
-        if not vendor or not number:
+        key = bill_key(v)
+        if key is None:
             rejected[n] = row.error or (RowError("no vendor id or vendor name", row=n, field="vendor_id") if not vendor
                                         else RowError("no invoice number", row=n, field="invoice_number"))
             continue
-        key = (v.get("vendor_id", "") or normalise_name(v.get("vendor_name", "")), number.casefold())
         bill = bills.get(key)
         if bill is None:
             bill = bills[key] = Invoice(v.get("vendor_id", ""), v.get("vendor_name", ""), number, first=dict(v))
@@ -247,7 +261,7 @@ def assemble_payments(rows: Iterable[FeedRow], config: FeedConfig) -> Assembled:
     A payment with one bad row is held back whole: posting the rest under its reference would
     make the corrected row look "already posted" when AP drops it again.
     """
-    payments: dict[tuple[str, str], Payment] = {}
+    payments: dict[str, Payment] = {}
     rejected: dict[int, RowError] = {}
     skipped: dict[int, str] = {}
     for row in rows:
@@ -257,14 +271,14 @@ def assemble_payments(rows: Iterable[FeedRow], config: FeedConfig) -> Assembled:
         v, n = row.values, row.number
         vendor = v.get("vendor_id", "") or normalise_name(v.get("vendor_name", ""))
         reference = " ".join((v.get("reference") or v.get("payment_id") or "").split())
-        if not vendor or not reference:
+        key = payment_key(v)
+        if key is None:
             rejected[n] = row.error or (RowError("no vendor id or vendor name", row=n, field="vendor_id") if not vendor
                                         else RowError("no payment reference", row=n, field="reference"))
             continue
-        payment = payments.get((vendor, reference))
+        payment = payments.get(key)
         if payment is None:
-            payment = payments[(vendor, reference)] = Payment(v.get("vendor_id", ""), v.get("vendor_name", ""),
-                                                              reference)
+            payment = payments[key] = Payment(v.get("vendor_id", ""), v.get("vendor_name", ""), reference)
         payment.rows.append(n)
         try:
             if row.error:

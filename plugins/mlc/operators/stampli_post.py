@@ -18,24 +18,41 @@ A file moves to the archive folder only when no row is unfinished. The writes ar
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from mlc.formats.feed import FeedConfig, FeedFile, FeedSchemaError, RowError
-from mlc.formats.stampli import Invoice, Payment, assemble_invoices, assemble_payments, bill_record, payment_record
+from mlc.formats.stampli import (Invoice, Payment, assemble_invoices, assemble_payments, bill_key, bill_record,
+                                 payment_key, payment_record)
 from mlc.hooks.intacct import IntacctHook
 from mlc.hooks.intacct_writes import WriteOutcome
 from mlc.hooks.sftp import MlcSFTPHook, remote_folder
 from mlc.operators.alerts import push_alerts
 from mlc.operators.audit import audit
-from mlc.operators.feeds import error_report, load_named_feed
+from mlc.operators.feeds import load_named_feed, write_error_report
 from mlc.operators.intacct_reference import IntacctReference
+from mlc.operators.stampli_spool import RowSpool
 from mlc.state.ledgers import InboundLedger
+
+
+GROUPS_PER_BATCH = 500  # bills (or payments) assembled, checked and posted at a time: memory is this, not the file
+
+
+def _sha256_of(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def is_transient(outcome: WriteOutcome) -> bool:
@@ -51,13 +68,13 @@ def intacct_reason(outcome: WriteOutcome) -> str:
 
 
 class _FileRun:
-    """One staged file from reading to archiving; collects each row's outcome."""
+    """One staged file from reading to archiving: its rows spooled to disk, posted a batch of bills at a time;
+    ``outcome`` holds the current batch's row outcomes until the spool keeps them."""
 
     def __init__(self, op: StampliPostOperator, config: FeedConfig, item: dict[str, Any], hook: IntacctHook,
-                 reference: IntacctReference, context: Context) -> None:
-        self.op, self.config, self.item, self.hook, self.reference, self.context = op, config, item, hook, reference, context
+                 reference: IntacctReference, spool: RowSpool) -> None:
+        self.op, self.config, self.item, self.hook, self.reference, self.spool = op, config, item, hook, reference, spool
         self.outcome: dict[int, dict[str, Any]] = {}
-        self.cells: dict[int, list[str]] = {}
         self.header: list[str] = []
 
     # -- outcomes ------------------------------------------------------------------------------------
@@ -71,15 +88,23 @@ class _FileRun:
             self.settle([n], "rejected", error=reason, field=problem.field or "")
 
     # -- the run -------------------------------------------------------------------------------------
-    def read(self) -> list[Any]:
+    def read(self) -> int:
+        """Spool every row (a file the reader cannot parse raises :class:`FeedSchemaError` before anything is
+        posted); return how many."""
         from airflow.sdk import ObjectStoragePath
 
         with ObjectStoragePath(self.item["uri"]).open("rb") as stream:
             feed = FeedFile(stream, self.config, self.item["name"])
             self.header = feed.header
-            rows = list(feed.rows())
-        self.cells = {row.number: row.cells for row in rows}
-        return rows
+            return self.spool.fill(feed.rows(), bill_key if self.config.feed == "invoices" else payment_key)
+
+    def post(self) -> None:
+        """Post the file a batch of whole bills (or payments) at a time, keeping each batch's outcomes on disk."""
+        post = self.post_invoices if self.config.feed == "invoices" else self.post_payments
+        for batch in self.spool.batches(GROUPS_PER_BATCH):
+            post(batch)
+            self.spool.settle(self.outcome)
+            self.outcome.clear()
 
     def post_invoices(self, rows: list[Any]) -> None:
         assembled = assemble_invoices(rows, self.config)
@@ -205,45 +230,61 @@ class StampliPostOperator(BaseOperator):
 
     def _process(self, config: FeedConfig, item: dict[str, Any], hook: IntacctHook, reference: IntacctReference,
                  ledger: InboundLedger, context: Context) -> dict[str, Any]:
-        run_id = context["ti"].run_id
-        name, sha256 = item["name"], item["sha256"]
-        ledger.mark(item["source"], sha256, name, "processing", run_id)
-        job = _FileRun(self, config, item, hook, reference, context)
-        try:
-            rows = job.read()
-        except FeedSchemaError as exc:
-            return self._refuse_file(config, item, exc, ledger, context)
-        if config.feed == "invoices":
-            job.post_invoices(rows)
-        else:
-            job.post_payments(rows)
+        ledger.mark(item["source"], item["sha256"], item["name"], "processing", context["ti"].run_id)
+        with tempfile.TemporaryDirectory(prefix="mlc-stampli-") as folder:
+            job = _FileRun(self, config, item, hook, reference, RowSpool(Path(folder)))
+            try:
+                try:
+                    job.read()
+                except FeedSchemaError as exc:
+                    return self._refuse_file(config, item, exc, ledger, context)
+                job.post()
+                return self._finish(config, item, job, Path(folder), ledger, context)
+            finally:
+                job.spool.close()
+
+    def _finish(self, config: FeedConfig, item: dict[str, Any], job: _FileRun, folder: Path, ledger: InboundLedger,
+                context: Context) -> dict[str, Any]:
+        """Audit every row, write the error report, archive the file when no row is unfinished."""
+        name, sha256, run_id = item["name"], item["sha256"], context["ti"].run_id
         counts = {status: 0 for status in ("posted", "already_posted", "rejected", "skipped", "unfinished")}
-        amounts = {row.number: row.values.get("amount", "") for row in rows}
-        accounts = {row.number: row.values.get("gl_account_no", "") for row in rows}
-        invoices = {row.number: row.values.get("invoice_number", "") for row in rows}
-        for n in sorted(job.outcome):
-            result = job.outcome[n]
-            counts[result["status"]] += 1
-            audit(f"row_{result['status']}", context, logger=self.log, file=name, row=n,
-                  vendor=result.get("vendor") or "", invoice_number=invoices.get(n, ""), amount=amounts.get(n, ""),
-                  gl_account=accounts.get(n, ""), **({"reference": result.get("number") or ""} if config.feed == "payments"
-                                                     else {}),
-                  controlid=result.get("controlid") or "", recordno=result.get("recordno") or "",
-                  status=result["status"], field=result.get("field") or None, error=result.get("error") or None)
-        summary: dict[str, Any] = {"file": name, "sha256": sha256, "rows": len(job.outcome), **counts,
-                                   "first_error": next((r["error"] for r in job.outcome.values()
-                                                        if r["status"] == "unfinished"), "")}
-        rejected = [(job.cells.get(n, []), f"row {n}: {r['field'] + ': ' if r.get('field') else ''}{r['error']}")
-                    for n, r in sorted(job.outcome.items()) if r["status"] == "rejected"]
+        first_error = ""
+        report_path = folder / "errors.csv"
+
+        def rejected_rows() -> Iterator[tuple[list[str], str]]:
+            nonlocal first_error
+            for row, result in job.spool.settled():
+                counts[result["status"]] += 1
+                if result["status"] == "unfinished" and not first_error:
+                    first_error = result.get("error") or ""
+                values = row.values
+                # What AP looks a row up by, on every row, rejected ones too: the vendor as the file names it and
+                # as Intacct knows it, the amount, the GL account, where it came from, the request that carried it.
+                audit(f"row_{result['status']}", context, logger=self.log, file=name, row=row.number,
+                      vendor=result.get("vendor") or "", vendor_id=values.get("vendor_id", ""),
+                      vendor_name=values.get("vendor_name", ""), invoice_number=values.get("invoice_number", ""),
+                      amount=values.get("amount", ""), gl_account=values.get("gl_account_no", ""),
+                      **({"reference": result.get("number") or ""} if config.feed == "payments" else {}),
+                      controlid=result.get("controlid") or "", recordno=result.get("recordno") or "",
+                      status=result["status"], field=result.get("field") or None, error=result.get("error") or None)
+                if result["status"] == "rejected":
+                    field = f"{result['field']}: " if result.get("field") else ""
+                    yield row.cells, f"row {row.number}: {field}{result['error']}"
+
+        with report_path.open("wb") as out:
+            rejected = write_error_report(out, config, job.header, rejected_rows(), job.spool.widest)
+        summary: dict[str, Any] = {"file": name, "sha256": sha256, "rows": sum(counts.values()), **counts,
+                                   "first_error": first_error}
         hook = MlcSFTPHook(ssh_conn_id=self.sftp_conn_id)
         with hook.get_managed_conn():
             if rejected:
                 stem = name.rsplit(".", 1)[0]
-                report = hook.put_atomic(error_report(config, job.header, rejected), remote_folder(config.error_dir),
-                                         f"{stem}_errors_{sha256[:8]}.csv", replace=True).path
+                report_sha, report_size = _sha256_of(report_path)
+                report = hook.put_atomic(lambda: report_path.open("rb"), remote_folder(config.error_dir),
+                                         f"{stem}_errors_{sha256[:8]}.csv", sha256=report_sha, size=report_size,
+                                         replace=True).path
                 summary["error_report"] = report
-                audit("error_report_written", context, logger=self.log, file=name, remote_path=report,
-                      rows=len(rejected))
+                audit("error_report_written", context, logger=self.log, file=name, remote_path=report, rows=rejected)
             if summary["unfinished"]:
                 return summary
             ledger.mark(item["source"], sha256, name, "done", run_id, rows=summary["rows"], posted=counts["posted"]
