@@ -210,3 +210,14 @@ def test_codes_outside_the_code_lists_are_reported_invalid(mutation, problem):
     problems = read_acks(ack)["problems"]
 
     assert len(problems) == 1 and problems[0].endswith(problem)
+
+
+def test_control_numbers_used_twice_are_found_in_runs_and_out_of_them():
+    from mlc.formats.x12_check import SeenNumbers
+
+    seen = SeenNumbers()
+    values = ["0001", "0002", "0003", "7", "0002", "7", "1", "0004", "00004"]
+    assert [seen.seen(v) for v in values] == [False, False, False, False, True, True, False, False, False]
+    run = SeenNumbers()
+    assert not any(run.seen(f"{i:04d}") for i in range(1, 20001)) and run.others == set()  # 9999 -> 10000 too
+    assert run.seen("0500") and run.seen("10000") and not run.seen("20001")

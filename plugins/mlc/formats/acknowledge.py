@@ -4,13 +4,15 @@ writes the same acknowledgment)."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
+from typing import IO
 
 from mlc.formats.control_numbers import ControlNumberStore
 from mlc.formats.edifact_ack import ContrlEnvelope, build_contrl, check_edifact
 from mlc.formats.errors import FormatError
-from mlc.formats.x12_ack import AckEnvelope, build_997
-from mlc.formats.x12_check import check_interchange
+from mlc.formats.x12_ack import AckEnvelope, write_997
+from mlc.formats.x12_check import InterchangeResult
 
 
 def standard_of(data: bytes) -> str:
@@ -23,13 +25,32 @@ def standard_of(data: bytes) -> str:
     raise FormatError("neither X12 (starts with ISA) nor EDIFACT (starts with UNA or UNB)")
 
 
-def acknowledge(data: bytes, store: ControlNumberStore, run_key: str, when: datetime) -> tuple[str, bytes | None]:
-    """(standard, acknowledgment); ``None`` when the interchange holds only acknowledgments."""
-    if standard_of(data) == "x12":
-        result = check_interchange(data)
-        pair = f"{result.receiver[0]}:{result.receiver[1]}|{result.sender[0]}:{result.sender[1]}"
-        return "x12", build_997(data, AckEnvelope(store.allocate(f"ISA|{pair}", run_key),
-                                                  store.allocate(f"GS|{pair}", run_key), when), result)
+def acknowledge_into(source: bytes | IO[bytes], out: IO[bytes], store: ControlNumberStore, run_key: str,
+                     when: datetime) -> tuple[str, bool]:
+    """Write the acknowledgment for ``source`` (bytes, or a seekable binary file read a chunk at a time) to
+    ``out``; return (standard, whether one was written: acknowledgments are never acknowledged)."""
+    if isinstance(source, bytes):
+        head = source[:512]
+    else:
+        head = source.read(512)
+        source.seek(0)
+    if standard_of(head) == "x12":
+        def envelope(result: InterchangeResult) -> AckEnvelope:
+            pair = f"{result.receiver[0]}:{result.receiver[1]}|{result.sender[0]}:{result.sender[1]}"
+            return AckEnvelope(store.allocate(f"ISA|{pair}", run_key), store.allocate(f"GS|{pair}", run_key), when)
+
+        return "x12", write_997(source, envelope, out)
+    data = source if isinstance(source, bytes) else source.read()
     check = check_edifact(data)
     number = store.allocate(f"UNB|{':'.join(check.recipient)}|{':'.join(check.sender)}", run_key)
-    return "edifact", build_contrl(data, ContrlEnvelope(f"{number:09d}", when), check)
+    contrl = build_contrl(data, ContrlEnvelope(f"{number:09d}", when), check)
+    if contrl is not None:
+        out.write(contrl)
+    return "edifact", contrl is not None
+
+
+def acknowledge(data: bytes, store: ControlNumberStore, run_key: str, when: datetime) -> tuple[str, bytes | None]:
+    """(standard, acknowledgment); ``None`` when the interchange holds only acknowledgments."""
+    out = io.BytesIO()
+    standard, written = acknowledge_into(data, out, store, run_key, when)
+    return standard, out.getvalue() if written else None

@@ -23,9 +23,9 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from mlc.formats.acknowledge import acknowledge
+from mlc.formats.acknowledge import acknowledge_into
 from mlc.formats.acknowledge import standard_of as standard
 from mlc.formats.control_numbers import FileControlNumberStore
 from mlc.formats.edifact import iter_segments as edifact_segments
@@ -35,7 +35,7 @@ from mlc.formats.mapping import load_mapping, mapping_path, samples_path
 from mlc.formats.render import render
 from mlc.formats.x12 import iter_segments as x12_segments
 from mlc.formats.x12_ack import ELEMENT_ERRORS, GROUP_ERRORS, SEGMENT_ERRORS, SET_ERRORS, read_acks
-from mlc.formats.x12_check import check_interchange
+from mlc.formats.x12_check import GroupResult, InterchangeResult, SetResult, check_interchange
 
 DEFAULT_STATE = Path(os.environ.get("MLC_CONTROL_FILE", Path.home() / ".mlc" / "control-numbers.json"))
 
@@ -72,6 +72,27 @@ def max_input_bytes() -> int:
     except ValueError:
         raise CliError(f"MLC_MAX_INPUT_MB must be a number of megabytes, not {os.environ['MLC_MAX_INPUT_MB']!r}"
                        ) from None
+
+
+def _open(path: str) -> IO[bytes]:
+    """The file, opened to be read a chunk at a time, once its size is known to be within the limit."""
+    limit = max_input_bytes()
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - the caller closes it
+        size = os.fstat(handle.fileno()).st_size
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read: {exc.strerror}") from None
+    if size > limit:
+        handle.close()
+        raise CliError(f"{path}: larger than the {limit // (1024 * 1024)} MiB the tools read (MLC_MAX_INPUT_MB)")
+    return handle
+
+
+def _head(handle: IO[bytes], path: str) -> str:
+    """The file's standard, by its first bytes; the file is left at its start."""
+    head = handle.read(512)
+    handle.seek(0)
+    return standard_of(head, path)
 
 
 def _read(path: str) -> bytes:
@@ -152,29 +173,41 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 1 if result.rejected else 0
 
 
-def _x12_report(data: bytes) -> tuple[bool, Iterator[str]]:
-    result = check_interchange(data)
+def _x12_report(handle: IO[bytes]) -> tuple[bool, Iterator[str]]:
+    """Each set's verdict as soon as the set is read (the file is read a chunk at a time), each group's after
+    its sets, the interchange's errors last."""
+    lines: list[str] = []
+    current: list[GroupResult | None] = [None]
 
-    def lines() -> Iterator[str]:
-        yield (f"X12 interchange {result.isa13} version {result.version} from {result.sender[1]} to "
-               f"{result.receiver[1]}")
-        yield from (f"  interchange error (TA1 note {e.note}): {e}" for e in result.errors)
-        for group in result.groups:
-            yield (f"  group {group.gs01} {group.gs06} ({group.gs08}): {group.status} "
-                   f"{len(group.sets)} set(s), {group.accepted} accepted")
-            yield from (f"    group error {c}: {GROUP_ERRORS.get(c, '')}" for c in group.codes)
-            for txn in group.sets:
-                yield f"    set {txn.st01} {txn.st02}: {'accepted' if txn.status == 'A' else 'rejected'}"
-                yield from (f"      set error {c}: {SET_ERRORS.get(c, '')}" for c in txn.codes)
-                for seg in txn.segments:
-                    note = SEGMENT_ERRORS.get(seg.code, seg.code)
-                    yield f"      segment {seg.tag} at position {seg.position}: {note}"
-                    for el in seg.elements:
-                        reference = f" (element {el.reference})" if el.reference else ""
-                        data = f" {el.data!r}" if el.data else ""
-                        yield f"        {seg.tag}{el.position:02d}{reference}: {ELEMENT_ERRORS.get(el.code, el.code)}{data}"
+    def start(result: InterchangeResult) -> None:
+        say(f"X12 interchange {result.isa13} version {result.version} from {result.sender[1]} to {result.receiver[1]}")
 
-    return result.valid, lines()
+    def group_header(group: GroupResult) -> None:
+        if current[0] is not group:
+            say(f"  group {group.gs01} {group.gs06} ({group.gs08})")
+            current[0] = group
+
+    def take_set(group: GroupResult, txn: SetResult) -> None:
+        group_header(group)
+        say(f"    set {txn.st01} {txn.st02}: {'accepted' if txn.status == 'A' else 'rejected'}")
+        for c in txn.codes:
+            say(f"      set error {c}: {SET_ERRORS.get(c, '')}")
+        for seg in txn.segments:
+            say(f"      segment {seg.tag} at position {seg.position}: {SEGMENT_ERRORS.get(seg.code, seg.code)}")
+            for el in seg.elements:
+                reference = f" (element {el.reference})" if el.reference else ""
+                data = f" {el.data!r}" if el.data else ""
+                say(f"        {seg.tag}{el.position:02d}{reference}: {ELEMENT_ERRORS.get(el.code, el.code)}{data}")
+
+    def take_group(group: GroupResult) -> None:
+        group_header(group)
+        say(f"  group {group.gs01} {group.gs06}: {group.status}, {group.received} set(s), {group.accepted} accepted")
+        for c in group.codes:
+            say(f"    group error {c}: {GROUP_ERRORS.get(c, '')}")
+
+    result = check_interchange(handle, on_start=start, on_set=take_set, on_group=take_group)
+    lines += [f"  interchange error (TA1 note {e.note}): {e}" for e in result.errors]
+    return result.valid, iter(lines)
 
 
 def _edifact_report(data: bytes) -> tuple[bool, Iterator[str]]:
@@ -196,8 +229,11 @@ def _edifact_report(data: bytes) -> tuple[bool, Iterator[str]]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    data = _read(args.file)
-    valid, lines = (_x12_report if standard_of(data, args.file) == "x12" else _edifact_report)(data)
+    with _open(args.file) as handle:
+        if _head(handle, args.file) == "x12":
+            valid, lines = _x12_report(handle)
+        else:
+            valid, lines = _edifact_report(handle.read())
     for line in lines:
         say(line)
     say(f"{args.file}: {'VALID' if valid else 'INVALID'}")
@@ -205,15 +241,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
-    data = _read(args.file)
-    standard_of(data, args.file)
-    store = FileControlNumberStore(args.control_file)
-    run_key = f"mlc-ack|{Path(args.file).resolve()}|{hashlib.sha256(data).hexdigest()}"
-    standard, ack = acknowledge(data, store, run_key, datetime.now())
-    if ack is None:
+    with _open(args.file) as handle:
+        _head(handle, args.file)
+        digest = hashlib.sha256()
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+        handle.seek(0)
+        store = FileControlNumberStore(args.control_file)
+        run_key = f"mlc-ack|{Path(args.file).resolve()}|{digest.hexdigest()}"
+        standard, written = acknowledge_into(handle, sys.stdout.buffer, store, run_key, datetime.now())
+    if not written:
         kind = "997s" if standard == "x12" else "CONTRLs"
         raise CliError(f"{args.file}: nothing to acknowledge ({kind} are never acknowledged)")
-    sys.stdout.buffer.write(ack)
     return 0
 
 
@@ -228,25 +267,32 @@ def cmd_read_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    data = _read(args.file)
-    depth = 0
-    if standard_of(data, args.file) == "x12":
-        opening, closing = {"ISA": 0, "GS": 1, "ST": 2}, {"SE": 2, "GE": 1, "IEA": 0}
-        for seg in x12_segments(data):
-            depth = opening.get(seg.tag, closing.get(seg.tag, 3))
-            elements = " ".join(f"{seg.tag}{i:02d}={v!r}" for i, v in enumerate(seg.elements, 1) if v != "")
-            say(f"{'  ' * depth}{seg.index:>5} {seg.tag} {elements}")
-    else:
-        opening, closing = {"UNB": 0, "UNH": 1}, {"UNT": 1, "UNZ": 0}
-        for seg in edifact_segments(data):
-            depth = opening.get(seg.tag, closing.get(seg.tag, 2))
-            parts = []
-            for i, comps in enumerate(seg.elements, 1):
-                for j, value in enumerate(comps, 1):
-                    if value:
-                        parts.append(f"{seg.tag}{i:02d}" + (f".{j}" if len(comps) > 1 else "") + f"={value!r}")
-            say(f"{'  ' * depth}{seg.index:>5} {seg.tag} {' '.join(parts)}")
+    with _open(args.file) as handle:
+        if _head(handle, args.file) == "x12":
+            _inspect_x12(handle)
+        else:
+            _inspect_edifact(handle.read())
     return 0
+
+
+def _inspect_x12(handle: IO[bytes]) -> None:
+    opening, closing = {"ISA": 0, "GS": 1, "ST": 2}, {"SE": 2, "GE": 1, "IEA": 0}
+    for seg in x12_segments(handle):
+        depth = opening.get(seg.tag, closing.get(seg.tag, 3))
+        elements = " ".join(f"{seg.tag}{i:02d}={v!r}" for i, v in enumerate(seg.elements, 1) if v != "")
+        say(f"{'  ' * depth}{seg.index:>5} {seg.tag} {elements}")
+
+
+def _inspect_edifact(data: bytes) -> None:
+    opening, closing = {"UNB": 0, "UNH": 1}, {"UNT": 1, "UNZ": 0}
+    for seg in edifact_segments(data):
+        depth = opening.get(seg.tag, closing.get(seg.tag, 2))
+        parts = []
+        for i, comps in enumerate(seg.elements, 1):
+            for j, value in enumerate(comps, 1):
+                if value:
+                    parts.append(f"{seg.tag}{i:02d}" + (f".{j}" if len(comps) > 1 else "") + f"={value!r}")
+        say(f"{'  ' * depth}{seg.index:>5} {seg.tag} {' '.join(parts)}")
 
 
 COMMANDS = {"render": cmd_render, "validate": cmd_validate, "ack": cmd_ack, "read-ack": cmd_read_ack,

@@ -199,6 +199,27 @@ class X12Writer:
         group["st02"].add(st02)
         return st02
 
+    def open_set(self, set_id: str) -> str:
+        """Begin a transaction set to be written a segment at a time (:meth:`add_segment`, :meth:`close_set`):
+        for an acknowledgment built while its subject is read, which can be any size. Return its ST02."""
+        group = self._group
+        if group is None:
+            raise RenderError("open_set outside a functional group")
+        st02 = f"{group['sets'] + 1:04d}"
+        self._emit(self.format_segment("ST", [set_id, st02]) + self._eol)
+        group["open"] = [st02, 1]
+        return st02
+
+    def add_segment(self, tag: str, elements: SegmentData) -> None:
+        self._emit(self.format_segment(tag, elements) + self._eol)
+        self._group["open"][1] += 1  # type: ignore[index]
+
+    def close_set(self) -> None:
+        st02, count = self._group.pop("open")  # type: ignore[union-attr]
+        self._emit(self.format_segment("SE", [str(count + 1), st02]) + self._eol)
+        self._group["sets"] += 1  # type: ignore[index]
+        self._group["st02"].add(st02)  # type: ignore[index]
+
     def end_group(self) -> int:
         """Close the open group (GE); return the number of sets it held."""
         group = self._group
@@ -253,24 +274,51 @@ def _text(data: bytes | str) -> str:
     return data.removeprefix(b"\xef\xbb\xbf").decode("latin-1") if isinstance(data, bytes) else data
 
 
-def iter_segments(data: bytes | str) -> Iterator[Segment]:
-    """Yield the segments of an X12 interchange one at a time (CR/LF after terminators are ignored): memory
-    stays flat in the number of segments."""
-    text = _text(data).lstrip("\r\n\ufeff")
-    sep = detect_separators(text)
-    terminator, element = sep.segment, sep.element
-    index, start, end = 0, 0, len(text)
-    while start < end:
-        stop = text.find(terminator, start)
-        if stop < 0:
-            stop = end
-        raw = text[start:stop].strip("\r\n")
-        start = stop + 1
-        if not raw:
-            continue
-        index += 1
-        parts = raw.split(element)
-        yield Segment(parts[0], parts[1:], index)
+Source = bytes | str | IO[bytes]
+CHUNK = 1 << 16
+
+
+class X12Segments:
+    """The segments of an X12 interchange, one at a time, from bytes, text or a binary file read in 1 MiB
+    chunks: memory stays flat in the size of the file. ``separators`` are read from the ISA at once."""
+
+    def __init__(self, source: Source) -> None:
+        self._stream = source if not isinstance(source, (bytes, str)) else None
+        head = _text(source) if self._stream is None else self._read_head()
+        self._head = head.lstrip("\r\n\ufeff")
+        self.separators = detect_separators(self._head)
+
+    def _read_head(self) -> str:
+        data = self._stream.read(CHUNK)  # type: ignore[union-attr]
+        while len(data) < ISA_LENGTH + 8 and (more := self._stream.read(CHUNK)):  # type: ignore[union-attr]
+            data += more
+        return _text(data)
+
+    def _texts(self) -> Iterator[str]:
+        yield self._head
+        while self._stream is not None and (chunk := self._stream.read(CHUNK)):
+            yield chunk.decode("latin-1")
+
+    def __iter__(self) -> Iterator[Segment]:
+        terminator, element = self.separators.segment, self.separators.element
+        index, tail = 0, ""
+        for text in self._texts():
+            parts = (tail + text).split(terminator)
+            tail = parts.pop()  # what follows the last terminator: the start of a segment still coming
+            for raw in parts:
+                raw = raw.strip("\r\n")
+                if raw:
+                    index += 1
+                    fields = raw.split(element)
+                    yield Segment(fields[0], fields[1:], index)
+        if tail.strip("\r\n"):
+            fields = tail.strip("\r\n").split(element)
+            yield Segment(fields[0], fields[1:], index + 1)
+
+
+def iter_segments(data: Source) -> Iterator[Segment]:
+    """Yield the segments of an X12 interchange one at a time (CR/LF after terminators are ignored)."""
+    return iter(X12Segments(data))
 
 
 def separators_of(data: bytes | str) -> X12Separators:

@@ -9,14 +9,16 @@ AK3/AK4 for segment and element errors, AK9 for the group. 997s are never acknow
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from mlc.formats.errors import ParseError
-from mlc.formats.x12 import Party, Segment, X12Separators, X12Writer, iter_segments
-from mlc.formats.x12_check import GroupResult, InterchangeResult, check_interchange
+from mlc.formats.x12 import Party, Segment, Source, X12Separators, X12Writer, iter_segments
+from mlc.formats.x12_check import GroupResult, InterchangeResult, SetResult, check_interchange
 
 # Plain-English texts for the codes a 997 carries (X12 elements 715-718, 720, 723).
 GROUP_STATUS = {"A": "accepted", "E": "accepted with errors", "P": "partially accepted", "R": "rejected",
@@ -75,53 +77,93 @@ class AckEnvelope:
     separators: X12Separators | None = None
 
 
+def set_segments(result: SetResult, version_5010: bool) -> Iterator[tuple[str, list[Any]]]:
+    """The AK2 loop of a 997 for one received set: AK2, its AK3/AK4 errors, AK5."""
+    yield "AK2", [result.st01, result.st02, result.st03 if version_5010 and result.st03 else None]
+    for seg in result.segments:
+        yield "AK3", [seg.tag, str(seg.position), None, seg.code]
+        for el in seg.elements:
+            yield "AK4", [str(el.position), str(el.reference) if el.reference else None, el.code, el.data or None]
+    yield "AK5", [result.status, *result.codes[:5]]
+
+
+def group_trailer(group: GroupResult) -> tuple[str, list[Any]]:
+    """AK9: the group's verdict and counts."""
+    return "AK9", [group.status, str(group.declared if group.declared is not None else group.received),
+                   str(group.received), str(group.accepted), *group.codes[:5]]
+
+
+def write_997(data: Source, envelope: AckEnvelope | Callable[[InterchangeResult], AckEnvelope],
+              out: IO[bytes]) -> bool:
+    """Write the 997 interchange for ``data`` to ``out``; return False when there is nothing to acknowledge.
+
+    One 997 set per functional group, its AK2 loops written as the sets are checked, so memory stays flat
+    whatever the size of ``data`` (an open binary file is read a chunk at a time); the 997 goes to a
+    temporary file first. An interchange whose envelope is broken (IEA02 not ISA13, a wrong IEA01, no IEA,
+    segments outside any set) is rejected whole by a TA1 (TA104 R, the TA105 note code of the first error)
+    instead: its groups are not taken, so they get no 997. Acknowledgments are never acknowledged.
+    ``envelope`` may be a function of the interchange (its parties are known once its ISA is read).
+    """
+    state: dict[str, Any] = {"open": None}
+    with tempfile.TemporaryFile() as spool:
+        def start(result: InterchangeResult) -> None:
+            ours = envelope(result) if callable(envelope) else envelope
+            version = result.version if result.version in ("00401", "00501") else "00401"
+            state.update(envelope=ours, version=version, writer=X12Writer(
+                spool, sender=Party(result.receiver[0], result.receiver[1]),
+                receiver=Party(result.sender[0], result.sender[1]), control_number=ours.control_number,
+                timestamp=ours.timestamp, version=version, usage=ours.usage,
+                separators=ours.separators or result.separators))
+            state["writer"].begin_group("FA", ours.group_control_number)
+
+        def begin(group: GroupResult) -> X12Writer:
+            writer = state["writer"]
+            if state["open"] is not group:
+                writer.open_set("997")
+                writer.add_segment("AK1", [group.gs01, group.gs06, group.gs08 if state["version"] == "00501" else None])
+                state["open"] = group
+            return writer
+
+        def take_set(group: GroupResult, verdict: SetResult) -> None:
+            if group.gs01 != "FA":
+                writer = begin(group)
+                for tag, elements in set_segments(verdict, state["version"] == "00501"):
+                    writer.add_segment(tag, elements)
+
+        def take_group(group: GroupResult) -> None:
+            if group.gs01 != "FA":
+                writer = begin(group)
+                writer.add_segment(*group_trailer(group))
+                writer.close_set()
+                state["open"] = None
+
+        result = check_interchange(data, on_start=start, on_set=take_set, on_group=take_group)
+        if result.only_acknowledgments or not (acknowledgeable(result) or result.errors):
+            return False
+        if result.errors:
+            ours = state["envelope"]
+            ta1 = X12Writer(out, sender=Party(result.receiver[0], result.receiver[1]),
+                            receiver=Party(result.sender[0], result.sender[1]), control_number=ours.control_number,
+                            timestamp=ours.timestamp, version=state["version"], usage=ours.usage,
+                            separators=ours.separators or result.separators)
+            ta1.write_ta1(result.isa13, result.date, result.time, "R", result.errors[0].note)
+            ta1.close()
+            return True
+        state["writer"].close()
+        spool.seek(0)
+        shutil.copyfileobj(spool, out)
+    return True
+
+
 def acknowledgeable(result: InterchangeResult) -> list[GroupResult]:
     """The groups a 997 answers: every group except 997s themselves."""
     return [g for g in result.groups if g.gs01 != "FA"]
 
 
-def ack_segments(group: GroupResult, version_5010: bool) -> Iterator[tuple[str, list[Any]]]:
-    """The body of one 997 set acknowledging ``group``, one segment at a time."""
-    yield "AK1", [group.gs01, group.gs06, group.gs08 if version_5010 else None]
-    for result in group.sets:
-        yield "AK2", [result.st01, result.st02, result.st03 if version_5010 and result.st03 else None]
-        for seg in result.segments:
-            yield "AK3", [seg.tag, str(seg.position), None, seg.code]
-            for el in seg.elements:
-                yield "AK4", [str(el.position), str(el.reference) if el.reference else None, el.code, el.data or None]
-        yield "AK5", [result.status, *result.codes[:5]]
-    received = len(group.sets)
-    yield "AK9", [group.status, str(group.declared if group.declared is not None else received),
-                  str(received), str(group.accepted), *group.codes[:5]]
-
-
-def build_997(data: bytes | str, envelope: AckEnvelope, result: InterchangeResult | None = None) -> bytes | None:
-    """Return the 997 interchange for ``data``, or ``None`` when there is nothing to acknowledge.
-
-    An interchange whose envelope is broken (IEA02 not ISA13, a wrong IEA01, no IEA, segments outside any
-    set) is rejected whole by a TA1 (TA104 R, the TA105 note code of the first error) instead: its groups
-    are not taken, so they get no 997.
-    """
-    result = result or check_interchange(data)
-    groups = acknowledgeable(result)
-    if result.only_acknowledgments or not (groups or result.errors):
-        return None
-    version = result.version if result.version in ("00401", "00501") else "00401"
+def build_997(data: Source, envelope: AckEnvelope) -> bytes | None:
+    """The 997 (or rejecting TA1) for ``data`` as bytes, or ``None`` when there is nothing to acknowledge."""
     out = io.BytesIO()
-    writer = X12Writer(
-        out, sender=Party(result.receiver[0], result.receiver[1]), receiver=Party(result.sender[0], result.sender[1]),
-        control_number=envelope.control_number, timestamp=envelope.timestamp, version=version,
-        usage=envelope.usage, separators=envelope.separators or result.separators,
-    )
-    if result.errors:
-        writer.write_ta1(result.isa13, result.date, result.time, "R", result.errors[0].note)
-        writer.close()
-        return out.getvalue()
-    writer.begin_group("FA", envelope.group_control_number)
-    for group in groups:
-        writer.write_set("997", ack_segments(group, version == "00501"))
-    writer.close()
-    return out.getvalue()
+    return out.getvalue() if write_997(data, envelope, out) else None
 
 
 def read_acks(data: bytes | str) -> dict[str, Any]:

@@ -8,11 +8,12 @@ ml-connector exchanges (810, 820, 850, 856, 838, 997); other sets get envelope c
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from mlc.formats.errors import ParseError
-from mlc.formats.x12 import FUNCTIONAL_IDS, Segment, X12Separators, iter_segments, separators_of
+from mlc.formats.x12 import FUNCTIONAL_IDS, Segment, Source, X12Segments, X12Separators
 
 SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$")
 SUPPORTED_SETS = {"810", "820", "850", "856", "838", "997"}
@@ -99,23 +100,58 @@ class SetResult:
 
 @dataclass
 class GroupResult:
+    """One functional group's verdict. ``sets`` holds each set's verdict unless the caller takes them as
+    they come (``on_set``); ``received`` and ``sets_accepted`` count them either way."""
+
     gs01: str
     gs06: str
     gs08: str
+    gs02: str = ""
+    gs03: str = ""
     sets: list[SetResult] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)  # 716
     declared: int | None = None  # GE01
+    received: int = 0
+    sets_accepted: int = 0
 
     @property
     def accepted(self) -> int:
         """Sets accepted; none when the group itself is rejected."""
-        return 0 if self.codes else sum(1 for s in self.sets if s.status == "A")
+        return 0 if self.codes else self.sets_accepted
 
     @property
     def status(self) -> str:  # 715
-        if self.codes or (self.sets and self.accepted == 0) or not self.sets:
+        if self.codes or (self.received and self.accepted == 0) or not self.received:
             return "R"
-        return "A" if self.accepted == len(self.sets) else "P"
+        return "A" if self.accepted == self.received else "P"
+
+
+class SeenNumbers:
+    """Control numbers seen so far, to find one used twice: a run of consecutive numbers zero-padded to one
+    width (0001, 0002 ... 10000: the common case, kept as its ends) and a set for the rest, so a group of
+    many sets stays small."""
+
+    def __init__(self) -> None:
+        self.run: tuple[int, int, int] | None = None  # padded width, first, last
+        self.others: set[str] = set()
+
+    def seen(self, value: str) -> bool:
+        """Whether ``value`` was seen before; it is noted either way."""
+        if value.isdigit():
+            number, run = int(value), self.run
+            width = len(value) if run is None else run[0]
+            if value == f"{number:0{width}d}":  # in the run's own spelling
+                if run is not None and run[1] <= number <= run[2]:
+                    return True
+                if run is None or number == run[2] + 1:
+                    if value in self.others:
+                        return True
+                    self.run = (width, number if run is None else run[1], number)
+                    return False
+        if value in self.others:
+            return True
+        self.others.add(value)
+        return False
 
 
 # TA105 interchange note codes (X12 element I18) for what the envelope check finds.
@@ -212,7 +248,7 @@ def _hl_errors(seg: Segment, seen: set[str]) -> list[ElementError]:
     return errors
 
 
-def _check_set(st: Segment, body: list[Segment], se: Segment | None, group_id: str, seen: set[str]) -> SetResult:
+def _check_set(st: Segment, body: list[Segment], se: Segment | None, group_id: str, seen: SeenNumbers) -> SetResult:
     result = SetResult(st.get(1), st.get(2), st.get(3))
     if not re.fullmatch(r"\d{3}", result.st01):
         result.codes.append("6")
@@ -222,9 +258,8 @@ def _check_set(st: Segment, body: list[Segment], se: Segment | None, group_id: s
         result.codes.append("1")
     if not re.fullmatch(r"\d{4,9}", result.st02):
         result.codes.append("7")
-    elif result.st02 in seen:
+    elif seen.seen(result.st02):
         result.codes.append("23")
-    seen.add(result.st02)
     if se is None:
         result.codes.append("2")
     else:
@@ -259,42 +294,62 @@ def _check_set(st: Segment, body: list[Segment], se: Segment | None, group_id: s
     return result
 
 
-def check_interchange(data: bytes | str) -> InterchangeResult:
-    """Check one X12 interchange; raise :class:`ParseError` only when it cannot be read at all."""
-    segments = iter_segments(data)
+def check_interchange(data: Source, *, on_start: Callable[[InterchangeResult], None] | None = None,
+                      on_set: Callable[[GroupResult, SetResult], None] | None = None,
+                      on_group: Callable[[GroupResult], None] | None = None) -> InterchangeResult:
+    """Check one X12 interchange; raise :class:`ParseError` only when it cannot be read at all.
+
+    ``data`` may be an open binary file, read a chunk at a time. With ``on_set``, each set's verdict goes to
+    it as soon as the set ends and is not kept, so memory stays flat in the number of sets; ``on_start``
+    sees the interchange once its ISA is read, ``on_group`` each group once it ends.
+    """
+    reader = X12Segments(data)
+    segments = iter(reader)
     isa = next(segments, None)
     if isa is None or isa.tag != "ISA" or len(isa.elements) != 16:
         raise ParseError("the interchange must start with an ISA segment of 16 elements", segment=1)
     result = InterchangeResult(isa.get(13), isa.get(12), (isa.get(5), isa.get(6).strip()),
-                               (isa.get(7), isa.get(8).strip()), separators_of(data), isa.get(9), isa.get(10))
+                               (isa.get(7), isa.get(8).strip()), reader.separators, isa.get(9), isa.get(10))
     if not re.fullmatch(r"\d{9}", result.isa13):
         result.errors.append(InterchangeError("018", f"ISA13 {result.isa13!r} is not a 9-digit control number"))
+    if on_start is not None:
+        on_start(result)
     group: GroupResult | None = None
     st: Segment | None = None
     body: list[Segment] = []
-    seen_st02: set[str] = set()
-    seen_gs06: set[str] = set()
+    seen_st02 = SeenNumbers()
+    seen_gs06 = SeenNumbers()
     iea: Segment | None = None
 
     def close_set(se: Segment | None) -> None:
         nonlocal st, body
         if st is not None and group is not None:
-            group.sets.append(_check_set(st, body, se, group.gs01, seen_st02))
+            verdict = _check_set(st, body, se, group.gs01, seen_st02)
+            group.received += 1
+            group.sets_accepted += verdict.status == "A"
+            if on_set is not None:
+                on_set(group, verdict)
+            else:
+                group.sets.append(verdict)
         st, body = None, []
+
+    def close_group(closing: GroupResult) -> None:
+        result.groups.append(closing)
+        if on_group is not None:
+            on_group(closing)
 
     for seg in segments:
         if seg.tag == "GS":
             close_set(None)
             if group is not None:
                 group.codes.append("3")  # the previous group had no GE
-                result.groups.append(group)
-            group = GroupResult(seg.get(1), seg.get(6), seg.get(8))
-            seen_st02 = set()
+                close_group(group)
+            group = GroupResult(seg.get(1), seg.get(6), seg.get(8), seg.get(2), seg.get(3))
+            seen_st02 = SeenNumbers()
             if not re.fullmatch(r"\d{1,9}", group.gs06):
                 group.codes.append("6")
-            elif group.gs06 in seen_gs06:
+            elif seen_gs06.seen(group.gs06):
                 group.codes.append("19" if result.version >= "00501" else "6")
-            seen_gs06.add(group.gs06)
             if group.gs08[:6] not in ("004010", "005010") and group.gs01 in FUNCTIONAL_IDS.values():
                 group.codes.append("2")
             if group.gs01 not in GS01_CODES:
@@ -318,15 +373,15 @@ def check_interchange(data: bytes | str) -> InterchangeResult:
             group.declared = int(seg.get(1)) if seg.get(1).isdigit() else None
             if seg.get(2) != group.gs06:
                 group.codes.append("4")
-            if group.declared != len(group.sets):
+            if group.declared != group.received:
                 group.codes.append("5")
-            result.groups.append(group)
+            close_group(group)
             group = None
         elif seg.tag == "IEA":
             close_set(None)
             if group is not None:
                 group.codes.append("3")
-                result.groups.append(group)
+                close_group(group)
                 group = None
             iea = seg
         elif st is not None:
@@ -338,7 +393,7 @@ def check_interchange(data: bytes | str) -> InterchangeResult:
     close_set(None)
     if group is not None:
         group.codes.append("3")
-        result.groups.append(group)
+        close_group(group)
     if iea is None:
         result.errors.append(InterchangeError("023", "IEA trailer is missing"))
     else:
