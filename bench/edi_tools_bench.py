@@ -1,9 +1,9 @@
 """Peak memory and time of the EDI tools on many tiny transaction sets (issue 18), at 1x and 10x.
 
 ``mlc validate`` and ``mlc ack`` on an X12 interchange and an EDIFACT interchange of 30,000 and
-300,000 tiny sets (about 1.3 and 13 MB), each in a fresh child process. Goal: 300,000 sets in under
-400 MB and a minute. The tools read a file whole (up to MLC_MAX_INPUT_MB) and keep one verdict per
-set, so memory grows with the number of sets: the 10x / 1x ratio is reported as measured. Run with
+300,000 tiny sets (about 1.3 and 13 MB), each in a fresh child process. Goals: 300,000 sets in under
+400 MB and a minute, and memory flat in the file's size (the peak at 10x at most 1.2x the peak at 1x):
+the tools read a file 64 KiB at a time and hand on each set's verdict as the set ends. Run with
 ``make bench``; writes into ``bench/results.json``.
 """
 
@@ -74,7 +74,7 @@ def main() -> int:
                 one, ten = raw[f"{standard}_{command}_1x"], raw[f"{standard}_{command}_10x"]
                 rows += [(f"mlc {command} {standard}, {BASE_SETS * 10:,} sets, peak MB", ten["peak_mb"], "< 400"),
                          (f"mlc {command} {standard}, {BASE_SETS * 10:,} sets, s", ten["seconds"], "< 60"),
-                         (f"mlc {command} {standard} peak 10x / 1x", ten["peak_mb"] / one["peak_mb"], "")]
+                         (f"mlc {command} {standard} peak 10x / 1x", ten["peak_mb"] / one["peak_mb"], "<= 1.2")]
     publish("edi_tools", rows, raw)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import io
 from datetime import datetime
 from pathlib import Path
@@ -217,3 +218,37 @@ def test_a_negative_total_is_a_credit_note():
 
     assert b"BGM+381+INV-1001+9'" in data and b"MOA+77:-40.00'" in data
     assert own_checks(data) == [] and bots_errors(data, "edifact") == []
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("*.edi") if "edifact" in p.name))
+def test_a_file_read_in_chunks_gives_the_same_verdict_and_contrl_as_its_bytes(name, monkeypatch):
+    import mlc.formats.edifact as edifact
+
+    monkeypatch.setattr(edifact, "CHUNK", 7)  # every segment, escape and multi-byte character split somewhere
+    data = (SAMPLES / name).read_bytes()
+    envelope = ContrlEnvelope("000000009", datetime(2024, 1, 16, 9, 30))
+
+    try:
+        whole = build_contrl(data, envelope)
+    except ParseError as exc:
+        with pytest.raises(ParseError, match=re.escape(exc.reason)):
+            build_contrl(io.BytesIO(data), envelope)
+        return
+    assert build_contrl(io.BytesIO(data), envelope) == whole
+    assert [list(s.elements) for s in iter_segments(io.BytesIO(data))] == [list(s.elements) for s in iter_segments(data)]
+
+
+def test_utf_8_in_a_unoa_file_is_read_as_utf_8_from_where_it_starts_and_reported():
+    import mlc.formats.edifact as edifact
+
+    data = ("UNB+UNOA:3+A:14+B:14+240115:1200+1'UNH+1+INVOIC:D:96A:UN'BGM+380+" + "X" * 200 + "'NAD+SU+++BÜTTNER'"
+            "UNT+4+1'UNZ+1+1'").encode()
+    whole = check_edifact(data)
+    edifact.CHUNK, chunk = 64, edifact.CHUNK
+    try:
+        chunked = check_edifact(io.BytesIO(data))
+    finally:
+        edifact.CHUNK = chunk
+    assert whole.errors == chunked.errors == [("21", "UNB")]
+    segments = list(iter_segments(io.BytesIO(data)))
+    assert segments[3].tag == "NAD" and segments[3].elements[3] == ["BÜTTNER"]

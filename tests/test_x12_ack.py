@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -221,3 +222,21 @@ def test_control_numbers_used_twice_are_found_in_runs_and_out_of_them():
     run = SeenNumbers()
     assert not any(run.seen(f"{i:04d}") for i in range(1, 20001)) and run.others == set()  # 9999 -> 10000 too
     assert run.seen("0500") and run.seen("10000") and not run.seen("20001")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("*.edi") if "x12" in p.name))
+def test_a_file_read_in_chunks_gives_the_same_997_as_its_bytes(name, monkeypatch):
+    import io
+
+    import mlc.formats.x12 as x12
+
+    monkeypatch.setattr(x12, "CHUNK", 5)  # the ISA, every segment and terminator split somewhere
+    data = (SAMPLES / name).read_bytes()
+    try:
+        whole = build_997(data, ENVELOPE)
+    except ParseError as exc:
+        with pytest.raises(ParseError, match=re.escape(exc.reason)):
+            build_997(io.BytesIO(data), ENVELOPE)
+        return
+    assert build_997(io.BytesIO(data), ENVELOPE) == whole
+    assert check_interchange(io.BytesIO(data)).valid is check_interchange(data).valid

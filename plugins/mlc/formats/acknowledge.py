@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import IO
 
 from mlc.formats.control_numbers import ControlNumberStore
-from mlc.formats.edifact_ack import ContrlEnvelope, build_contrl, check_edifact
+from mlc.formats.edifact_ack import ContrlEnvelope, InterchangeCheck, write_contrl
 from mlc.formats.errors import FormatError
 from mlc.formats.x12_ack import AckEnvelope, write_997
 from mlc.formats.x12_check import InterchangeResult
@@ -40,13 +40,11 @@ def acknowledge_into(source: bytes | IO[bytes], out: IO[bytes], store: ControlNu
             return AckEnvelope(store.allocate(f"ISA|{pair}", run_key), store.allocate(f"GS|{pair}", run_key), when)
 
         return "x12", write_997(source, envelope, out)
-    data = source if isinstance(source, bytes) else source.read()
-    check = check_edifact(data)
-    number = store.allocate(f"UNB|{':'.join(check.recipient)}|{':'.join(check.sender)}", run_key)
-    contrl = build_contrl(data, ContrlEnvelope(f"{number:09d}", when), check)
-    if contrl is not None:
-        out.write(contrl)
-    return "edifact", contrl is not None
+    def contrl_envelope(check: InterchangeCheck) -> ContrlEnvelope:
+        number = store.allocate(f"UNB|{':'.join(check.recipient)}|{':'.join(check.sender)}", run_key)
+        return ContrlEnvelope(f"{number:09d}", when)
+
+    return "edifact", write_contrl(source, contrl_envelope, out)
 
 
 def acknowledge(data: bytes, store: ControlNumberStore, run_key: str, when: datetime) -> tuple[str, bytes | None]:

@@ -29,7 +29,7 @@ from mlc.formats.acknowledge import acknowledge_into
 from mlc.formats.acknowledge import standard_of as standard
 from mlc.formats.control_numbers import FileControlNumberStore
 from mlc.formats.edifact import iter_segments as edifact_segments
-from mlc.formats.edifact_ack import SYNTAX_ERRORS, check_edifact, read_contrl
+from mlc.formats.edifact_ack import SYNTAX_ERRORS, InterchangeCheck, MessageResult, check_edifact, read_contrl
 from mlc.formats.errors import FormatError
 from mlc.formats.mapping import load_mapping, mapping_path, samples_path
 from mlc.formats.render import render
@@ -210,30 +210,31 @@ def _x12_report(handle: IO[bytes]) -> tuple[bool, Iterator[str]]:
     return result.valid, iter(lines)
 
 
-def _edifact_report(data: bytes) -> tuple[bool, Iterator[str]]:
-    check = check_edifact(data)
+def _edifact_report(handle: IO[bytes]) -> tuple[bool, Iterator[str]]:
+    """Each message's verdict as soon as the message is read, the interchange's errors last."""
 
-    def lines() -> Iterator[str]:
-        yield (f"EDIFACT interchange {check.reference} ({check.syntax.level}) from {':'.join(check.sender)} "
-               f"to {':'.join(check.recipient)}")
-        yield from (f"  interchange error {code} at {tag}: {SYNTAX_ERRORS.get(code, '')}" for code, tag in check.errors)
-        for message in check.messages:
-            yield (f"  message {message.reference} {':'.join(message.identifier)}: "
-                   f"{'rejected' if message.rejected else 'accepted'}")
-            yield from (f"    error {code} at {tag}: {SYNTAX_ERRORS.get(code, '')}" for code, tag in message.errors)
-            for position, code, elements in message.segments:
-                yield f"    segment at position {position}: {SYNTAX_ERRORS.get(code, code)}"
-                yield from (f"      element {p}:{c}: {SYNTAX_ERRORS.get(e, e)}" for p, c, e in elements)
+    def start(check: InterchangeCheck) -> None:
+        say(f"EDIFACT interchange {check.reference} ({check.syntax.level}) from {':'.join(check.sender)} "
+            f"to {':'.join(check.recipient)}")
 
-    return check.valid, lines()
+    def take(message: MessageResult) -> None:
+        say(f"  message {message.reference} {':'.join(message.identifier)}: "
+            f"{'rejected' if message.rejected else 'accepted'}")
+        for code, tag in message.errors:
+            say(f"    error {code} at {tag}: {SYNTAX_ERRORS.get(code, '')}")
+        for position, code, elements in message.segments:
+            say(f"    segment at position {position}: {SYNTAX_ERRORS.get(code, code)}")
+            for p, c, e in elements:
+                say(f"      element {p}:{c}: {SYNTAX_ERRORS.get(e, e)}")
+
+    check = check_edifact(handle, on_start=start, on_message=take)
+    return check.valid, iter([f"  interchange error {code} at {tag}: {SYNTAX_ERRORS.get(code, '')}"
+                              for code, tag in check.errors])
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     with _open(args.file) as handle:
-        if _head(handle, args.file) == "x12":
-            valid, lines = _x12_report(handle)
-        else:
-            valid, lines = _edifact_report(handle.read())
+        valid, lines = (_x12_report if _head(handle, args.file) == "x12" else _edifact_report)(handle)
     for line in lines:
         say(line)
     say(f"{args.file}: {'VALID' if valid else 'INVALID'}")
@@ -268,10 +269,7 @@ def cmd_read_ack(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     with _open(args.file) as handle:
-        if _head(handle, args.file) == "x12":
-            _inspect_x12(handle)
-        else:
-            _inspect_edifact(handle.read())
+        (_inspect_x12 if _head(handle, args.file) == "x12" else _inspect_edifact)(handle)
     return 0
 
 
@@ -283,9 +281,9 @@ def _inspect_x12(handle: IO[bytes]) -> None:
         say(f"{'  ' * depth}{seg.index:>5} {seg.tag} {elements}")
 
 
-def _inspect_edifact(data: bytes) -> None:
+def _inspect_edifact(handle: IO[bytes]) -> None:
     opening, closing = {"UNB": 0, "UNH": 1}, {"UNT": 1, "UNZ": 0}
-    for seg in edifact_segments(data):
+    for seg in edifact_segments(handle):
         depth = opening.get(seg.tag, closing.get(seg.tag, 2))
         parts = []
         for i, comps in enumerate(seg.elements, 1):

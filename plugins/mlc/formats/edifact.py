@@ -8,6 +8,7 @@ are transliterated or refused). UNA is always written, so printable delimiters a
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -175,35 +176,9 @@ class EdifactSegment:
 
 
 def decode(data: bytes | str) -> tuple[str, EdifactSyntax]:
-    """Decode bytes per the UNB syntax identifier; return the text and its service characters."""
-    if isinstance(data, bytes):
-        data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, whatever the declared level
-        level = _level(data[:200].decode("latin-1"))
-        try:
-            text = data.decode(ENCODINGS[level] if level else "latin-1")
-        except UnicodeDecodeError:
-            # Outside its declared repertoire (UTF-8 in a UNOA file is common): read it anyway,
-            # the repertoire check reports it.
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                text = data.decode("latin-1")
-    else:
-        text = data
-    text = text.lstrip("\ufeff\r\n ")
-    if text.startswith("UNA"):
-        if len(text) < 9:
-            raise ParseError("UNA service string advice is shorter than 9 characters", offset=0)
-        una = text[3:9]
-        try:
-            syntax = EdifactSyntax(component=una[0], element=una[1], decimal=una[2], release=una[3],
-                                   segment=una[5], level=_level(text) or "UNOC")
-        except ValueError as exc:
-            raise ParseError(f"UNA is invalid: {exc}", offset=0) from None
-        return text[9:].lstrip("\r\n"), syntax
-    if not text.startswith("UNB"):
-        raise ParseError("not an EDIFACT interchange: it must start with UNA or UNB", offset=0)
-    return text, EdifactSyntax(level=_level(text) or "UNOA")
+    """The whole interchange as text, decoded per its UNB syntax identifier, and its service characters."""
+    reader = EdifactSegments(data)
+    return "".join(reader.texts()), reader.syntax
 
 
 def _level(text: str) -> str | None:
@@ -212,46 +187,124 @@ def _level(text: str) -> str | None:
     return level if level in ENCODINGS else None
 
 
-def iter_segments(data: bytes | str) -> Iterator[EdifactSegment]:
-    """Yield the segments of an interchange, with release characters resolved."""
-    text, syntax = decode(data)
-    rel, seg_t, el_t, comp_t = syntax.release, syntax.segment, syntax.element, syntax.component
-    elements: list[list[str]] = []
-    comps: list[str] = []
-    buf: list[str] = []
-    index = 0
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == rel:
-            if i + 1 >= n:
-                raise ParseError("release character at the end of the data", offset=i)
-            buf.append(text[i + 1])
-            i += 2
-            continue
-        if ch == comp_t:
-            comps.append("".join(buf))
-            buf = []
-        elif ch == el_t:
-            comps.append("".join(buf))
-            elements.append(comps)
-            comps, buf = [], []
-        elif ch == seg_t:
-            comps.append("".join(buf))
-            elements.append(comps)
-            tag = elements[0][0].strip("\r\n ")
-            index += 1
-            if not tag:
-                raise ParseError("empty segment", segment=index)
-            yield EdifactSegment(tag, elements[1:], index)
-            elements, comps, buf = [], [], []
-            while i + 1 < n and text[i + 1] in "\r\n":
-                i += 1
+Source = bytes | str | IO[bytes]
+CHUNK = 1 << 16
+HEAD = 256  # bytes read before anything is decided: UNA (9) and the UNB's syntax identifier (in its first 200)
+
+
+class EdifactSegments:
+    """The segments of an EDIFACT interchange, one at a time, release characters resolved, from bytes, text
+    or a binary file read 64 KiB at a time: memory stays flat in the size of the file.
+
+    Bytes are decoded per the UNB syntax identifier; outside the declared repertoire (UTF-8 in a UNOA file
+    is common) the rest is read as UTF-8, else Latin-1, and the repertoire check reports it: after reading,
+    ``offenders`` says whether any character lies outside the level's repertoire.
+    """
+
+    def __init__(self, source: Source) -> None:
+        self._stream = None if isinstance(source, (bytes, str)) else source
+        raw = source if self._stream is None else self._read_head()
+        if isinstance(raw, bytes):
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, whatever the declared level
+            level = _level(raw[:200].decode("latin-1"))
+            self._encoding = ENCODINGS[level] if level else "latin-1"
+            self._decoder = codecs.getincrementaldecoder(self._encoding)()
+            text = self._decode(raw, final=self._stream is None)
         else:
-            buf.append(ch)
-        i += 1
-    if "".join(buf).strip() or comps or elements:
-        raise ParseError("the last segment has no terminator", segment=index + 1)
+            self._decoder, text = None, raw
+        text = text.lstrip("\ufeff\r\n ")
+        if text.startswith("UNA"):
+            if len(text) < 9:
+                raise ParseError("UNA service string advice is shorter than 9 characters", offset=0)
+            una = text[3:9]
+            try:
+                self.syntax = EdifactSyntax(component=una[0], element=una[1], decimal=una[2], release=una[3],
+                                            segment=una[5], level=_level(text) or "UNOC")
+            except ValueError as exc:
+                raise ParseError(f"UNA is invalid: {exc}", offset=0) from None
+            text = text[9:].lstrip("\r\n")
+        elif text.startswith("UNB"):
+            self.syntax = EdifactSyntax(level=_level(text) or "UNOA")
+        else:
+            raise ParseError("not an EDIFACT interchange: it must start with UNA or UNB", offset=0)
+        self._head = text
+        self.offenders = False
+
+    def _read_head(self) -> bytes:
+        """The first bytes, enough for the UNA and the UNB's syntax identifier."""
+        data = self._stream.read(CHUNK)  # type: ignore[union-attr]
+        while len(data) < HEAD and (more := self._stream.read(CHUNK)):  # type: ignore[union-attr]
+            data += more
+        return data
+
+    def _decode(self, raw: bytes, final: bool) -> str:
+        try:
+            return self._decoder.decode(raw, final)  # type: ignore[union-attr]
+        except UnicodeDecodeError:
+            pending = self._decoder.getstate()[0]  # type: ignore[union-attr]
+            self._encoding = "utf-8" if self._encoding not in ("utf-8", "latin-1") else "latin-1"
+            self._decoder = codecs.getincrementaldecoder(self._encoding)()
+            return self._decode(pending + raw, final)
+
+    def texts(self) -> Iterator[str]:
+        """The interchange's text after the UNA, chunk by chunk."""
+        yield self._head
+        while self._stream is not None and (raw := self._stream.read(CHUNK)):
+            yield self._decode(raw, final=False)
+        if self._stream is not None and self._decoder is not None:
+            yield self._decode(b"", final=True)
+
+    def __iter__(self) -> Iterator[EdifactSegment]:
+        syntax = self.syntax
+        rel, seg_t, el_t, comp_t = syntax.release, syntax.segment, syntax.element, syntax.component
+        allowed = REPERTOIRES.get(syntax.level)
+        allowed = allowed | set(syntax.service) | {"\r", "\n"} if allowed is not None else None
+        elements: list[list[str]] = []
+        comps: list[str] = []
+        buf: list[str] = []
+        index, offset, released, skip_newlines = 0, 0, False, False
+        for text in self.texts():
+            if allowed is not None and not self.offenders and not set(text) <= allowed:
+                self.offenders = True
+            for ch in text:
+                offset += 1
+                if skip_newlines:
+                    if ch in "\r\n":
+                        continue
+                    skip_newlines = False
+                if released:
+                    buf.append(ch)
+                    released = False
+                elif ch == rel:
+                    released = True
+                elif ch == comp_t:
+                    comps.append("".join(buf))
+                    buf = []
+                elif ch == el_t:
+                    comps.append("".join(buf))
+                    elements.append(comps)
+                    comps, buf = [], []
+                elif ch == seg_t:
+                    comps.append("".join(buf))
+                    elements.append(comps)
+                    tag = elements[0][0].strip("\r\n ")
+                    index += 1
+                    if not tag:
+                        raise ParseError("empty segment", segment=index)
+                    yield EdifactSegment(tag, elements[1:], index)
+                    elements, comps, buf = [], [], []
+                    skip_newlines = True
+                else:
+                    buf.append(ch)
+        if released:
+            raise ParseError("release character at the end of the data", offset=offset - 1)
+        if "".join(buf).strip() or comps or elements:
+            raise ParseError("the last segment has no terminator", segment=index + 1)
+
+
+def iter_segments(data: Source) -> Iterator[EdifactSegment]:
+    """Yield the segments of an interchange, with release characters resolved."""
+    return iter(EdifactSegments(data))
 
 
 def repertoire_offenders(data: bytes | str, level: str) -> list[tuple[int, str]]:

@@ -6,21 +6,24 @@ when a partner sends one back. CONTRLs themselves are never acknowledged.
 from __future__ import annotations
 
 import io
+import itertools
+import json
 import re
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from mlc.formats.edifact import (
     REPERTOIRES,
     EdifactParty,
     EdifactSegment,
+    EdifactSegments,
     EdifactSyntax,
     EdifactWriter,
-    decode,
+    Source,
     iter_segments,
-    repertoire_offenders,
 )
 from mlc.formats.errors import ParseError
 
@@ -68,11 +71,17 @@ NO_ERRORS: tuple = ()
 
 @dataclass
 class InterchangeCheck:
+    """One interchange's verdict. ``messages`` holds each message's verdict unless the caller takes them as they
+    come (``on_message``); ``received`` and ``rejected`` count them either way."""
+
     reference: str
     sender: list[str]
     recipient: list[str]
     syntax: EdifactSyntax
     errors: list[tuple[str, str]] = field(default_factory=list)  # (0085, 0013)
+    received: int = 0
+    rejected: int = 0
+    contrl: bool = False  # it carries a CONTRL: acknowledgments are never acknowledged
     messages: list[MessageResult] = field(default_factory=list)
 
     @property
@@ -108,28 +117,45 @@ def _element_errors(seg: EdifactSegment, decimal: str) -> list[tuple[int, int, s
     return errors
 
 
-def check_edifact(data: bytes | str) -> InterchangeCheck:
-    """Check one EDIFACT interchange; raise :class:`ParseError` only when it cannot be read at all."""
-    _text, syntax = decode(data)
-    segments = iter_segments(data)
+def check_edifact(data: Source, *, on_start: Callable[[InterchangeCheck], None] | None = None,
+                  on_message: Callable[[MessageResult], None] | None = None) -> InterchangeCheck:
+    """Check one EDIFACT interchange; raise :class:`ParseError` only when it cannot be read at all.
+
+    ``data`` may be an open binary file, read a chunk at a time. With ``on_message``, each message's verdict
+    goes to it as the message ends and is not kept, so memory stays flat in the number of messages;
+    ``on_start`` sees the interchange once its UNB is read.
+    """
+    reader = EdifactSegments(data)
+    segments = iter(reader)
     unb = next(segments, None)
     if unb is None or unb.tag != "UNB":
         raise ParseError("the interchange must start with UNB (after an optional UNA)", segment=1)
     result = InterchangeCheck(unb.get(5), unb.elements[1] if len(unb.elements) > 1 else [],
-                              unb.elements[2] if len(unb.elements) > 2 else [], syntax)
+                              unb.elements[2] if len(unb.elements) > 2 else [], reader.syntax)
     level = unb.get(1, 1)
     if level not in REPERTOIRES and level not in ("UNOW", "UNOY"):
         result.errors.append(("2", "UNB"))
-    elif repertoire_offenders(data, level):
-        result.errors.append(("21", "UNB"))
+    repertoire_at = len(result.errors)  # known once the whole interchange is read
+    if on_start is not None:
+        on_start(result)
     current: MessageResult | None = None
     body: list[EdifactSegment] = []
     unz: EdifactSegment | None = None
+
+    def close(message: MessageResult) -> None:
+        result.received += 1
+        result.rejected += message.rejected
+        result.contrl = result.contrl or message.identifier[:1] == ["CONTRL"]
+        if on_message is not None:
+            on_message(message)
+        else:
+            result.messages.append(message.compact())
+
     for seg in segments:
         if seg.tag == "UNH":
             if current is not None:
                 current.errors.append(("13", "UNT"))
-                result.messages.append(current)
+                close(current)
             current, body = MessageResult(seg.get(1), seg.elements[1] if len(seg.elements) > 1 else []), []
         elif seg.tag == "UNT":
             if current is None:
@@ -139,8 +165,8 @@ def check_edifact(data: bytes | str) -> InterchangeCheck:
                 current.errors.append(("28", "UNT"))
             if seg.get(1) != str(len(body) + 2):
                 current.errors.append(("29", "UNT"))
-            _check_body(current, body, syntax.decimal)
-            result.messages.append(current.compact())
+            _check_body(current, body, reader.syntax.decimal)
+            close(current)
             current = None
         elif seg.tag == "UNZ":
             unz = seg
@@ -150,13 +176,15 @@ def check_edifact(data: bytes | str) -> InterchangeCheck:
             result.errors.append(("33", seg.tag[:3]))
     if current is not None:
         current.errors.append(("13", "UNT"))
-        result.messages.append(current)
+        close(current)
+    if reader.offenders and level in REPERTOIRES and not result.errors[:repertoire_at]:
+        result.errors.insert(repertoire_at, ("21", "UNB"))
     if unz is None:
         result.errors.append(("13", "UNZ"))
     else:
         if unz.get(2) != result.reference:
             result.errors.append(("28", "UNZ"))
-        if unz.get(1) != str(len(result.messages)):
+        if unz.get(1) != str(result.received):
             result.errors.append(("29", "UNZ"))
     return result
 
@@ -182,40 +210,60 @@ class ContrlEnvelope:
     timestamp: datetime
 
 
-def build_contrl(data: bytes | str, envelope: ContrlEnvelope, check: InterchangeCheck | None = None) -> bytes | None:
-    """Return the CONTRL interchange for ``data``, or ``None`` for a CONTRL (never acknowledged)."""
-    check = check or check_edifact(data)
-    if any(m.identifier[:1] == ["CONTRL"] for m in check.messages):
-        return None
-    def party(ids: list[str]) -> EdifactParty:
-        if not ids or not ids[0]:
-            raise ParseError("UNB names no sender or recipient: nothing to address a CONTRL to", segment=1)
-        return EdifactParty(ids[0], ids[1] if len(ids) > 1 else "")
+def _message_segments(message: MessageResult) -> Iterator[tuple[str, list[Any]]]:
+    """What a CONTRL says about one rejected message: UCM, then UCS / UCD for its segment and element errors."""
+    m_error, m_tag = message.errors[0] if message.errors else (None, None)
+    yield "UCM", [message.reference, message.identifier[:5], "4", m_error, m_tag]
+    for position, code, elements in message.segments:
+        yield "UCS", [str(position), code if not elements else None]
+        for el_pos, comp_pos, el_code in elements:
+            yield "UCD", [el_code, [str(el_pos), str(comp_pos)]]
 
-    sender, recipient = party(check.sender), party(check.recipient)
-    syntax = EdifactSyntax(level="UNOC" if check.syntax.level != "UNOA" else "UNOA")
+
+def write_contrl(data: Source, envelope: ContrlEnvelope | Callable[[InterchangeCheck], ContrlEnvelope],
+                 out: IO[bytes]) -> bool:
+    """Write the CONTRL interchange for ``data`` to ``out``; return False for a CONTRL (never acknowledged).
+
+    The rejected messages' UCM groups are kept in a temporary file while the interchange is checked (an open
+    binary file is read a chunk at a time), so memory stays flat whatever its size; the UCI, which says how
+    the whole interchange fared, is written first once that is known. ``envelope`` may be a function of the
+    interchange (its parties are known once its UNB is read).
+    """
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        def take(message: MessageResult) -> None:
+            if message.rejected:
+                spool.writelines(json.dumps(segment) + "\n" for segment in _message_segments(message))
+
+        envelopes: list[ContrlEnvelope] = []
+        check = check_edifact(data, on_start=lambda c: envelopes.append(envelope(c) if callable(envelope) else envelope),
+                              on_message=take)
+        if check.contrl:
+            return False
+
+        def party(ids: list[str]) -> EdifactParty:
+            if not ids or not ids[0]:
+                raise ParseError("UNB names no sender or recipient: nothing to address a CONTRL to", segment=1)
+            return EdifactParty(ids[0], ids[1] if len(ids) > 1 else "")
+
+        sender, recipient = party(check.sender), party(check.recipient)
+        syntax = EdifactSyntax(level="UNOC" if check.syntax.level != "UNOA" else "UNOA")
+        # The CONTRL's own UNB swaps the parties; its UCI copies the subject's parties as they were.
+        writer = EdifactWriter(out, sender=recipient, recipient=sender, reference=envelopes[0].reference,
+                               timestamp=envelopes[0].timestamp, syntax=syntax)
+        error, tag = check.errors[0] if check.errors else (None, None)
+        uci = ("UCI", [check.reference, check.sender[:3], check.recipient[:3], "4" if check.errors else "7", error,
+                       tag])
+        spool.seek(0)
+        writer.write_message(("CONTRL", "D", "3", "UN"), itertools.chain(
+            [uci], (tuple(json.loads(line)) for line in spool)))  # type: ignore[arg-type]
+        writer.close()
+    return True
+
+
+def build_contrl(data: Source, envelope: ContrlEnvelope) -> bytes | None:
+    """The CONTRL for ``data`` as bytes, or ``None`` for a CONTRL (never acknowledged)."""
     out = io.BytesIO()
-    # The CONTRL's own UNB swaps the parties; its UCI copies the subject's parties as they were.
-    writer = EdifactWriter(out, sender=recipient, recipient=sender, reference=envelope.reference,
-                           timestamp=envelope.timestamp, syntax=syntax)
-    action = "4" if check.errors else "7"
-    error, tag = check.errors[0] if check.errors else (None, None)
-
-    def segments() -> Iterator[tuple[str, list[Any]]]:  # one at a time: a CONTRL may answer many messages
-        yield "UCI", [check.reference, check.sender[:3], check.recipient[:3], action, error, tag]
-        for message in check.messages:
-            if not message.rejected:
-                continue
-            m_error, m_tag = message.errors[0] if message.errors else (None, None)
-            yield "UCM", [message.reference, message.identifier[:5], "4", m_error, m_tag]
-            for position, code, elements in message.segments:
-                yield "UCS", [str(position), code if not elements else None]
-                for el_pos, comp_pos, el_code in elements:
-                    yield "UCD", [el_code, [str(el_pos), str(comp_pos)]]
-
-    writer.write_message(("CONTRL", "D", "3", "UN"), segments())
-    writer.close()
-    return out.getvalue()
+    return out.getvalue() if write_contrl(data, envelope, out) else None
 
 
 def read_contrl(data: bytes | str) -> dict[str, Any]:
