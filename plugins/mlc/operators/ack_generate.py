@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 import posixpath
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
-from mlc.formats.acknowledge import acknowledge
+from mlc.formats.acknowledge import acknowledge_into
 from mlc.formats.errors import FormatError
 from mlc.hooks.sftp import MlcSFTPHook, remote_folder
 from mlc.operators.audit import audit
@@ -62,17 +63,20 @@ class AckGenerateOperator(BaseOperator):
                 entry = delivered.get(name)
                 if entry is None or ledger.find(f"ack:{destination}", entry["sha256"]):
                     continue
-                buffer = io.BytesIO()
-                sftp.getfo(posixpath.join(processed, name), buffer)
-                data = buffer.getvalue()
-                try:
-                    standard, ack = acknowledge(data, control_number_store(), f"ack|{entry['sha256']}",
-                                                run_timestamp(context))
-                except FormatError:
-                    self.log.info("%s is not X12 or EDIFACT: no acknowledgment exists for it", name)
+                # The file is read a chunk at a time from a local copy (in memory up to 1 MiB, on disk beyond).
+                with tempfile.SpooledTemporaryFile(max_size=1 << 20) as copy:
+                    sftp.getfo(posixpath.join(processed, name), copy)
+                    copy.seek(0)
+                    out = io.BytesIO()
+                    try:
+                        standard, written_ack = acknowledge_into(copy, out, control_number_store(),
+                                                                 f"ack|{entry['sha256']}", run_timestamp(context))
+                    except FormatError:
+                        self.log.info("%s is not X12 or EDIFACT: no acknowledgment exists for it", name)
+                        continue
+                if not written_ack:
                     continue
-                if ack is None:
-                    continue
+                ack = out.getvalue()
                 kind = "997" if standard == "x12" else "CONTRL"
                 ack_name = f"{kind}_{name.rsplit('.', 1)[0]}.{'x12' if standard == 'x12' else 'edi'}"
                 path = hook.put_atomic(ack, acks, ack_name, replace=True).path
