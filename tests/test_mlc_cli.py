@@ -218,3 +218,43 @@ def test_render_without_records_renders_the_mappings_samples(tmp_path, capsys):
                  "--control-file", str(tmp_path / "cn.json")]) == 0
     assert capsys.readouterr().err.startswith("rendered 4 record(s), ")
     assert (tmp_path / "o.x12").read_bytes().count(b"ST*820*") == 4
+
+
+def _shipment(mutation: tuple[bytes, bytes] = (b"", b"")) -> bytes:
+    from tests.edi.records import SHIP_NOTICE
+    from tests.test_x12 import render
+
+    return render("856", [SHIP_NOTICE]).replace(*mutation)
+
+
+@pytest.mark.parametrize(("mutation", "expected"), [
+    ((b"HL*3*2*I*0~", b"HL*3*5*I*0~"), b"AK3*HL*8**8~\nAK4*2*734*7*5~"),  # a parent that does not exist
+    ((b"PRF*PO-555~", b"PRF*PO-555*~"), b"AK3*PRF*7**8~\nAK4*2**3~"),  # an empty trailing element
+    ((b"IEA*1*000000001", b"IEA*1*000000002"), b"TA1*000000001*240115*1200*R*001~"),  # IEA02 is not ISA13
+])
+def test_the_x12_rules_through_mlc_ack_and_validate(mutation, expected, tmp_path, capfdbinary):
+    from mlc.cli import main
+
+    (tmp_path / "in.x12").write_bytes(_shipment(mutation))
+
+    assert main(["ack", str(tmp_path / "in.x12"), "--control-file", str(tmp_path / "cn.json")]) == 0
+    ack = capfdbinary.readouterr().out
+    assert expected in ack
+    assert main(["validate", str(tmp_path / "in.x12")]) == 1
+    assert capfdbinary.readouterr().out.endswith(b"INVALID\n")
+
+
+def test_read_ack_skips_a_byte_order_mark_and_flags_codes_off_the_lists(tmp_path, capfdbinary):
+    from mlc.cli import main
+
+    (tmp_path / "in.x12").write_bytes(_shipment())
+    assert main(["ack", str(tmp_path / "in.x12"), "--control-file", str(tmp_path / "cn.json")]) == 0
+    ack = capfdbinary.readouterr().out
+    (tmp_path / "bom.x12").write_bytes(b"\xef\xbb\xbf" + ack)
+    (tmp_path / "q.x12").write_bytes(ack.replace(b"AK5*A~", b"AK5*Q~"))
+
+    assert main(["read-ack", str(tmp_path / "bom.x12")]) == 0
+    assert json.loads(capfdbinary.readouterr().out)["group_acks"][0]["status"] == "A"
+    assert main(["read-ack", str(tmp_path / "q.x12")]) == 1
+    assert b"mlc read-ack: invalid: segment 6: AK501 'Q' is not a transaction set acknowledgment code (717)" in \
+        capfdbinary.readouterr().err
