@@ -54,6 +54,8 @@ DEFAULT_MAPPINGS = {
     "bills": "intacct_to_sftp/bills_x12_810",
     "gl_accounts": "intacct_to_sftp/gl_accounts_csv",
     "dimensions": "intacct_to_sftp/dimensions_csv",
+    "payments": "intacct_to_sftp/payments_csv",
+    "deletes": "intacct_to_sftp/deletes_csv",
 }
 
 with DAG(

@@ -133,3 +133,18 @@ def test_every_task_tells_a_person_when_it_fails_for_good(dagbag):
             success = task.on_success_callback if isinstance(task.on_success_callback, list) else [task.on_success_callback]
             assert any(isinstance(c, MlcAlertNotifier) and c.on == "failure" for c in failure), f"{dag.dag_id}.{task.task_id}"
             assert any(isinstance(c, MlcAlertNotifier) and c.on == "success" for c in success), f"{dag.dag_id}.{task.task_id}"
+
+
+def test_every_export_a_form_offers_has_a_mapping_that_loads(dagbag):
+    """An export offered in the trigger form without a ``<export>_mapping`` Param failed the run with
+    ``UndefinedError: 'dict object' has no attribute 'payments_mapping'``."""
+    from mlc.formats.mapping import load_mapping, mapping_path
+
+    for dag in _dags(dagbag):
+        exports = dag.params.get_param("exports") if "exports" in dag.params else None
+        if exports is None:
+            continue
+        for export in exports.schema["items"]["enum"]:
+            name = dag.params.get(f"{export}_mapping")
+            assert name, f"{dag.dag_id} offers {export} without a {export}_mapping Param"
+            assert load_mapping(mapping_path(name))["format"], (dag.dag_id, export)

@@ -317,3 +317,20 @@ def test_a_reference_list_goes_whole_whenever_it_changed(dag, env, capsys):
     (second,) = [data for name, data in outbound(sftp).items() if name not in first]
     rows = list(csv.DictReader(io.StringIO(second.decode())))
     assert len(rows) == gateway.store.count("GLACCOUNT") == 10
+
+
+@pytest.mark.parametrize("export", ["vendors", "bills", "gl_accounts", "dimensions", "payments", "deletes"])
+def test_every_export_the_form_offers_runs(dag, env, export):
+    _gateway, sftp = env
+    assert list(dag.params.get_param("exports").schema["items"]["enum"]) == [
+        "vendors", "bills", "gl_accounts", "dimensions", "payments", "deletes"]
+
+    run = dag.test(run_conf={**WINDOW, "exports": [export]})
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", states
+    assert states[f"extract_{export}"] == "success" and states[f"render_{export}"] in ("success", "skipped")
+    if export != "deletes":  # the sandbox deletes nothing in this window
+        prefix = {"vendors": "MLC_VENDORS", "bills": "MLC_810", "gl_accounts": "MLC_GLACCOUNTS",
+                  "dimensions": "MLC_DIMENSIONS", "payments": "MLC_PAYMENTS"}[export]
+        assert any(name.startswith(prefix) for name in outbound(sftp)), sorted(outbound(sftp))

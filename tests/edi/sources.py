@@ -45,6 +45,11 @@ INTACCT_GLACCOUNT = {"RECORDNO": "3", "ACCOUNTNO": "6220", "TITLE": "Packaging",
 INTACCT_DIMENSION = {"DIMENSION": "DEPARTMENT", "RECORDNO": "2", "ID": "OPS", "NAME": "Operations", "PARENTID": "",
                      "STATUS": "active", "WHENMODIFIED": "10/17/2026 00:08:38"}
 
+INTACCT_PAYMENT = {"RECORDNO": "8", "FINANCIALENTITY": "BOA-CHECKING", "PAYMENTMETHOD": "ACH", "VENDORID": "V00006",
+                   "VENDORNAME": "Granite Logistics", "DOCNUMBER": "PAY-0000032", "DESCRIPTION": "Payment of INV-32",
+                   "WHENCREATED": "11/01/2026", "STATE": "Complete", "CURRENCY": "USD", "TOTALENTERED": "1256.28"}
+INTACCT_DELETION = {"OBJECT": "APBILL", "RECORDNO": "41", "DELETED_AT": "11/12/2026 09:15:02"}
+
 SOURCES = {
     "intacct_to_sftp/bills_x12_810.yaml": INTACCT_BILL,
     "intacct_to_sftp/bills_edifact_invoic.yaml": INTACCT_BILL,
@@ -53,6 +58,8 @@ SOURCES = {
     "intacct_to_sftp/vendors_x12_838.yaml": INTACCT_VENDOR,
     "intacct_to_sftp/gl_accounts_csv.yaml": INTACCT_GLACCOUNT,
     "intacct_to_sftp/dimensions_csv.yaml": INTACCT_DIMENSION,
+    "intacct_to_sftp/payments_csv.yaml": INTACCT_PAYMENT,
+    "intacct_to_sftp/deletes_csv.yaml": INTACCT_DELETION,
     "exact_online_to_sftp/purchase_invoices_x12_810.yaml": EXACT_PURCHASE_ENTRY,
     "exact_online_to_sftp/payments_x12_820.yaml": EXACT_PAYMENT,
     "exact_online_to_sftp/purchase_invoices_csv.yaml": EXACT_PURCHASE_ENTRY,
