@@ -93,6 +93,18 @@ def group_trailer(group: GroupResult) -> tuple[str, list[Any]]:
                    str(group.received), str(group.accepted), *group.codes[:5]]
 
 
+def _version(result: InterchangeResult) -> str:
+    return result.version if result.version in ("00401", "00501") else "00401"
+
+
+def _answer(out: IO[bytes], result: InterchangeResult, ours: AckEnvelope) -> X12Writer:
+    """An interchange answering ``result``: the parties swapped, our control number, its version."""
+    return X12Writer(out, sender=Party(result.receiver[0], result.receiver[1]),
+                     receiver=Party(result.sender[0], result.sender[1]), control_number=ours.control_number,
+                     timestamp=ours.timestamp, version=_version(result), usage=ours.usage,
+                     separators=ours.separators or result.separators)
+
+
 def write_997(data: Source, envelope: AckEnvelope | Callable[[InterchangeResult], AckEnvelope],
               out: IO[bytes]) -> bool:
     """Write the 997 interchange for ``data`` to ``out``; return False when there is nothing to acknowledge.
@@ -108,12 +120,7 @@ def write_997(data: Source, envelope: AckEnvelope | Callable[[InterchangeResult]
     with tempfile.TemporaryFile() as spool:
         def start(result: InterchangeResult) -> None:
             ours = envelope(result) if callable(envelope) else envelope
-            version = result.version if result.version in ("00401", "00501") else "00401"
-            state.update(envelope=ours, version=version, writer=X12Writer(
-                spool, sender=Party(result.receiver[0], result.receiver[1]),
-                receiver=Party(result.sender[0], result.sender[1]), control_number=ours.control_number,
-                timestamp=ours.timestamp, version=version, usage=ours.usage,
-                separators=ours.separators or result.separators))
+            state.update(envelope=ours, version=_version(result), writer=_answer(spool, result, ours))
             state["writer"].begin_group("FA", ours.group_control_number)
 
         def begin(group: GroupResult) -> X12Writer:
@@ -141,11 +148,7 @@ def write_997(data: Source, envelope: AckEnvelope | Callable[[InterchangeResult]
         if result.only_acknowledgments or not (acknowledgeable(result) or result.errors):
             return False
         if result.errors:
-            ours = state["envelope"]
-            ta1 = X12Writer(out, sender=Party(result.receiver[0], result.receiver[1]),
-                            receiver=Party(result.sender[0], result.sender[1]), control_number=ours.control_number,
-                            timestamp=ours.timestamp, version=state["version"], usage=ours.usage,
-                            separators=ours.separators or result.separators)
+            ta1 = _answer(out, result, state["envelope"])
             ta1.write_ta1(result.isa13, result.date, result.time, "R", result.errors[0].note)
             ta1.close()
             return True
