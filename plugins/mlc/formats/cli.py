@@ -6,6 +6,7 @@
   mlc ack FILE                                 the 997 (X12) or CONTRL (EDIFACT) for FILE, on stdout
   mlc read-ack FILE                            a received 997 / TA1 / CONTRL as JSON; exit 1 on invalid codes
   mlc inspect FILE                             segments as an indented tree with element positions
+  mlc partner check PROFILE                    check a partner profile; render each of its documents from samples
 
 Bad input of any kind: one clear line on stderr and exit code 2, never a traceback. Files larger than
 MLC_MAX_INPUT_MB (default 64) are refused. What is printed never carries a raw control, escape or
@@ -32,6 +33,9 @@ from mlc.formats.edifact import iter_segments as edifact_segments
 from mlc.formats.edifact_ack import SYNTAX_ERRORS, InterchangeCheck, MessageResult, check_edifact, read_contrl
 from mlc.formats.errors import FormatError
 from mlc.formats.mapping import load_mapping, mapping_path, samples_path
+from mlc.formats.partner import load_partner
+from mlc.formats.partner_cli import add_command as add_partner_command
+from mlc.formats.partner_cli import check_partner, profile_file
 from mlc.formats.render import render
 from mlc.formats.x12 import iter_segments as x12_segments
 from mlc.formats.x12_ack import ELEMENT_ERRORS, GROUP_ERRORS, SEGMENT_ERRORS, SET_ERRORS, read_acks
@@ -293,8 +297,14 @@ def _inspect_edifact(handle: IO[bytes]) -> None:
         say(f"{'  ' * depth}{seg.index:>5} {seg.tag} {' '.join(parts)}")
 
 
+def cmd_partner(args: argparse.Namespace) -> int:
+    """``mlc partner check PROFILE``: exit 0 when every document renders valid, 1 when one does not."""
+    partner = load_partner(profile_file(args.profile))
+    return 0 if check_partner(partner, say) else 1
+
+
 COMMANDS = {"render": cmd_render, "validate": cmd_validate, "ack": cmd_ack, "read-ack": cmd_read_ack,
-            "inspect": cmd_inspect}
+            "inspect": cmd_inspect, "partner": cmd_partner}
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -310,6 +320,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        ("read-ack", "print a received 997, TA1 or CONTRL as JSON"),
                        ("inspect", "print the segments as an indented tree")):
         sub.add_parser(name, help=text).add_argument("file")
+    add_partner_command(sub)
     for name in ("render", "ack"):
         sub.choices[name].add_argument("--control-file", type=Path, default=DEFAULT_STATE,
                                        help=f"control-number state (default {DEFAULT_STATE})")

@@ -106,25 +106,31 @@ def samples_path(mapping: dict[str, Any]) -> Path | None:
     return Path(mapping["_source"]).parent / mapping["samples"]
 
 
-def load_mapping(path: str | Path) -> dict[str, Any]:
-    """Load and check one mapping file; raise :class:`MappingError` naming the file and line."""
-    path = Path(path)
+def read_yaml(path: str | Path, what: str = "mapping") -> Any:
+    """A data file (a mapping, a partner profile) read with line numbers kept, unknown tags and aliases
+    refused; a mistake raises :class:`MappingError` naming the file and line."""
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise MappingError(f"cannot read mapping: {exc.strerror}", source=source) from None
+        raise MappingError(f"cannot read {what}: {exc.strerror}", source=source) from None
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader subclass
     except MappingError as exc:
-        raise MappingError(exc.reason, source=source, line=exc.line) from None
+        raise MappingError(exc.reason.replace("a mapping", f"a {what}"), source=source, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise MappingError(f"not valid YAML: {exc.problem}", source=source, line=line) from None
     except yaml.YAMLError as exc:
         raise MappingError(f"not valid YAML: {exc}", source=source) from None
     except RecursionError:
-        raise MappingError("nested too deep to be a mapping", source=source) from None
+        raise MappingError(f"nested too deep to be a {what}", source=source) from None
+
+
+def load_mapping(path: str | Path) -> dict[str, Any]:
+    """Load and check one mapping file; raise :class:`MappingError` naming the file and line."""
+    source = str(path)
+    data = read_yaml(path)
     try:
         check_mapping(data, source)
     except RecursionError:
@@ -133,47 +139,48 @@ def load_mapping(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _fail(message: str, source: str, node: Any, key: str | None = None) -> MappingError:
+def fail(message: str, source: str, node: Any, key: str | None = None) -> MappingError:
+    """A mistake in a data file, at the line of ``key`` in ``node`` (or of ``node``)."""
     line = None
     if isinstance(node, _Node):
         line = node.key_lines.get(key, node.line) if key else node.line
     return MappingError(message, source=source, line=line)
 
 
-def _check_keys(node: Any, allowed: set[str], what: str, source: str) -> None:
+def check_keys(node: Any, allowed: set[str], what: str, source: str) -> None:
     if not isinstance(node, dict):
-        raise _fail(f"{what} must be a mapping of keys to values", source, node)
+        raise fail(f"{what} must be a mapping of keys to values", source, node)
     for key in node:
         if key not in allowed:
-            raise _fail(f"unknown key {key!r} in {what}; expected one of {sorted(allowed)}", source, node, key)
+            raise fail(f"unknown key {key!r} in {what}; expected one of {sorted(allowed)}", source, node, key)
 
 
 def _check_leaf(spec: Any, where: str, source: str, allowed: set[str] = LEAF_KEYS) -> None:
-    _check_keys(spec, allowed, where, source)
+    check_keys(spec, allowed, where, source)
     if "path" not in spec and "const" not in spec and "default" not in spec:
-        raise _fail(f"{where} needs 'path', 'const' or 'default'", source, spec)
+        raise fail(f"{where} needs 'path', 'const' or 'default'", source, spec)
     if "path" in spec and (not isinstance(spec["path"], str) or not re.fullmatch(r"[^.\s]+(\.[^.\s]+)*", spec["path"])):
-        raise _fail(f"{where}: path must be a dotted path such as VENDOR.NAME", source, spec, "path")
+        raise fail(f"{where}: path must be a dotted path such as VENDOR.NAME", source, spec, "path")
     if spec.get("type", "text") not in TYPES:
-        raise _fail(f"{where}: type must be one of {sorted(TYPES)}", source, spec, "type")
+        raise fail(f"{where}: type must be one of {sorted(TYPES)}", source, spec, "type")
     if "lookup" in spec and not isinstance(spec["lookup"], dict):
-        raise _fail(f"{where}: lookup must be a mapping of source values to codes", source, spec, "lookup")
+        raise fail(f"{where}: lookup must be a mapping of source values to codes", source, spec, "lookup")
     if "required" in spec and not isinstance(spec["required"], bool):
-        raise _fail(f"{where}: required must be true or false", source, spec, "required")
+        raise fail(f"{where}: required must be true or false", source, spec, "required")
 
 
 def _check_fields(node: Any, where: str, source: str) -> None:
     if not isinstance(node, dict):
-        raise _fail(f"{where} must be a mapping of field names to specs", source, node)
+        raise fail(f"{where} must be a mapping of field names to specs", source, node)
     for name, spec in node.items():
         here = f"{where}.{name}"
         if isinstance(spec, list):
             for i, item in enumerate(spec):
                 _check_fields(item, f"{here}[{i}]", source)
         elif isinstance(spec, dict) and "fields" in spec:
-            _check_keys(spec, {"path", "fields"}, here, source)
+            check_keys(spec, {"path", "fields"}, here, source)
             if not isinstance(spec.get("path"), str):
-                raise _fail(f"{here} needs the 'path' of the source list", source, spec)
+                raise fail(f"{here} needs the 'path' of the source list", source, spec)
             _check_fields(spec["fields"], f"{here}.fields", source)
         elif isinstance(spec, dict) and spec and all(isinstance(v, (dict, list)) for v in spec.values()):
             _check_fields(spec, here, source)  # a group of fields (terms, a party)
@@ -183,76 +190,76 @@ def _check_fields(node: Any, where: str, source: str) -> None:
 
 def check_mapping(data: Any, source: str = "<mapping>") -> None:
     """Check a loaded mapping against the schema; raise :class:`MappingError` at the first mistake."""
-    _check_keys(data, TOP_KEYS, "the mapping", source)
+    check_keys(data, TOP_KEYS, "the mapping", source)
     if data.get("records", "changes") not in ("changes", "all"):
-        raise _fail("records must be 'changes' (each record once per version, the default) or 'all' (a list sent "
+        raise fail("records must be 'changes' (each record once per version, the default) or 'all' (a list sent "
                     "whole)", source, data, "records")
     samples = data.get("samples")
     if samples is not None and (not isinstance(samples, str) or samples.startswith("/") or ".." in samples.split("/")):
-        raise _fail("samples must be a path beside the mapping (samples/bills.jsonl)", source, data, "samples")
+        raise fail("samples must be a path beside the mapping (samples/bills.jsonl)", source, data, "samples")
     fmt = data.get("format")
     if fmt not in FORMATS:
-        raise _fail(f"format must be one of {sorted(FORMATS)}, not {fmt!r}", source, data, "format")
+        raise fail(f"format must be one of {sorted(FORMATS)}, not {fmt!r}", source, data, "format")
     documents = FORMATS[fmt]
     if documents is not None:
         if str(data.get("document")) not in documents:
-            raise _fail(f"document for {fmt} must be one of {sorted(documents)}, not {data.get('document')!r}",
+            raise fail(f"document for {fmt} must be one of {sorted(documents)}, not {data.get('document')!r}",
                         source, data, "document" if "document" in data else None)
         if "fields" not in data:
-            raise _fail(f"a {fmt} mapping needs 'fields'", source, data)
+            raise fail(f"a {fmt} mapping needs 'fields'", source, data)
         _check_fields(data["fields"], "fields", source)
         section = data.get(fmt)
         if section is None:
-            raise _fail(f"a {fmt} mapping needs a '{fmt}' section (partner identifiers)", source, data)
-        _check_keys(section, SECTION_KEYS[fmt], fmt, source)
+            raise fail(f"a {fmt} mapping needs a '{fmt}' section (partner identifiers)", source, data)
+        check_keys(section, SECTION_KEYS[fmt], fmt, source)
         parties = ("sender", "receiver") if fmt == "x12" else ("sender", "recipient")
         for party in parties:
             if not isinstance(section.get(party), dict) or not section[party].get("id"):
                 node, key = (section, party) if party in section else (data, fmt)
-                raise _fail(f"{fmt}.{party} needs an 'id'", source, node, key)
+                raise fail(f"{fmt}.{party} needs an 'id'", source, node, key)
         hours = section.get("ack_expected_within_hours")
         number = isinstance(hours, (int, float)) and not isinstance(hours, bool)
         if hours is not None and not (number and 0 < hours <= 8760):
-            raise _fail(f"{fmt}.ack_expected_within_hours must be a number of hours above 0 (at most 8760), not "
+            raise fail(f"{fmt}.ack_expected_within_hours must be a number of hours above 0 (at most 8760), not "
                         f"{hours!r}", source, section, "ack_expected_within_hours")
         if section.get("length", "cut") not in LENGTH_POLICIES:
-            raise _fail(f"{fmt}.length must be one of {', '.join(LENGTH_POLICIES)} (what a value longer than its "
+            raise fail(f"{fmt}.length must be one of {', '.join(LENGTH_POLICIES)} (what a value longer than its "
                         "element gets)", source, section, "length")
     else:
         if fmt in data:
-            _check_keys(data[fmt], SECTION_KEYS[fmt], fmt, source)
+            check_keys(data[fmt], SECTION_KEYS[fmt], fmt, source)
         if fmt == "csv":
             columns = data.get("columns")
             if not isinstance(columns, list) or not columns:
-                raise _fail("a csv mapping needs 'columns', a list of column specs", source, data)
+                raise fail("a csv mapping needs 'columns', a list of column specs", source, data)
             for i, col in enumerate(columns):
-                _check_keys(col, COLUMN_KEYS, f"columns[{i}]", source)
+                check_keys(col, COLUMN_KEYS, f"columns[{i}]", source)
                 if not col.get("name"):
-                    raise _fail(f"columns[{i}] needs a 'name'", source, col)
+                    raise fail(f"columns[{i}] needs a 'name'", source, col)
                 _check_leaf(col, f"columns[{i}] ({col['name']})", source, COLUMN_KEYS)
         else:
             section = data.get("fixed_width") or {}
             if "detail" not in section:
-                raise _fail("a fixed_width mapping needs fixed_width.detail (the record layout)", source, data)
+                raise fail("a fixed_width mapping needs fixed_width.detail (the record layout)", source, data)
             for kind in ("header", "detail", "trailer"):
                 if kind in section:
                     _check_layout(section[kind], f"fixed_width.{kind}", source)
     if "file_name" in data and not isinstance(data["file_name"], str):
-        raise _fail("file_name must be a string pattern", source, data, "file_name")
+        raise fail("file_name must be a string pattern", source, data, "file_name")
 
 
 def _check_layout(layout: Any, where: str, source: str) -> None:
-    _check_keys(layout, {"length", "fields", "columns"}, where, source)
+    check_keys(layout, {"length", "fields", "columns"}, where, source)
     columns = layout.get("columns")
     if not isinstance(columns, list) or not columns:
-        raise _fail(f"{where} needs 'columns'", source, layout)
+        raise fail(f"{where} needs 'columns'", source, layout)
     for i, col in enumerate(columns):
-        _check_keys(col, COLUMN_KEYS, f"{where}.columns[{i}]", source)
+        check_keys(col, COLUMN_KEYS, f"{where}.columns[{i}]", source)
         for key in ("name", "start", "width"):
             if key not in col:
-                raise _fail(f"{where}.columns[{i}] needs '{key}'", source, col)
+                raise fail(f"{where}.columns[{i}] needs '{key}'", source, col)
         if not isinstance(col["start"], int) or not isinstance(col["width"], int):
-            raise _fail(f"{where}.columns[{i}]: start and width must be whole numbers", source, col)
+            raise fail(f"{where}.columns[{i}]: start and width must be whole numbers", source, col)
 
 
 def get_path(record: Mapping[str, Any], path: str) -> Any:
