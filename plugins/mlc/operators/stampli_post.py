@@ -47,12 +47,8 @@ GROUPS_PER_BATCH = 500  # bills (or payments) assembled, checked and posted at a
 
 
 def _sha256_of(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
     with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+        return hashlib.file_digest(handle, "sha256").hexdigest(), path.stat().st_size
 
 
 def is_transient(outcome: WriteOutcome) -> bool:
