@@ -126,7 +126,7 @@ class AckPollOperator(BaseOperator):
         answers = AckLedger()
         processed_dir = posixpath.join(acks_dir, "processed")
         failures: list[str] = []
-        alerts: list[dict[str, str]] = []
+        unmatched: list[dict[str, str]] = []
         read = 0
         hook = MlcSFTPHook(ssh_conn_id=self.sftp_conn_id)
         with hook.get_managed_conn() as sftp:
@@ -159,19 +159,17 @@ class AckPollOperator(BaseOperator):
                 for entry in acknowledged(report, delivered):
                     failure, alert = self._take(context, name, report["standard"], entry, destination, answers)
                     failures += [failure] if failure else []
-                    alerts += [alert] if alert else []
+                    unmatched += [alert] if alert else []
                 hook.move_aside(path, processed_dir, hashlib.sha256(data).hexdigest())
                 read += 1
         late = self._overdue(context, destination, answers)
-        alerts += late
+        alerts = [{"what": a["what"], "do": a["do"]} for a in unmatched + late]
         # The overdue files are marked alerted only now that the alert is on its way (a failure mail names them too).
-        if failures:
-            answers.alerted_all(destination, [a["sha256"] for a in late])
-            raise AckRejected("Partner acknowledgments need attention: " + "; ".join(failures + [a["what"] for a in alerts]))
-        push_alerts(context, [{"what": a["what"], "do": a["do"]} for a in alerts])
         answers.alerted_all(destination, [a["sha256"] for a in late])
-        return {"acks": read, "destination": destination, "unmatched": sum("matches nothing" in a["what"] for a in alerts),
-                "overdue": len(late)}
+        if failures:
+            raise AckRejected("Partner acknowledgments need attention: " + "; ".join(failures + [a["what"] for a in alerts]))
+        push_alerts(context, alerts)
+        return {"acks": read, "destination": destination, "unmatched": len(unmatched), "overdue": len(late)}
 
     def _take(self, context: Context, name: str, standard: str, entry: dict[str, Any], destination: str,
               answers: AckLedger) -> tuple[str | None, dict[str, str] | None]:
