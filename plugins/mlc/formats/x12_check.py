@@ -154,16 +154,11 @@ class SeenNumbers:
         return False
 
 
-# TA105 interchange note codes (X12 element I18) for what the envelope check finds.
-TA1_NOTES = {"001": "the interchange control number in the header and trailer do not match",
-             "018": "invalid interchange control number value", "021": "invalid number of included groups value",
-             "022": "invalid control structure", "023": "improper (premature) end-of-file (transmission)",
-             "024": "invalid interchange content"}
-
-
 @dataclass(frozen=True)
 class InterchangeError:
-    """An error of the interchange itself, answered by a TA1 with note code ``note`` (TA105)."""
+    """An error of the interchange itself, answered by a TA1 with note code ``note`` (TA105, X12 element I18:
+    001 control numbers differ, 018 invalid ISA13, 021 wrong IEA01, 022 invalid control structure,
+    023 premature end, 024 invalid content)."""
 
     note: str
     text: str
