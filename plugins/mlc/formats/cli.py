@@ -69,8 +69,8 @@ def say(text: str, *, err: bool = False) -> None:
 
 
 def max_input_bytes() -> int:
-    """The largest EDI file the tools read (``MLC_MAX_INPUT_MB``, default 64): a file is read whole, and
-    checking it takes about 25 times its size in memory when it holds many tiny sets."""
+    """The largest EDI file the tools read (``MLC_MAX_INPUT_MB``, default 64). validate, ack and inspect read
+    a file a chunk at a time, so the limit bounds their time; read-ack reads an acknowledgment whole."""
     try:
         return int(float(os.environ.get("MLC_MAX_INPUT_MB") or 64) * 1024 * 1024)
     except ValueError:
@@ -100,15 +100,8 @@ def _head(handle: IO[bytes], path: str) -> str:
 
 
 def _read(path: str) -> bytes:
-    limit = max_input_bytes()
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError as exc:
-        raise CliError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(data) > limit:
-        raise CliError(f"{path}: larger than the {limit // (1024 * 1024)} MiB the tools read (MLC_MAX_INPUT_MB)")
-    return data
+    with _open(path) as handle:
+        return handle.read()
 
 
 def standard_of(data: bytes, path: str) -> str:
