@@ -105,3 +105,11 @@ def test_mlc_partner_check_by_id_and_a_document_without_samples_exits_1(tmp_path
     monkeypatch.setenv("MLC_MAPPINGS_DIR", str(tmp_path / "mappings"))
     assert main(["partner", "check", str(write(tmp_path, ACME))]) == 1
     assert "bills: intacct_to_sftp/bills_x12_810 names no sample records" in capsys.readouterr().out
+
+
+def test_the_documents_a_profile_may_name_are_the_exports_the_dags_offer():
+    from mlc.formats.partner import INTEGRATIONS
+    from mlc.operators import exact_extract, intacct_extract
+
+    assert INTEGRATIONS["intacct_to_sftp"][2] == intacct_extract.EXPORTS
+    assert INTEGRATIONS["exact_online_to_sftp"][2] == exact_extract.EXPORTS
