@@ -67,8 +67,8 @@ POOLS = {"intacct_default": (1, "Sage Intacct company behind intacct_default: on
 
 
 RETRY_POLICY = """\
-# Written by sandbox/airflow.py: this deployment's tasks retry after {seconds:g} s at most, whatever their DAG
-# says, so that a demo or a test sees a failed task retried in seconds rather than minutes.
+# Written by sandbox/airflow.py: this deployment's tasks retry after {seconds:g} s at most, whatever their DAG says, so that a demo or a
+# test sees a failed task retried in seconds rather than minutes.
 from datetime import timedelta
 
 RETRY_DELAY = timedelta(seconds={seconds!r})
@@ -86,17 +86,19 @@ class Airflow:
 
     ``retry_delay`` caps every task's retry delay (an Airflow cluster policy in the deployment's
     ``config/airflow_local_settings.py``): for the demo and tests; left out, the DAGs' own delays apply.
+    ``database`` is the metadata database's SQLAlchemy URL; left out, a SQLite file in ``home``, which
+    can stall when every DAG starts at once (its scheduler once died of "database is locked").
     """
 
     def __init__(self, home: Path, api_port: int, connections: dict[str, str],
-                 retry_delay: timedelta | None = None) -> None:
+                 retry_delay: timedelta | None = None, database: str | None = None) -> None:
         self.home = home
-        policy = home / "config" / "airflow_local_settings.py"
+        settings = home / "config" / "airflow_local_settings.py"  # Airflow puts config/ on sys.path
         if retry_delay is not None:
-            policy.parent.mkdir(parents=True, exist_ok=True)
-            policy.write_text(RETRY_POLICY.format(seconds=retry_delay.total_seconds()))
-        elif policy.exists():
-            policy.unlink()
+            settings.parent.mkdir(parents=True, exist_ok=True)
+            settings.write_text(RETRY_POLICY.format(seconds=retry_delay.total_seconds()))
+        elif settings.exists():
+            settings.unlink()
         self.url = f"http://127.0.0.1:{api_port}"
         self.password_file = home / "simple_auth_manager_passwords.json"
         home.mkdir(parents=True, exist_ok=True)
@@ -104,6 +106,8 @@ class Airflow:
             self.password_file.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
         self.password = json.loads(self.password_file.read_text())["admin"]
         self.env = airflow_env(home, api_port, connections, self.password_file)
+        if database is not None:
+            self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = database
         self.proc: subprocess.Popen | None = None
         self._session = requests.Session()
 
@@ -138,6 +142,14 @@ class Airflow:
             preexec_fn=child_setup(signal.SIGINT),
         )
         log.close()
+
+    def scheduler_state(self) -> str:
+        """The scheduler's health as the API reports it (``healthy``, ``unhealthy``), or why it cannot be read."""
+        try:
+            health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=10).json()
+        except (requests.RequestException, ValueError) as exc:
+            return f"health unreadable: {exc}"
+        return str((health.get("scheduler") or {}).get("status"))
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

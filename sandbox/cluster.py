@@ -24,9 +24,9 @@ from typing import Any
 import psutil
 
 from sandbox.airflow import Airflow
+from sandbox.postgres import PG, create_database, drop_database
 from sandbox.processes import child_setup, free_port, say
 
-PG = os.environ.get("MLC_CLUSTER_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("MLC_CLUSTER_REDIS", "redis://127.0.0.1:6379/0")
 WORKERS = ("worker-1", "worker-2")
 
@@ -54,32 +54,6 @@ def _kill_family(family: list[psutil.Process]) -> int:
             pass
     psutil.wait_procs(family, timeout=30)
     return len(family)
-
-
-def _admin():
-    import sqlalchemy as sa
-
-    return sa.create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-
-
-def create_database(name: str) -> str:
-    import sqlalchemy as sa
-
-    engine = _admin()
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return f"{PG}/{name}"
-
-
-def drop_database(name: str) -> None:
-    import sqlalchemy as sa
-
-    engine = _admin()
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 class CeleryAirflow(Airflow):

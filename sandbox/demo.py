@@ -12,6 +12,8 @@ on), then the sandbox.
 from __future__ import annotations
 
 import ast
+import hashlib
+import secrets
 import signal
 import time
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.airflow import Airflow
+from sandbox.postgres import create_database, drop_database, ensure_database, reachable
 from sandbox.processes import REPO, free_port, sandbox, say
 
 TERMINAL = {"success", "failed"}
@@ -78,7 +81,7 @@ def wait_for_runs(airflow: Airflow, triggered: dict[str, str], timeout: float,
     cutoff = max(r.get("run_after") or "" for r in (airflow.api("GET", f"/dags/{d}/dagRuns/{triggered[d]}")
                                                     for d in expected))
     started = time.monotonic()
-    deadline, next_report = started + timeout, started + progress_every
+    deadline, next_report, stalled = started + timeout, started + progress_every, 0
     while True:
         if on_tick is not None:
             on_tick()
@@ -94,6 +97,10 @@ def wait_for_runs(airflow: Airflow, triggered: dict[str, str], timeout: float,
             print(f"[demo] {now - started:.0f}s: {len(pending)} run(s) going: {where_runs_stand(airflow, pending)}",
                   flush=True)
             next_report = now + progress_every
+            stalled = stalled + 1 if airflow.scheduler_state() != "healthy" else 0
+            if stalled >= 2:  # a minute without a scheduler: nothing will move again
+                raise RuntimeError(f"the scheduler stopped ({airflow.scheduler_state()}); see "
+                                   f"{airflow.home / 'standalone.log'}: {where_runs_stand(airflow, pending)}")
         time.sleep(2)
     for dag_id in expected:  # nothing new starts while the summary is read and everything stops
         airflow.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
@@ -207,12 +214,14 @@ def run_demo(workdir: Path, timeout: float = 900, executor: str = "standalone",
     rows: list[tuple[str, str, str, str, str, str]] = []
     xcoms: dict[tuple[str, str, str], Any] = {}
     with sandbox(workdir) as state:
+        database = None
         if executor == "celery":
             from sandbox.cluster import CeleryAirflow
 
             airflow: Airflow = CeleryAirflow(home, free_port(), state["env"], retry_delay)
         else:
-            airflow = Airflow(home, free_port(), state["env"], retry_delay)
+            database = metadata_database(f"mlc_demo_{secrets.token_hex(4)}", fresh=True)
+            airflow = Airflow(home, free_port(), state["env"], retry_delay, database and database[1])
         try:
             print(f"[demo] starting airflow ({executor}) at {airflow.url} ...", flush=True)
             if retry_delay is not None:
@@ -225,7 +234,22 @@ def run_demo(workdir: Path, timeout: float = 900, executor: str = "standalone",
         finally:
             say("[demo] stopping airflow and the sandbox ...")
             airflow.stop()
+            if database is not None:
+                drop_database(database[0])
     return report(rows, home / "logs", record_counts(xcoms))
+
+
+def metadata_database(name: str, *, fresh: bool) -> tuple[str, str] | None:
+    """(name, URL) of a PostgreSQL database for Airflow's metadata, made ``fresh`` or kept from an earlier start;
+    None when PostgreSQL is not reachable (Airflow then keeps its metadata in SQLite, which can stall when
+    every DAG starts at once)."""
+    problem = reachable()
+    if problem is not None:
+        print(f"[demo] PostgreSQL is not reachable ({problem}): Airflow keeps its metadata in SQLite", flush=True)
+        return None
+    url = create_database(name) if fresh else ensure_database(name)
+    print(f"[demo] Airflow's metadata database: PostgreSQL {name}", flush=True)
+    return name, url
 
 
 def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -247,7 +271,9 @@ def run_up(workdir: Path, api_port: int = 8080) -> int:
     signal.signal(signal.SIGTERM, _ask_stop)
     signal.signal(signal.SIGINT, _ask_stop)
     with sandbox(workdir) as state:
-        airflow = Airflow(workdir / "airflow", api_port, state["env"])
+        # one database per workdir, kept: make up shows the runs of earlier starts
+        database = metadata_database(f"mlc_up_{hashlib.sha256(str(workdir).encode()).hexdigest()[:8]}", fresh=False)
+        airflow = Airflow(workdir / "airflow", api_port, state["env"], database=database and database[1])
         try:
             airflow.start()
             print(f"\nAirflow UI: {airflow.url}   user: admin   password: {airflow.password}")
