@@ -219,6 +219,15 @@ def test_a_file_without_its_ack_in_time_is_alerted_once(dag, env, capsys):
     assert second.get_task_instance("poll_acks").xcom_pull(task_ids="poll_acks")["overdue"] == 0
 
 
+    from mlc.cli import main
+
+    assert main(["status", "acme"]) == 0  # the sample profile acme gets its files in sftp_default:outbound
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "acme (ACME Supply): 1 file(s) sent" and len(lines) == 2
+    assert lines[1].startswith("  2026-12-01T06:00:00+00:00  sftp://sftp_default/outbound/MLC_810_")
+    assert " set(s)  ISA13 " in lines[1] and lines[1].endswith("ack: overdue by 2026-12-02T06:00:00+00:00")
+
+
 def test_a_dropped_upload_leaves_no_final_file_and_clearing_the_task_delivers_it_once(dag, env, capsys):
     _gateway, sftp = env
     # one try: the hook's own retry would mend the drop before the failure shows

@@ -67,3 +67,34 @@ def test_a_watermark_only_moves_forward_and_the_record_ledger_keeps_each_version
     assert ledger.record([("1", "a"), ("1", "c")], "f2.x12", "r2") == 1  # a new version of record 1
     assert ledger.versions(["1", "2", "3"]) == {"1": {"a", "c"}, "2": {"b"}}
     assert SentRecords("sftp://other/outbound", url).versions(["1"]) == {}
+
+
+def test_each_delivered_file_has_an_acknowledgment_state(tmp_path):
+    from datetime import datetime, timezone
+
+    from mlc.state.ledgers import AckLedger
+    from mlc.state.schema import DELIVERIES
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    ledger, acks, where = DeliveryLedger(url), AckLedger(url), "sftp://sftp_default/outbound"
+    for name, control in (("a.x12", {"ack_within_hours": 24}), ("b.x12", {"ack_within_hours": 24}),
+                          ("c.x12", {"ack_within_hours": 24}), ("d.csv", {})):
+        ledger.record(where, name * 8, f"outbound/{name}", 1, "run-1", control)
+    with ledger.engine.begin() as conn:
+        conn.execute(DELIVERIES.update().values(delivered_at="2026-12-01T06:00:00+00:00"))
+    acks.answered(where, "a.x12" * 8, "accepted", "997_a.x12")
+    acks.answered(where, "a.x12" * 8, "rejected", "997_a2.x12")  # a rejection stands over an acceptance
+    acks.answered(where, "a.x12" * 8, "accepted", "997_a3.x12")
+
+    states = {f["remote_path"]: (f["ack"], f["due"]) for f in acks.delivered(where, datetime(2026, 12, 1, 12,
+                                                                                            tzinfo=timezone.utc))}
+    late = acks.delivered(where, datetime(2026, 12, 3, tzinfo=timezone.utc))
+
+    assert states == {"outbound/a.x12": ("rejected", "2026-12-02T06:00:00+00:00"),
+                      "outbound/b.x12": ("pending", "2026-12-02T06:00:00+00:00"),
+                      "outbound/c.x12": ("pending", "2026-12-02T06:00:00+00:00"),
+                      "outbound/d.csv": ("none expected", None)}
+    assert sorted(f["remote_path"] for f in late if f["ack"] == "overdue") == ["outbound/b.x12", "outbound/c.x12"]
+    acks.alerted_all(where, ["b.x12" * 8])
+    assert [f["remote_path"] for f in acks.overdue(where, datetime(2026, 12, 3, tzinfo=timezone.utc))] == [
+        "outbound/c.x12"]

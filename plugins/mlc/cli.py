@@ -7,11 +7,13 @@
   mlc exact-auth --redirect-uri URI   the one-time Exact Online consent: prints the URL to open,
                 reads back the redirect, stores the first token pair (encrypted) for the DAGs
 
-  mlc render MAPPING RECORDS.jsonl [-o FILE]   render records through a partner mapping
+  mlc render MAPPING [RECORDS.jsonl] [-o FILE]  render records (default: the mapping's samples)
   mlc validate FILE     readable report of an X12 or EDIFACT file; exit 1 when invalid
   mlc ack FILE          the 997 (X12) or CONTRL (EDIFACT) for a received file, on stdout
-  mlc read-ack FILE     a received 997 / TA1 / CONTRL as JSON
+  mlc read-ack FILE     a received 997 / TA1 / CONTRL as JSON; exit 1 on codes off the code lists
   mlc inspect FILE      segments as an indented tree with element positions
+  mlc partner check PROFILE   check a trading partner profile; render each of its documents from samples
+  mlc status [PARTNER]  each file sent to each partner (or one): where, when, sha256, control numbers, ack
 
 The sandbox commands (demo, up, sandbox) need a clone of the repository: they run its sandbox/ and dags/.
 """
@@ -52,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=8080, help="port of the Airflow UI and API")
     box = sub.add_parser("sandbox", help="run the sandbox servers in the foreground")
     box.add_argument("--workdir", type=Path, default=WORKDIR / "sandbox")
+    status_p = sub.add_parser("status", help="each file sent to each partner and its acknowledgment state")
+    status_p.add_argument("partner", nargs="?", help="one partner's id (default: every profile)")
     auth = sub.add_parser("exact-auth", help="consent to Exact Online once and store the first token pair")
     auth.add_argument("--conn-id", default="exact_online_default", help="the Exact Online connection")
     auth.add_argument("--redirect-uri", required=True, help="the redirect URI registered for the app")
@@ -65,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "exact-auth":
         return exact_auth(args)
+    if args.command == "status":
+        return status(args)
     if args.command in ("demo", "up", "sandbox"):
         _need_clone()
     if args.command == "demo":
@@ -89,6 +95,28 @@ def main(argv: list[str] | None = None) -> int:
     state = args.workdir / "sandbox-state.json"
     print(f"state (connections, control URL) -> {state}", flush=True)
     return serve(["--workdir", str(args.workdir), "--state", str(state)])
+
+
+def status(args: argparse.Namespace) -> int:
+    """One line per file sent to a partner, oldest first, with its acknowledgment state (reads MLC_STATE_URL)."""
+    from mlc.formats.cli import say
+    from mlc.formats.partner import load_partners
+    from mlc.state.status import partner_files
+
+    partners = [p for p in load_partners() if args.partner in (None, p.partner)]
+    if not partners:
+        print(f"mlc status: no partner profile {args.partner!r}", file=sys.stderr)
+        return 2
+    for partner in partners:
+        files = partner_files(partner)
+        say(f"{partner.partner} ({partner.name}): {len(files)} file(s) sent"
+            + ("" if partner.enabled else " (switched off)"))
+        for f in files:
+            ack = f["ack"] + (f" by {f['due']}" if f["ack"] in ("pending", "overdue") else "")
+            sets = f" {f['sets']} set(s)" if f["sets"] else ""
+            say(f"  {f['delivered_at']}  {f['destination']}/{f['file'].rsplit('/', 1)[-1]}  {f['bytes']:,} bytes"
+                f"{sets}  {f['control'] or '-'}  sha256 {f['sha256'][:12]}  ack: {ack}")
+    return 0
 
 
 def exact_auth(args: argparse.Namespace) -> int:

@@ -94,23 +94,33 @@ class AckLedger:
             _upsert(conn, DELIVERY_ACKS, where, {"destination": destination, "sha256": sha256},
                     {"status": status, "ack_file": ack_file, "updated": _now()})
 
-    def overdue(self, destination: str, now: datetime | None = None) -> list[dict[str, Any]]:
-        """Files at ``destination`` whose expected acknowledgment has not come in time and that were not yet
-        alerted; each is returned until :meth:`alerted_all` is called for it."""
+    def delivered(self, destination: str, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Every file delivered to ``destination`` with its acknowledgment state in ``ack``: the partner's answer
+        (accepted, rejected, invalid), else ``overdue`` or ``pending`` (with ``due``) when its mapping expects
+        one, else ``none expected``; ``alerted`` says whether the overdue alert went out."""
         now = now or datetime.now(timezone.utc)
         with self.engine.connect() as conn:
             answers = {row.sha256: row for row in conn.execute(
                 sa.select(DELIVERY_ACKS).where(DELIVERY_ACKS.c.destination == destination))}
-        late = []
-        for row in DeliveryLedger(str(self.engine.url)).at(destination):
-            hours = row["control"].get("ack_within_hours")
-            answer = answers.get(row["sha256"])
-            if not hours or (answer is not None and (answer.status or answer.overdue_alerted)):
-                continue
-            due = datetime.fromisoformat(row["delivered_at"]) + timedelta(hours=float(hours))
-            if due <= now:
-                late.append(dict(row, due=due.isoformat(timespec="seconds")))
-        return late
+        files = []
+        for row in DeliveryLedger(self.engine.url.render_as_string(hide_password=False)).at(destination):
+            answer, hours = answers.get(row["sha256"]), row["control"].get("ack_within_hours")
+            due = datetime.fromisoformat(row["delivered_at"]) + timedelta(hours=float(hours)) if hours else None
+            if answer is not None and answer.status:
+                ack = answer.status
+            elif due is not None:
+                ack = "overdue" if due <= now else "pending"
+            else:
+                ack = "none expected"
+            files.append(dict(row, ack=ack, ack_file=answer.ack_file if answer is not None else None,
+                              due=due.isoformat(timespec="seconds") if due else None,
+                              alerted=bool(answer is not None and answer.overdue_alerted)))
+        return files
+
+    def overdue(self, destination: str, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Files at ``destination`` whose expected acknowledgment has not come in time and that were not yet
+        alerted; each is returned until :meth:`alerted_all` is called for it."""
+        return [row for row in self.delivered(destination, now) if row["ack"] == "overdue" and not row["alerted"]]
 
     def alerted_all(self, destination: str, sha256s: list[str]) -> None:
         """Note that the overdue alert for these deliveries went out, so it goes out once."""
