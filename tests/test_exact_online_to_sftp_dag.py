@@ -102,3 +102,19 @@ def test_files_the_erp_has_processed_are_acknowledged_once(dag, env, capsys):
     assert [a["file"] for a in audits(log) if a["event"] == "ack_generated"] == [name]
     again = dag.test(run_conf={**WINDOW, "exports": ["purchase_invoices"]})
     assert again.state == "success" and len(list((home / "acks").iterdir())) == 1
+
+
+@pytest.mark.parametrize("export", ["purchase_invoices", "suppliers", "gl_accounts", "gl_account_mappings", "payments",
+                                    "cost_centres", "cost_units"])
+def test_every_export_the_form_offers_runs(dag, env, export):
+    _exact, sftp = env
+    assert list(dag.params.get_param("exports").schema["items"]["enum"]) == [
+        "purchase_invoices", "suppliers", "gl_accounts", "gl_account_mappings", "payments", "cost_centres",
+        "cost_units"]
+
+    run = dag.test(run_conf={**WINDOW, "exports": [export]})
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", states
+    assert states[f"extract_{export}"] == "success" and states[f"deliver_{export}"] == "success", states
+    assert len(inbound(sftp)) == 1

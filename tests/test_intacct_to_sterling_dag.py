@@ -197,3 +197,27 @@ def test_a_vendor_waived_on_purpose_lets_the_run_go_green_without_its_bills(dag,
     held = sorted(str(b[0]) for b in bills if b[1] == broken)
     assert sorted(a["recordno"] for a in audits(log) if a["event"] == "record_waived") == held
     assert len(uploaded(sterling)) == len(bills) - len(held)
+
+
+def test_the_850_the_form_offers_runs_and_uploads_purchase_orders(dag, env):
+    gateway, sterling, _sftp = env
+    assert dag.params.get_param("bills_mapping").schema["enum"] == [
+        "intacct_to_sterling/bills_x12_810", "intacct_to_sterling/bills_x12_850"]
+
+    run = dag.test(run_conf={**WINDOW, "bills_mapping": "intacct_to_sterling/bills_x12_850"})
+
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    docs = uploaded(sterling)
+    assert len(docs) == len(window_bills(gateway)) > 0
+    assert all(b"ST*850*" in data and b"ST*810*" not in data and x12_envelope_errors(data) == [] for data in docs.values())
+
+
+def test_polling_can_hand_messages_on_to_a_local_folder(env, airflow_db, tmp_path):
+    poll = load_dag("sterling_mailbox_poll")
+    assert poll.params.get_param("handoff").schema["enum"] == ["sftp", "local"]
+
+    run = poll.test(run_conf={"handoff": "local", "handoff_dir": str(tmp_path / "handed_on")})
+
+    assert run.state == "success"
+    names = sorted(p.name for p in (tmp_path / "handed_on").iterdir())
+    assert len(names) == 3 and all(n.endswith(".x12") for n in names)
