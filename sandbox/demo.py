@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.airflow import Airflow
-from sandbox.postgres import create_database, drop_database, ensure_database, reachable
+from sandbox.postgres import create_database, drop_database, reachable
 from sandbox.processes import REPO, free_port, sandbox, say
 
 TERMINAL = {"success", "failed"}
@@ -247,7 +247,7 @@ def metadata_database(name: str, *, fresh: bool) -> tuple[str, str] | None:
     if problem is not None:
         print(f"[demo] PostgreSQL is not reachable ({problem}): Airflow keeps its metadata in SQLite", flush=True)
         return None
-    url = create_database(name) if fresh else ensure_database(name)
+    url = create_database(name, keep=not fresh)
     print(f"[demo] Airflow's metadata database: PostgreSQL {name}", flush=True)
     return name, url
 

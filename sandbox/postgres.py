@@ -16,24 +16,17 @@ def _admin():
     return sa.create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
 
 
-def create_database(name: str) -> str:
+def create_database(name: str, *, keep: bool = False) -> str:
+    """The database ``name``, made afresh (an older one of that name dropped), or with ``keep`` the one already
+    there, kept across restarts; its URL."""
     import sqlalchemy as sa
 
     engine = _admin()
     with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return f"{PG}/{name}"
-
-
-def ensure_database(name: str) -> str:
-    """The database ``name``, created when it is not there yet (kept across restarts)."""
-    import sqlalchemy as sa
-
-    engine = _admin()
-    with engine.connect() as conn:
-        if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first():
+        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first()
+        if exists and not keep:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        if not exists or not keep:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
     return f"{PG}/{name}"
