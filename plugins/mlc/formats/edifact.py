@@ -175,12 +175,6 @@ class EdifactSegment:
         return default
 
 
-def decode(data: bytes | str) -> tuple[str, EdifactSyntax]:
-    """The whole interchange as text, decoded per its UNB syntax identifier, and its service characters."""
-    reader = EdifactSegments(data)
-    return "".join(reader.texts()), reader.syntax
-
-
 def _level(text: str) -> str | None:
     at = text.find("UNB")
     level = text[at + 4:at + 8] if at >= 0 else ""
@@ -307,15 +301,4 @@ def iter_segments(data: Source) -> Iterator[EdifactSegment]:
     return iter(EdifactSegments(data))
 
 
-def repertoire_offenders(data: bytes | str, level: str) -> list[tuple[int, str]]:
-    """Characters outside the syntax level's repertoire (UNOA: upper case only), with offsets."""
-    text, syntax = decode(data)
-    allowed = REPERTOIRES.get(level)
-    if allowed is None:
-        return []
-    allowed = allowed | set(syntax.service) | {"\r", "\n"}
-    return [(i, ch) for i, ch in enumerate(text) if ch not in allowed]
-
-
-__all__ = ["EdifactParty", "EdifactSegment", "EdifactSyntax", "EdifactWriter", "iter_segments", "decode",
-           "repertoire_offenders"]
+__all__ = ["EdifactParty", "EdifactSegment", "EdifactSegments", "EdifactSyntax", "EdifactWriter", "iter_segments"]

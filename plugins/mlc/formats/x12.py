@@ -319,7 +319,3 @@ class X12Segments:
 def iter_segments(data: Source) -> Iterator[Segment]:
     """Yield the segments of an X12 interchange one at a time (CR/LF after terminators are ignored)."""
     return iter(X12Segments(data))
-
-
-def separators_of(data: bytes | str) -> X12Separators:
-    return detect_separators(_text(data).lstrip("\r\n\ufeff"))

@@ -25,8 +25,9 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowSkipException
 from airflow.sdk import BaseOperator, Context
 
+from mlc.formats.acknowledge import standard_of
 from mlc.formats.edifact_ack import read_contrl
-from mlc.formats.errors import ParseError
+from mlc.formats.errors import FormatError, ParseError
 from mlc.formats.x12_ack import read_acks
 from mlc.hooks.sftp import MlcSFTPHook, remote_folder
 from mlc.operators.alerts import AckRejected, push_alerts
@@ -147,9 +148,8 @@ class AckPollOperator(BaseOperator):
                 try:
                     if len(data) > MAX_ACK_BYTES:
                         raise ParseError(f"larger than {MAX_ACK_BYTES // (1024 * 1024)} MiB: not an acknowledgment")
-                    text = data.lstrip(b"\xef\xbb\xbf\r\n ")
-                    report = read_acks(data) if text.startswith(b"ISA") else read_contrl(data)
-                except (ParseError, IndexError, ValueError) as exc:
+                    report = read_acks(data) if standard_of(data) == "x12" else read_contrl(data)
+                except (FormatError, IndexError, ValueError) as exc:
                     audit("ack_unreadable", context, logger=self.log, ack_file=name, error=str(exc))
                     failures.append(f"{name}: {exc}")
                     continue
