@@ -1,16 +1,19 @@
 """
-### Exact Online → warehouse ERP over SFTP
+### Exact Online → partner (an ERP) over SFTP
 
-Every day at 05:00 UTC, what changed in Exact Online the day before (purchase invoices with their
-lines, supplier payments; suppliers, GL accounts and their classification mappings, cost centres
-and cost units when asked for) is extracted, rendered through the ERP's mappings
-(`include/mappings/exact_online_to_sftp/`) and delivered to its SFTP inbound folder.
+One DAG per trading partner whose profile (`include/partners/<partner>.yaml`) takes part in
+`exact_online_to_sftp`, id `exact_online_to_sftp__<partner>`. On the partner's schedule (daily at
+05:00 UTC when the profile names none), what changed in the profile's Exact Online division since
+the last delivery (purchase invoices with their lines, supplier payments, suppliers, GL accounts and
+their classification mappings, cost centres, cost units: the documents the profile lists) is
+extracted, rendered through its mappings (`include/mappings/exact_online_to_sftp/`) with its
+interchange IDs, and delivered to its SFTP inbound folder.
 
 | task | what it does | when it fails, look at |
 |---|---|---|
-| `extract_<export>` | reads Exact Online (pool `exact_online_default`: one caller per division, pages in order, within the rate limit), stages JSON lines | the log's last line; "run `mlc exact-auth`" means the token chain must be renewed by a person |
+| `extract_<export>` | reads Exact Online (the pool named after the Exact connection: one caller per division, pages in order, within the rate limit), stages JSON lines | the log's last line; "run `mlc exact-auth`" means the token chain must be renewed by a person |
 | `render_<export>` | renders the mapping, leaving out records the ERP already has in that version; a record that cannot be rendered gets a `record_rejected` AUDIT line | the mapping and the rejected record's key and field |
-| `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file already delivered; records what arrived and moves the watermark; **fails after delivering when records are pending** | the `sftp_default` connection: host key, login, folder, disk space; the pending records named in its last line |
+| `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file already delivered; records what arrived and moves the watermark; **fails after delivering when records are pending** | the profile's SFTP connection: host key, login, folder, disk space; the pending records named in its last line |
 | `acknowledge` | for each delivered X12 / EDIFACT file the ERP moved to its processed folder, writes a 997 / CONTRL into `acks/` | the processed folder Param |
 
 **Trigger with config**: `window_start` / `window_end` to re-send another period; `exports` to
@@ -38,87 +41,71 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, Param
-from airflow.timetables.interval import CronDataIntervalTimetable
 
+from mlc.formats.partner import dag_id
 from mlc.operators.ack_generate import AckGenerateOperator
 from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
-from mlc.operators.exact_extract import EXPORTS, ExactExtractOperator
+from mlc.operators.exact_extract import ExactExtractOperator
+from mlc.operators.partner_dags import (broken_profile_dags, document_params, partner_doc, profiles, start_date,
+                                        timetable)
 from mlc.operators.render_file import RenderFileOperator
 from mlc.operators.sftp_deliver import SftpDeliverOperator
 from mlc.operators.watcher import watch
 from mlc.state.ledgers import sftp_destination
 
-DEFAULT_MAPPINGS = {
-    "purchase_invoices": "exact_online_to_sftp/purchase_invoices_x12_810",
-    "suppliers": "exact_online_to_sftp/suppliers_csv",
-    "gl_accounts": "exact_online_to_sftp/gl_accounts_csv",
-    "gl_account_mappings": "exact_online_to_sftp/gl_account_mappings_csv",
-    "payments": "exact_online_to_sftp/payments_x12_820",
-    "cost_centres": "exact_online_to_sftp/cost_centres_csv",
-    "cost_units": "exact_online_to_sftp/cost_units_csv",
-}
+INTEGRATION = "exact_online_to_sftp"
+FOLDER = r"^[A-Za-z0-9._/-]+$"
+DEFAULTS = task_defaults(retries=3, retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=20),
+                         execution_timeout=timedelta(hours=2))
 
-with DAG(
-    dag_id="exact_online_to_sftp",
-    description="Purchase invoices, payments and reference data from Exact Online to the ERP's SFTP folder",
-    doc_md=__doc__,
-    schedule=CronDataIntervalTimetable("0 5 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,  # no back-fill run per missed day: the next run reads from the watermark and catches up
-    max_active_runs=1,
-    tags=["ml-connector", "exact-online", "sftp", "x12"],
-    default_args=task_defaults(retries=3, retry_delay=timedelta(minutes=2),
-                               max_retry_delay=timedelta(minutes=20), execution_timeout=timedelta(hours=2)),
-    params={
-        **window_params("the day before the run", 120,
-                        "Exact's clock is Amsterdam wall-clock time: widen the window's start."),
-        "exports": Param(["purchase_invoices", "payments"], type="array", items={"type": "string", "enum": list(EXPORTS)},
-                         title="Exports", examples=list(EXPORTS)),
-        **{f"{export}_mapping": Param(mapping, type="string", title=f"Mapping for {export}",
-                                      description="A file under include/mappings, without .yaml")
-           for export, mapping in DEFAULT_MAPPINGS.items()},
-        "remote_dir": Param("inbound", type="string", title="ERP inbound folder", pattern=r"^[A-Za-z0-9._/-]+$"),
-        **send_params(),
-        **waive_param(),
-        "generate_acks": Param(True, type="boolean", title="Write 997 / CONTRL for files the ERP has processed"),
-        "processed_dir": Param("inbound/processed", type="string", title="Where the ERP moves processed files",
-                               pattern=r"^[A-Za-z0-9._/-]+$"),
-        "acks_dir": Param("acks", type="string", title="Acknowledgment folder", pattern=r"^[A-Za-z0-9._/-]+$"),
-    },
-) as dag:
-    acknowledge = AckGenerateOperator(
-        task_id="acknowledge",
-        remote_dir="{{ params.remote_dir }}",
-        processed_dir="{{ params.processed_dir }}",
-        acks_dir="{{ params.acks_dir }}",
-        enabled="{{ params.generate_acks and not params.dry_run }}",
-        trigger_rule="all_done",  # files delivered by earlier runs are acknowledged even if today's run failed
-    )
-    for export in EXPORTS:
-        extract = ExactExtractOperator(
-            task_id=f"extract_{export}",
-            export=export,
-            exports="{{ params.exports | join(',') }}",
-            window_start="{{ params.window_start or '' }}",
-            window_end="{{ params.window_end or '' }}",
-            overlap_minutes="{{ params.overlap_minutes }}",
+found = profiles(INTEGRATION)
+for partner, part in found.parts:
+    conns, folders = part.connections, part.folders
+    with DAG(
+        dag_id=dag_id(INTEGRATION, partner.partner),
+        description=f"{partner.name}: purchase invoices, payments and reference data from Exact Online over SFTP",
+        doc_md=partner_doc(__doc__, partner, part),
+        schedule=timetable(part, "0 5 * * *"),
+        start_date=start_date(part),
+        catchup=False,  # no back-fill run per missed period: the next run reads from the watermark and catches up
+        max_active_runs=1,
+        tags=["ml-connector", "exact-online", "sftp", f"partner:{partner.partner}"],
+        default_args=DEFAULTS,
+        params={
+            **window_params("the period before the run", 120,
+                            "Exact's clock is Amsterdam wall-clock time: widen the window's start."),
+            **document_params(part.documents),
+            "remote_dir": Param(folders["remote_dir"], type="string", title="Partner inbound folder", pattern=FOLDER),
+            **send_params(),
+            **waive_param(),
+            "generate_acks": Param(True, type="boolean", title="Write 997 / CONTRL for files the partner has processed"),
+            "processed_dir": Param(folders["processed_dir"], type="string",
+                                   title="Where the partner moves processed files", pattern=FOLDER),
+            "acks_dir": Param(folders["acks_dir"], type="string", title="Acknowledgment folder", pattern=FOLDER),
+        },
+    ) as dag:
+        acknowledge = AckGenerateOperator(
+            task_id="acknowledge", sftp_conn_id=conns["sftp_conn_id"], remote_dir="{{ params.remote_dir }}",
+            processed_dir="{{ params.processed_dir }}", acks_dir="{{ params.acks_dir }}",
+            enabled="{{ params.generate_acks and not params.dry_run }}",
+            trigger_rule="all_done",  # files delivered by earlier runs are acknowledged even if today's run failed
         )
-        render = RenderFileOperator(
-            task_id=f"render_{export}",
-            source_task_id=f"extract_{export}",
-            mapping=f"{{{{ params.{export}_mapping }}}}",
-            destination=sftp_destination("sftp_default", "{{ params.remote_dir }}"),
-            force="{{ params.force }}",
-            waive="{{ params.waive }}",
-        )
-        deliver = SftpDeliverOperator(
-            task_id=f"deliver_{export}",
-            source_task_id=f"render_{export}",
-            remote_dir="{{ params.remote_dir }}",
-            force="{{ params.force }}",
-            dry_run="{{ params.dry_run }}",
-        )
-        extract >> render >> deliver >> acknowledge
-    watch(dag)  # acknowledge runs whatever happened: the watcher makes a failure fail the run
+        for export in part.documents:
+            extract = ExactExtractOperator(
+                task_id=f"extract_{export}", export=export, exports="{{ params.exports | join(',') }}",
+                window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
+                overlap_minutes="{{ params.overlap_minutes }}", exact_online_conn_id=conns["exact_online_conn_id"],
+                pool=conns["exact_online_conn_id"])
+            render = RenderFileOperator(
+                task_id=f"render_{export}", source_task_id=extract.task_id,
+                mapping=f"{{{{ params.{export}_mapping }}}}", force="{{ params.force }}", waive="{{ params.waive }}",
+                destination=sftp_destination(conns["sftp_conn_id"], "{{ params.remote_dir }}"),
+                interchange=part.interchange, ack_within_hours=part.ack_within_hours)
+            deliver = SftpDeliverOperator(task_id=f"deliver_{export}", source_task_id=render.task_id,
+                                          sftp_conn_id=conns["sftp_conn_id"], remote_dir="{{ params.remote_dir }}",
+                                          force="{{ params.force }}", dry_run="{{ params.dry_run }}")
+            extract >> render >> deliver >> acknowledge
+        watch(dag)  # acknowledge runs whatever happened: the watcher makes a failure fail the run
+
+broken_profile_dags(INTEGRATION, found, DEFAULTS)

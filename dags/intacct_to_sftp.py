@@ -1,16 +1,19 @@
 """
 ### Sage Intacct → partner SFTP
 
-Every Monday at 06:00 UTC, the vendors and AP bills changed in the past week (plus GL accounts and
-dimensions, when asked for) are extracted from Sage Intacct, rendered through the partner's
-mappings (`include/mappings/intacct_to_sftp/`) and delivered to the partner's SFTP folder.
+One DAG per trading partner whose profile (`include/partners/<partner>.yaml`) takes part in
+`intacct_to_sftp`, id `intacct_to_sftp__<partner>`. On the partner's schedule (Mondays 06:00 UTC
+when the profile names none), the records changed since the last delivery (vendors, AP bills, GL
+accounts, dimensions, payments, deletions: the documents the profile lists) are extracted from the
+profile's Intacct company, rendered through the profile's mappings (`include/mappings/intacct_to_sftp/`)
+with its interchange IDs, and delivered to its SFTP folder.
 
 | task | what it does | when it fails, look at |
 |---|---|---|
-| `extract_<export>` | reads Intacct (pool `intacct_default`: one call at a time), stages JSON lines | the `intacct_default` connection; the log names Intacct's errorno and correction |
+| `extract_<export>` | reads Intacct (the pool named after the Intacct connection: one call at a time), stages JSON lines | the profile's Intacct connection; the log names Intacct's errorno and correction |
 | `render_<export>` | renders the mapping, leaving out records the partner already has in that version; a value too long for its element is cut (`value_adjusted`); a record that cannot be rendered gets a `record_rejected` AUDIT line and the rest go on | the mapping named in the log; the rejected record's key and field |
 | `poll_acks` | reads 997 / TA1 / CONTRL files in `acks/`, matches them to delivered files by control number, AUDIT per set, moves them to `acks/processed/`; **fails when the partner rejected a file** | the log's last line: file, control number and the partner's error codes |
-| `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file whose sha256 already reached this folder; records what arrived and moves the watermark; **fails after delivering when records are pending** | the `sftp_default` connection: host key (the log names both fingerprints), login, folder, disk space; the pending records named in its last line |
+| `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file whose sha256 already reached this folder; records what arrived and moves the watermark; **fails after delivering when records are pending** | the profile's SFTP connection: host key (the log names both fingerprints), login, folder, disk space; the pending records named in its last line |
 | `watcher` | runs only when a task failed, and fails the run (poll_acks runs whatever happened, so the run would otherwise look green) | the task that failed before it |
 
 **Trigger with config**: `window_start` / `window_end` (ISO date-times) to re-send another week;
@@ -37,70 +40,71 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, Param
-from airflow.timetables.interval import CronDataIntervalTimetable
 
+from mlc.formats.partner import dag_id
 from mlc.operators.ack_poll import AckPollOperator
 from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
-from mlc.operators.intacct_extract import EXPORTS, IntacctExtractOperator
+from mlc.operators.intacct_extract import IntacctExtractOperator
+from mlc.operators.partner_dags import (broken_profile_dags, document_params, partner_doc, profiles, start_date,
+                                        timetable)
 from mlc.operators.render_file import RenderFileOperator
 from mlc.operators.sftp_deliver import SftpDeliverOperator
 from mlc.operators.watcher import watch
 from mlc.state.ledgers import sftp_destination
 
-DEFAULT_MAPPINGS = {
-    "vendors": "intacct_to_sftp/vendors_csv",
-    "bills": "intacct_to_sftp/bills_x12_810",
-    "gl_accounts": "intacct_to_sftp/gl_accounts_csv",
-    "dimensions": "intacct_to_sftp/dimensions_csv",
-    "payments": "intacct_to_sftp/payments_csv",
-    "deletes": "intacct_to_sftp/deletes_csv",
-}
+INTEGRATION = "intacct_to_sftp"
+FOLDER = r"^[A-Za-z0-9._/-]+$"
+DEFAULTS = task_defaults(retries=3, retry_delay=timedelta(minutes=1), max_retry_delay=timedelta(minutes=15),
+                         execution_timeout=timedelta(hours=2))
 
-with DAG(
-    dag_id="intacct_to_sftp",
-    description="Vendor masters and AP bills from Sage Intacct to the partner's SFTP folder",
-    doc_md=__doc__,
-    schedule=CronDataIntervalTimetable("0 6 * * 1", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 5, tz="UTC"),
-    # No back-fill run per missed Monday: the next run reads from the watermark, so one file catches up
-    # every week missed. Re-send a week on purpose by triggering with window_start/window_end.
-    catchup=False,
-    max_active_runs=1,
-    tags=["ml-connector", "intacct", "sftp", "x12"],
-    default_args=task_defaults(retries=3, retry_delay=timedelta(minutes=1),
-                               max_retry_delay=timedelta(minutes=15), execution_timeout=timedelta(hours=2)),
-    params={
-        **window_params("the week before the run", 15, "Widen the window's start; Intacct timestamps carry no zone."),
-        "exports": Param(["vendors", "bills"], type="array", items={"type": "string", "enum": list(EXPORTS)},
-                         title="Exports", examples=list(EXPORTS)),
-        **{f"{export}_mapping": Param(mapping, type="string", title=f"Mapping for {export}",
-                                      description="A file under include/mappings, without .yaml")
-           for export, mapping in DEFAULT_MAPPINGS.items()},
-        "remote_dir": Param("outbound", type="string", title="Partner folder", pattern=r"^[A-Za-z0-9._/-]+$"),
-        "read_acks": Param(True, type="boolean", title="Read 997 / CONTRL acknowledgments from acks/"),
-        "acks_dir": Param("acks", type="string", title="Partner's acknowledgment folder", pattern=r"^[A-Za-z0-9._/-]+$"),
-        **send_params(),
-        **waive_param(),
-    },
-) as dag:
-    # Acks of earlier deliveries arrive in their own time; read whatever is there, whatever this run sent.
-    poll_acks = AckPollOperator(task_id="poll_acks", remote_dir="{{ params.remote_dir }}",
-                                acks_dir="{{ params.acks_dir }}", enabled="{{ params.read_acks }}",
-                                trigger_rule="all_done")
-    for export in EXPORTS:
-        extract = IntacctExtractOperator(
-            task_id=f"extract_{export}", export=export, exports="{{ params.exports | join(',') }}",
-            window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
-            overlap_minutes="{{ params.overlap_minutes }}", pool="intacct_default")
-        render = RenderFileOperator(task_id=f"render_{export}", source_task_id=extract.task_id,
-                                    mapping=f"{{{{ params.{export}_mapping }}}}", force="{{ params.force }}",
-                                    waive="{{ params.waive }}",
-                                    destination=sftp_destination("sftp_default", "{{ params.remote_dir }}"))
-        deliver = SftpDeliverOperator(task_id=f"deliver_{export}", source_task_id=render.task_id,
-                                      remote_dir="{{ params.remote_dir }}", force="{{ params.force }}",
-                                      dry_run="{{ params.dry_run }}")
-        extract >> render >> deliver
-        deliver >> poll_acks
-    watch(dag)  # poll_acks runs whatever happened: the watcher makes a failure fail the run
+found = profiles(INTEGRATION)
+for partner, part in found.parts:
+    conns, folders = part.connections, part.folders
+    with DAG(
+        dag_id=dag_id(INTEGRATION, partner.partner),
+        description=f"{partner.name}: vendor masters and AP bills from Sage Intacct to its SFTP folder",
+        doc_md=partner_doc(__doc__, partner, part),
+        schedule=timetable(part, "0 6 * * 1"),
+        start_date=start_date(part),
+        # No back-fill run per missed period: the next run reads from the watermark, so one file catches up
+        # every period missed. Re-send a period on purpose by triggering with window_start/window_end.
+        catchup=False,
+        max_active_runs=1,
+        tags=["ml-connector", "intacct", "sftp", f"partner:{partner.partner}"],
+        default_args=DEFAULTS,
+        params={
+            **window_params("the period before the run", 15,
+                            "Widen the window's start; Intacct timestamps carry no zone."),
+            **document_params(part.documents),
+            "remote_dir": Param(folders["remote_dir"], type="string", title="Partner folder", pattern=FOLDER),
+            "read_acks": Param(True, type="boolean", title="Read 997 / CONTRL acknowledgments from acks/"),
+            "acks_dir": Param(folders["acks_dir"], type="string", title="Partner's acknowledgment folder",
+                              pattern=FOLDER),
+            **send_params(),
+            **waive_param(),
+        },
+    ) as dag:
+        # Acks of earlier deliveries arrive in their own time; read whatever is there, whatever this run sent.
+        poll_acks = AckPollOperator(task_id="poll_acks", sftp_conn_id=conns["sftp_conn_id"],
+                                    remote_dir="{{ params.remote_dir }}", acks_dir="{{ params.acks_dir }}",
+                                    enabled="{{ params.read_acks }}", trigger_rule="all_done")
+        for export in part.documents:
+            extract = IntacctExtractOperator(
+                task_id=f"extract_{export}", export=export, exports="{{ params.exports | join(',') }}",
+                window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
+                overlap_minutes="{{ params.overlap_minutes }}", intacct_conn_id=conns["intacct_conn_id"],
+                pool=conns["intacct_conn_id"])
+            render = RenderFileOperator(
+                task_id=f"render_{export}", source_task_id=extract.task_id,
+                mapping=f"{{{{ params.{export}_mapping }}}}", force="{{ params.force }}", waive="{{ params.waive }}",
+                destination=sftp_destination(conns["sftp_conn_id"], "{{ params.remote_dir }}"),
+                interchange=part.interchange, ack_within_hours=part.ack_within_hours)
+            deliver = SftpDeliverOperator(task_id=f"deliver_{export}", source_task_id=render.task_id,
+                                          sftp_conn_id=conns["sftp_conn_id"], remote_dir="{{ params.remote_dir }}",
+                                          force="{{ params.force }}", dry_run="{{ params.dry_run }}")
+            extract >> render >> deliver
+            deliver >> poll_acks
+        watch(dag)  # poll_acks runs whatever happened: the watcher makes a failure fail the run
+
+broken_profile_dags(INTEGRATION, found, DEFAULTS)

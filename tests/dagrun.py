@@ -8,14 +8,33 @@ DAGS = Path(__file__).resolve().parent.parent / "dags"
 
 
 def load_dag(dag_id: str):
-    """The DAG of ``dags/<dag_id>.py``, its tasks with no Airflow retries (``dag.test()`` would sit out the retry
-    delays; a hook's own retries still run)."""
+    """The DAG ``dag_id`` of ``dags/<integration>.py`` (a partner's DAG ``<integration>__<partner>`` comes from its
+    integration's file), its tasks with no Airflow retries (``dag.test()`` would sit out the retry delays; a hook's
+    own retries still run)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(DAGS / f"{dag_id}.py"), safe_mode=False).dags[dag_id]
+    dag = DagBag(dag_folder=str(DAGS / f"{dag_id.split('__')[0]}.py"), safe_mode=False).dags[dag_id]
     for task in dag.tasks:
         task.retries = 0
     return dag
+
+
+def load_partner_dag(dag_id: str, profile: str, folder: Path):
+    """``dag_id`` built from ``profile`` (a partner profile's YAML, written into ``folder`` as the only profile), the
+    way the DAG processor builds it from include/partners; its tasks with no Airflow retries."""
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{dag_id.split('__')[1]}.yaml").write_text(profile)
+    before = os.environ.get("MLC_PARTNERS_DIR")
+    os.environ["MLC_PARTNERS_DIR"] = str(folder)
+    try:
+        return load_dag(dag_id)
+    finally:
+        if before is None:
+            os.environ.pop("MLC_PARTNERS_DIR")
+        else:
+            os.environ["MLC_PARTNERS_DIR"] = before
 
 
 def clear_and_rerun(run, dag, task_id: str) -> str:

@@ -33,11 +33,11 @@ def intacct(sftp_connections, use_connections, mlc_state, smtp_inbox):
 def test_a_changed_host_key_mails_the_fingerprint_and_what_to_do(intacct, smtp_inbox, airflow_db):
     _gateway, sftp = intacct
     sftp.inject("host_key_change", times=None)
-    run = load_dag("intacct_to_sftp").test(run_conf=WINDOW)
+    run = load_dag("intacct_to_sftp__acme").test(run_conf=WINDOW)
     assert {ti.task_id: ti.state for ti in run.get_task_instances()}["deliver_bills"] == "failed"
     # Both tasks that reach the server failed on the key: one mail each, each with the same advice.
-    assert sorted(m["Subject"] for m in smtp_inbox) == ["[ml-connector] intacct_to_sftp.deliver_bills needs a person",
-                                                         "[ml-connector] intacct_to_sftp.poll_acks needs a person"]
+    assert sorted(m["Subject"] for m in smtp_inbox) == ["[ml-connector] intacct_to_sftp__acme.deliver_bills needs a person",
+                                                         "[ml-connector] intacct_to_sftp__acme.poll_acks needs a person"]
     mail = next(m for m in smtp_inbox if "deliver_bills" in m["Subject"])
     assert mail["To"] == "ap-oncall@example.com"
     text = body(mail)
@@ -48,7 +48,7 @@ def test_a_changed_host_key_mails_the_fingerprint_and_what_to_do(intacct, smtp_i
 
 def test_a_rejecting_ack_mails_the_file_and_the_codes(intacct, smtp_inbox):
     _gateway, sftp = intacct
-    dag = load_dag("intacct_to_sftp")
+    dag = load_dag("intacct_to_sftp__acme")
     assert dag.test(run_conf=WINDOW).state == "success"
     x12 = next(p.read_text() for p in (sftp.home("partner") / "outbound").iterdir() if p.name.endswith(".x12"))
     gs06 = x12.split("~\n")[1].split("*")[6]
@@ -60,7 +60,7 @@ def test_a_rejecting_ack_mails_the_file_and_the_codes(intacct, smtp_inbox):
     (acks / "997_reject.x12").write_text(isa + "\n" + "~\n".join(segments) + "~\n")
     run = dag.test(run_conf=WINDOW)
     assert {ti.task_id: ti.state for ti in run.get_task_instances()}["poll_acks"] == "failed"
-    assert [m["Subject"] for m in smtp_inbox] == ["[ml-connector] intacct_to_sftp.poll_acks needs a person"]
+    assert [m["Subject"] for m in smtp_inbox] == ["[ml-connector] intacct_to_sftp__acme.poll_acks needs a person"]
     text = body(smtp_inbox[0])
     assert "997_reject.x12: set 0001 of outbound/MLC_810_" in text and "rejected (status R, codes 5" in text
     assert "send the file again with the `force` Param" in text
@@ -94,11 +94,11 @@ def test_an_exact_consent_that_died_mails_the_command_to_run(sftp_connections, u
     with ExactSandbox(seed=ExactSeed(invoices=5), window_seconds=1.0) as exact:
         use_connections(exact.connections())
         exact.revoke()
-        run = load_dag("exact_online_to_sftp").test(run_conf={**WINDOW, "exports": ["purchase_invoices"]})
+        run = load_dag("exact_online_to_sftp__warehouse_erp").test(run_conf={**WINDOW, "exports": ["purchase_invoices"]})
     failed = sorted(ti.task_id for ti in run.get_task_instances() if ti.state == "failed")
     assert failed == ["extract_purchase_invoices", "watcher"]  # the watcher fails the run, and sends nothing
     assert [m["Subject"] for m in smtp_inbox] == [
-        "[ml-connector] exact_online_to_sftp.extract_purchase_invoices needs a person"]
+        "[ml-connector] exact_online_to_sftp__warehouse_erp.extract_purchase_invoices needs a person"]
     assert "ExactReauthRequired" in body(smtp_inbox[0]) and "run `mlc exact-auth" in body(smtp_inbox[0])
 
 

@@ -16,7 +16,7 @@ from sandbox.intacct_data import Seed
 from tests.dagrun import clear_and_rerun, load_dag
 
 pytestmark = pytest.mark.integration
-SCOPE = watermark_scope("intacct_to_sftp", "bills", "intacct_default")
+SCOPE = watermark_scope("intacct_to_sftp__acme", "bills", "intacct_default")
 # The schedule is Mondays 06:00 UTC; a run started for this moment reads the week before it: [Oct 26, Nov 2).
 MONDAY = datetime(2026, 11, 2, 6, tzinfo=timezone.utc)
 
@@ -30,7 +30,7 @@ def env(sftp_connections, use_connections, mlc_state):
 
 @pytest.fixture
 def dag(airflow_db):
-    return load_dag("intacct_to_sftp")
+    return load_dag("intacct_to_sftp__acme")
 
 
 def audits(text: str) -> list[dict]:

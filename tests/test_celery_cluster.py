@@ -97,7 +97,7 @@ def test_every_dag_on_celery_and_a_killed_worker_loses_and_duplicates_nothing(tm
             fault.arm("sftp", "slow", times=None, seconds=600, path_contains="MLC_810")
             first = [d for d in expected if d != "stampli_to_intacct"]
             triggered = trigger_every_dag(cluster, first)
-            delivery = WorkerKiller(cluster, "intacct_to_sftp", "deliver_bills", in_flight=lambda: True,
+            delivery = WorkerKiller(cluster, "intacct_to_sftp__acme", "deliver_bills", in_flight=lambda: True,
                                     after_kill=lambda: fault.clear("sftp", "slow"))
             runs = wait_for_runs(cluster, triggered, timeout=900, on_tick=delivery.tick)
 

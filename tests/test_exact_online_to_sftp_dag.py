@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -12,11 +13,20 @@ from mlc.formats.x12_ack import read_acks
 from mlc.operators.audit import parse_audit_line
 from sandbox.exact import ExactSandbox
 from sandbox.exact_data import ExactSeed
-from tests.dagrun import load_dag
+from tests.dagrun import load_partner_dag
 from tests.edi.validators import bots_errors, x12_envelope_errors
 
 pytestmark = pytest.mark.integration
-WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
+WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0,
+          "exports": ["purchase_invoices", "payments"]}
+REPO = Path(__file__).resolve().parent.parent
+# The shipped warehouse_erp profile, taking every document the integration offers.
+ERP_EVERY_EXPORT = (REPO / "include" / "partners" / "warehouse_erp.yaml").read_text().replace(
+    "      payments: exact_online_to_sftp/payments_x12_820\n",
+    "      payments: exact_online_to_sftp/payments_x12_820\n      suppliers: exact_online_to_sftp/suppliers_csv\n"
+    "      gl_accounts: exact_online_to_sftp/gl_accounts_csv\n"
+    "      gl_account_mappings: exact_online_to_sftp/gl_account_mappings_csv\n"
+    "      cost_centres: exact_online_to_sftp/cost_centres_csv\n      cost_units: exact_online_to_sftp/cost_units_csv\n")
 
 
 @pytest.fixture
@@ -27,8 +37,9 @@ def env(sftp_connections, use_connections, mlc_state):
 
 
 @pytest.fixture
-def dag(airflow_db):
-    return load_dag("exact_online_to_sftp")
+def dag(airflow_db, tmp_path):
+    assert "cost_units_csv" in ERP_EVERY_EXPORT
+    return load_partner_dag("exact_online_to_sftp__warehouse_erp", ERP_EVERY_EXPORT, tmp_path / "partners")
 
 
 def inbound(sftp) -> dict[str, bytes]:
@@ -108,9 +119,9 @@ def test_files_the_erp_has_processed_are_acknowledged_once(dag, env, capsys):
                                     "cost_centres", "cost_units"])
 def test_every_export_the_form_offers_runs(dag, env, export):
     _exact, sftp = env
-    assert list(dag.params.get_param("exports").schema["items"]["enum"]) == [
+    assert sorted(dag.params.get_param("exports").schema["items"]["enum"]) == sorted([
         "purchase_invoices", "suppliers", "gl_accounts", "gl_account_mappings", "payments", "cost_centres",
-        "cost_units"]
+        "cost_units"])
 
     run = dag.test(run_conf={**WINDOW, "exports": [export]})
 

@@ -142,14 +142,14 @@ class DagSpec:
 
 
 DAGS = {
-    "intacct_to_sftp": DagSpec(("intacct",), {**WINDOW, "exports": ["bills"]},
+    "intacct_to_sftp__acme": DagSpec(("intacct",), {**WINDOW, "exports": ["bills"]},
                                lambda s: _window_bills(s, "RECORDID"),
                                lambda s: _big_numbers(s.sftp.home("partner") / "outbound", "MLC_810_")),
     "stampli_to_intacct": DagSpec(("intacct",), {}, lambda s: s.notes["expected"], _stampli_posted,
                                   prepare=_drop_stampli_file),
-    "exact_online_to_sftp": DagSpec(("exact",), {**WINDOW, "exports": ["purchase_invoices"]}, _exact_entries,
+    "exact_online_to_sftp__warehouse_erp": DagSpec(("exact",), {**WINDOW, "exports": ["purchase_invoices"]}, _exact_entries,
                                     lambda s: _big_numbers(s.sftp.home("partner") / "inbound", "EXACT_810_")),
-    "intacct_to_sterling": DagSpec(("intacct", "sterling"), WINDOW, lambda s: _window_bills(s, "RECORDNO"),
+    "intacct_to_sterling__sterling_hub": DagSpec(("intacct", "sterling"), WINDOW, lambda s: _window_bills(s, "RECORDNO"),
                                    _sterling_uploads),
     "sterling_mailbox_poll": DagSpec(("sterling",), {}, _inbound_messages, _handed_on),
     "intacct_to_snowflake": DagSpec(("intacct", "snowflake"), {**WINDOW, "tables": ["ap_bill"], "merge_via": "sql_api"},
@@ -213,11 +213,11 @@ SFTP = [("dropped SFTP connection", lambda s: s.sftp.inject("disconnect")),
         ("full remote disk", lambda s: s.sftp.inject("disk_full", times=None)),
         ("slow SFTP server", lambda s: s.sftp.inject("slow", times=None, seconds=0.2))]
 FAULTS: dict[str, list[tuple[str, Callable[[Systems], None]]]] = {
-    "intacct_to_sftp": INTACCT + SFTP,
+    "intacct_to_sftp__acme": INTACCT + SFTP,
     "stampli_to_intacct": INTACCT + [
         ("timeout after commit", lambda s: s.intacct.inject("commit_then_drop")),
         ("524 after commit", lambda s: s.intacct.inject("commit_then_524"))] + SFTP,
-    "exact_online_to_sftp": [
+    "exact_online_to_sftp__warehouse_erp": [
         ("expired session", lambda s: s.exact.inject("expired_token")),
         ("rate limit", lambda s: s.exact.inject("rate_limit", times=3)),
         ("5xx", lambda s: s.exact.inject("http_5xx", times=2, status=503)),
@@ -226,7 +226,7 @@ FAULTS: dict[str, list[tuple[str, Callable[[Systems], None]]]] = {
         ("body cut mid-way", lambda s: s.exact.inject("cut_body", path_contains="/api/v1/")),
         ("token answer lost", _exact_token_lost),
         ("token rotation race", _exact_rotation_race)] + SFTP,
-    "intacct_to_sterling": INTACCT[:3] + [
+    "intacct_to_sterling__sterling_hub": INTACCT[:3] + [
         ("5xx", lambda s: s.sterling.inject("http_5xx", times=2, status=503)),
         ("timeout after commit", lambda s: s.sterling.inject("answer_lost", body_contains="ISA*")),
         ("partner create answer lost", lambda s: s.sterling.inject("answer_lost", body_contains='"partnerName"')),
@@ -408,10 +408,10 @@ def test_missed_runs(server_sets, use_connections, mlc_state, capfd):
     delivery, once (intacct_to_sftp's weekly schedule; the bills change over the 30 days before ANCHOR)."""
     from datetime import timedelta, timezone
 
-    systems = server_sets.for_case("intacct_to_sftp")
+    systems = server_sets.for_case("intacct_to_sftp__acme")
     for server in (systems.sftp, systems.intacct):
         use_connections(server.connections())
-    dag = _load("intacct_to_sftp")
+    dag = _load("intacct_to_sftp__acme")
     first = datetime(2026, 10, 26, 6, tzinfo=timezone.utc)  # reads [Oct 19, Oct 26)
     assert dag.test(logical_date=first, run_conf={"exports": ["bills"]}).state == "success"
     late = dag.test(logical_date=first + timedelta(weeks=4), run_conf={"exports": ["bills"]})  # three runs missed
@@ -421,6 +421,6 @@ def test_missed_runs(server_sets, use_connections, mlc_state, capfd):
         ["2026-10-19 05:45:00", "2026-11-23 06:00:00"])]
     delivered = _big_numbers(systems.sftp.home("partner") / "outbound", "MLC_810_")
     lost, duplicated = len(set(expected) - set(delivered)), len(delivered) - len(set(delivered))
-    _record({"dag": "intacct_to_sftp", "fault": "missed runs (3 weeks)", "outcome": late.state,
+    _record({"dag": "intacct_to_sftp__acme", "fault": "missed runs (3 weeks)", "outcome": late.state,
              "expected": len(expected), "lost": lost, "duplicated": duplicated, "log": "caught up from the watermark"})
     assert late.state == "success" and expected and (lost, duplicated) == (0, 0)

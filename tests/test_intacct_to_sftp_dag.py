@@ -6,10 +6,11 @@ import csv
 import io
 import re
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
-from tests.dagrun import clear_and_rerun, load_dag
+from tests.dagrun import clear_and_rerun, load_partner_dag
 from mlc.operators.audit import parse_audit_line
 from mlc.hooks.retry import RetryPolicy
 from sandbox.intacct import IntacctSandbox
@@ -17,7 +18,15 @@ from sandbox.intacct_data import Seed
 from tests.edi.validators import bots_errors, x12_envelope_errors
 
 pytestmark = pytest.mark.integration
-WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
+REPO = Path(__file__).resolve().parent.parent
+WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0,
+          "exports": ["vendors", "bills"]}
+# The shipped acme profile, taking every document the integration offers.
+ACME_EVERY_EXPORT = (REPO / "include" / "partners" / "acme.yaml").read_text().replace(
+    "      bills: intacct_to_sftp/bills_x12_810\n",
+    "      bills: intacct_to_sftp/bills_x12_810\n      gl_accounts: intacct_to_sftp/gl_accounts_csv\n"
+    "      dimensions: intacct_to_sftp/dimensions_csv\n      payments: intacct_to_sftp/payments_csv\n"
+    "      deletes: intacct_to_sftp/deletes_csv\n")
 
 
 @pytest.fixture
@@ -28,8 +37,9 @@ def env(sftp_connections, use_connections, mlc_state):
 
 
 @pytest.fixture
-def dag(airflow_db):
-    return load_dag("intacct_to_sftp")
+def dag(airflow_db, tmp_path):
+    assert "deletes_csv" in ACME_EVERY_EXPORT
+    return load_partner_dag("intacct_to_sftp__acme", ACME_EVERY_EXPORT, tmp_path / "partners")
 
 
 def outbound(sftp) -> dict[str, bytes]:
@@ -331,8 +341,8 @@ def test_a_reference_list_goes_whole_whenever_it_changed(dag, env, capsys):
 @pytest.mark.parametrize("export", ["vendors", "bills", "gl_accounts", "dimensions", "payments", "deletes"])
 def test_every_export_the_form_offers_runs(dag, env, export):
     _gateway, sftp = env
-    assert list(dag.params.get_param("exports").schema["items"]["enum"]) == [
-        "vendors", "bills", "gl_accounts", "dimensions", "payments", "deletes"]
+    assert sorted(dag.params.get_param("exports").schema["items"]["enum"]) == sorted([
+        "vendors", "bills", "gl_accounts", "dimensions", "payments", "deletes"])
 
     run = dag.test(run_conf={**WINDOW, "exports": [export]})
 

@@ -27,7 +27,7 @@ def env(sftp_connections, use_connections, mlc_state):
 
 @pytest.fixture
 def dag(airflow_db):
-    return load_dag("intacct_to_sterling")
+    return load_dag("intacct_to_sterling__sterling_hub")
 
 
 def audits(text: str) -> list[dict]:
@@ -179,7 +179,7 @@ def test_a_scheduled_run_moves_the_marks_of_what_it_delivered(dag, env):
     assert run.state == "success"
     end = datetime(2026, 11, 9, 4, tzinfo=timezone.utc)  # the daily interval that ends at this run
     for export in ("vendors", "bills"):
-        assert Watermarks().get(watermark_scope("intacct_to_sterling", export, "intacct_default")) == end
+        assert Watermarks().get(watermark_scope("intacct_to_sterling__sterling_hub", export, "intacct_default")) == end
 
 
 def test_a_vendor_waived_on_purpose_lets_the_run_go_green_without_its_bills(dag, env, capsys):

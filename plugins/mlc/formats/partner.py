@@ -41,6 +41,14 @@ INTEGRATIONS: dict[str, tuple[dict[str, str], dict[str, str], tuple[str, ...]]] 
 }
 PROFILE_KEYS = {"partner", "name", "description", "enabled", "integrations"}
 INTEGRATION_KEYS = {"connections", "folders", "documents", "schedule", "interchange", "acknowledgments", "enabled"}
+# intacct_to_sterling only: which vendors (Sterling trading partners) this profile serves, and the trading
+# partner fields it sets over what the vendor says, on every sync (so a re-sync never undoes them).
+STERLING_KEYS = {"vendors", "sterling_partner"}
+STERLING_PARTNER_FIELDS = {"community", "emailAddress", "phone", "givenName", "surname", "timeZone", "addressLine1",
+                           "city", "postalCode"}
+VENDOR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+#: the connections whose systems take one caller at a time: each gets an Airflow pool named after it
+POOLED = {"intacct_conn_id": "Sage Intacct company", "exact_online_conn_id": "Exact Online division"}
 
 
 def partners_dir() -> Path:
@@ -66,16 +74,28 @@ class PartnerIntegration:
     interchange: dict[str, Any] = field(default_factory=dict)  # {"x12": {...}, "edifact": {...}}
     ack_within_hours: float | None = None
     enabled: bool = True
+    vendors: tuple[str, ...] | None = None  # intacct_to_sterling: the vendors this profile serves (None: the rest)
+    sterling_partner: dict[str, str] = field(default_factory=dict)  # trading partner fields laid over the vendor's
 
     def mapping(self, document: str) -> dict[str, Any]:
         """The document's mapping with this partner's interchange IDs and acknowledgment rule laid over it."""
-        mapping = copy.deepcopy(load_mapping(mapping_path(self.documents[document])))
-        section = mapping.get(mapping["format"])
-        if mapping["format"] in ("x12", "edifact") and isinstance(section, dict):
-            section.update(copy.deepcopy(self.interchange.get(mapping["format"], {})))
-            if self.ack_within_hours is not None:
-                section["ack_expected_within_hours"] = self.ack_within_hours
+        return with_partner(load_mapping(mapping_path(self.documents[document])), self.interchange,
+                            self.ack_within_hours)
+
+
+def with_partner(mapping: dict[str, Any], interchange: dict[str, Any] | None, ack_within_hours: float | None
+                 ) -> dict[str, Any]:
+    """A copy of ``mapping`` with a partner's interchange IDs (sender, receiver, recipient) and the hours within
+    which it acknowledges laid over its X12 or EDIFACT section; other formats come back unchanged."""
+    if not interchange and ack_within_hours is None:
         return mapping
+    mapping = copy.deepcopy(mapping)
+    section = mapping.get(mapping["format"])
+    if mapping["format"] in ("x12", "edifact") and isinstance(section, dict):
+        section.update(copy.deepcopy((interchange or {}).get(mapping["format"], {})))
+        if ack_within_hours is not None:
+            section["ack_expected_within_hours"] = ack_within_hours
+    return mapping
 
 
 @dataclass(frozen=True)
@@ -116,7 +136,7 @@ def load_partner(path: str | Path) -> Partner:
 
 def _integration(name: str, spec: Any, source: str) -> PartnerIntegration:
     where = f"integrations.{name}"
-    check_keys(spec, INTEGRATION_KEYS, where, source)
+    check_keys(spec, INTEGRATION_KEYS | (STERLING_KEYS if name == "intacct_to_sterling" else set()), where, source)
     connections_default, folders_default, documents_allowed = INTEGRATIONS[name]
     connections = {**connections_default, **_strings(spec, "connections", set(connections_default), CONN_ID,
                                                        where, source)}
@@ -162,8 +182,16 @@ def _integration(name: str, spec: Any, source: str) -> PartnerIntegration:
     enabled = spec.get("enabled", True)
     if not isinstance(enabled, bool):
         raise fail(f"{where}.enabled must be true or false", source, spec, "enabled")
+    vendors = spec.get("vendors")
+    if vendors is not None and (not isinstance(vendors, list) or not vendors
+                                or not all(isinstance(v, str) and VENDOR_ID.match(v) for v in vendors)):
+        raise fail(f"{where}.vendors must list Intacct VENDORIDs (leave it out to serve every other vendor)",
+                   source, spec, "vendors")
+    overrides = _strings(spec, "sterling_partner", STERLING_PARTNER_FIELDS, re.compile(r"^[^\x00-\x1f\x7f]{1,100}$"),
+                         where, source)
     return PartnerIntegration(name, connections, folders, documents, schedule, interchange,
-                              float(hours) if hours is not None else None, enabled)
+                              float(hours) if hours is not None else None, enabled,
+                              tuple(vendors) if vendors is not None else None, overrides)
 
 
 def _strings(spec: dict, key: str, allowed: set[str], pattern: re.Pattern[str], where: str, source: str
@@ -180,3 +208,40 @@ def load_partners(folder: Path | None = None) -> list[Partner]:
     """Every profile in ``folder`` (default :func:`partners_dir`), by partner id; switched-off ones included."""
     folder = folder or partners_dir()
     return [load_partner(path) for path in sorted(folder.glob("*.yaml"))] if folder.is_dir() else []
+
+
+def dag_id(integration: str, partner: str) -> str:
+    """The id of the DAG that runs ``integration`` for ``partner``."""
+    return f"{integration}__{partner}"
+
+
+def taking_part(integration: str, partners: list[Partner] | None = None) -> list[tuple[Partner, PartnerIntegration]]:
+    """The switched-on partners of ``integration`` with their part in it, by partner id."""
+    found = load_partners() if partners is None else partners
+    return [(p, part) for p in found if (part := p.takes_part_in(integration)) is not None]
+
+
+def vendor_scope(part: PartnerIntegration, partners: list[Partner]) -> tuple[list[str] | None, list[str]]:
+    """Which vendors an intacct_to_sterling profile serves: ``(only, except_)``. A profile listing vendors serves
+    those; one without a list serves every vendor that no other profile on the same Intacct company and Sterling
+    lists, so each vendor's bills go once, in its own profile's document type and mailbox."""
+    if part.vendors is not None:
+        return list(part.vendors), []
+    same = (part.connections["intacct_conn_id"], part.connections["sterling_conn_id"])
+    claimed = {v for _p, other in taking_part("intacct_to_sterling", partners) if other.vendors
+               and (other.connections["intacct_conn_id"], other.connections["sterling_conn_id"]) == same
+               for v in other.vendors}
+    return None, sorted(claimed)
+
+
+def pools(partners: list[Partner] | None = None) -> dict[str, str]:
+    """One Airflow pool (one slot) per Intacct company and Exact division that a switched-on profile uses, by
+    connection id, with its description: the systems behind them take one caller at a time."""
+    found: dict[str, str] = {}
+    for p in load_partners() if partners is None else partners:
+        for integration in p.integrations:
+            part = p.takes_part_in(integration)
+            for key, what in POOLED.items():
+                if part is not None and key in part.connections:
+                    found.setdefault(part.connections[key], f"{what} behind {part.connections[key]}: one caller at a time")
+    return dict(sorted(found.items()))

@@ -30,6 +30,8 @@ class IntacctExtractOperator(StagedExtractOperator):
     :param dimensions: the dimension objects the ``dimensions`` export reads (templated; custom ones too).
     :param extra_fields: more fields to read, by object (``{"APBILL": ["CUSTOMFIELD"]}``; templated): a
         customer's custom fields.
+    :param vendor_ids: stage only the vendors and bills of these VENDORIDs (a partner profile serving them).
+    :param except_vendor_ids: stage none of these vendors' records (the vendors other profiles serve).
     :param intacct_conn_id: Intacct connection (templated). Other parameters: :class:`StagedExtractOperator`.
     """
 
@@ -38,10 +40,18 @@ class IntacctExtractOperator(StagedExtractOperator):
                                       "extra_fields")
 
     def __init__(self, *, intacct_conn_id: str = IntacctHook.default_conn_name, dimensions: Any = DIMENSIONS,
-                 extra_fields: Any = None, **kwargs: Any) -> None:
+                 extra_fields: Any = None, vendor_ids: list[str] | None = None,
+                 except_vendor_ids: list[str] | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("pool", "intacct_default")
         super().__init__(**kwargs)
         self.intacct_conn_id, self.dimensions, self.extra_fields = intacct_conn_id, dimensions, extra_fields
+        self.vendor_ids, self.except_vendor_ids = vendor_ids, except_vendor_ids
+
+    def _vendor_wanted(self, record: dict[str, Any]) -> bool:
+        vendor = str(record.get("VENDORID") or "").strip()
+        if self.vendor_ids is not None and vendor not in self.vendor_ids:
+            return False
+        return not (self.except_vendor_ids and vendor in self.except_vendor_ids)
 
     def fields(self, obj: str) -> list[str] | None:
         """The object's usual fields plus the extra ones asked for; ``None``: the usual ones."""
@@ -68,9 +78,11 @@ class IntacctExtractOperator(StagedExtractOperator):
     def records(self, since: datetime | None, until: datetime | None, overlap: timedelta) -> Iterator[dict[str, Any]]:
         hook = self.hook
         if self.export == "vendors":
-            yield from hook.iter_changed("VENDOR", self.fields("VENDOR"), since=since, until=until, overlap=overlap)
+            vendors = hook.iter_changed("VENDOR", self.fields("VENDOR"), since=since, until=until, overlap=overlap)
+            yield from filter(self._vendor_wanted, vendors)
         elif self.export == "bills":
-            yield from hook.iter_bills(since=since, until=until, overlap=overlap, fields=self.fields("APBILL"))
+            bills = hook.iter_bills(since=since, until=until, overlap=overlap, fields=self.fields("APBILL"))
+            yield from filter(self._vendor_wanted, bills)
         elif self.export == "gl_accounts":
             yield from hook.iter_query("GLACCOUNT")  # a reference list: always whole
         elif self.export == "payments":

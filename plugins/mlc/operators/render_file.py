@@ -23,6 +23,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow.sdk import BaseOperator, Context
 
 from mlc.formats.mapping import load_mapping, mapping_path
+from mlc.formats.partner import with_partner
 from mlc.formats.render import file_name, render
 from mlc.operators.audit import audit
 from mlc.operators.checks import truthy
@@ -50,22 +51,26 @@ class RenderFileOperator(BaseOperator):
         mapping, nothing is rendered (templated).
     :param force: render even then, and records already sent too (templated).
     :param waive: keys of records not to send (a person decided), each logged (templated).
+    :param interchange: the partner profile's interchange IDs, laid over the mapping's X12 / EDIFACT section.
+    :param ack_within_hours: the partner profile's acknowledgment deadline, laid over the mapping's.
     """
 
     template_fields: Sequence[str] = ("mapping", "destination", "force", "waive")
     ui_color = "#fdf3e1"
 
     def __init__(self, *, mapping: str, source_task_id: str, destination: str | None = None, force: Any = False,
-                 waive: Any = None, **kwargs: Any) -> None:
+                 waive: Any = None, interchange: dict[str, Any] | None = None, ack_within_hours: float | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mapping, self.source_task_id = mapping, source_task_id
         self.destination, self.force, self.waive = destination, force, waive
+        self.interchange, self.ack_within_hours = interchange, ack_within_hours
 
     def execute(self, context: Context) -> dict[str, Any]:
         staged = context["ti"].xcom_pull(task_ids=self.source_task_id)
         if not staged:
             raise AirflowSkipException(f"{self.source_task_id} staged nothing")
-        mapping = load_mapping(mapping_path(self.mapping))
+        mapping = with_partner(load_mapping(mapping_path(self.mapping)), self.interchange, self.ack_within_hours)
         ti = context["ti"]
         content = content_key(self.mapping, staged["sha256"])
         if self.destination and not truthy(self.force):

@@ -26,25 +26,28 @@ from mlc.operators.progress import commit_watermark, waived_keys
 from mlc.operators.staging import staged_records
 
 
-def partner_from_vendor(vendor: Mapping[str, Any], community: str, time_zone: str) -> dict[str, Any]:
-    """The SFG trading partner for one Intacct vendor; raises ``ValueError`` naming a missing field."""
+def partner_from_vendor(vendor: Mapping[str, Any], community: str, time_zone: str,
+                        overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The SFG trading partner for one Intacct vendor, with the partner profile's ``overrides`` laid over what the
+    vendor says (every sync, so a re-sync never undoes them); raises ``ValueError`` naming a missing field."""
     vendor_id = str(vendor.get("VENDORID") or "").strip()
     name = str(vendor.get("NAME") or "").strip()
-    email = str(get_path(vendor, "DISPLAYCONTACT.EMAIL1") or "").strip()
-    phone = str(get_path(vendor, "DISPLAYCONTACT.PHONE1") or "").strip()
-    for field, value in (("VENDORID", vendor_id), ("NAME", name), ("DISPLAYCONTACT.EMAIL1", email),
-                         ("DISPLAYCONTACT.PHONE1", phone)):
-        if not value:
-            raise ValueError(f"{field} is empty; Sterling needs it for a trading partner")
     first, _, rest = name.partition(" ")
-    return {"partnerName": vendor_id, "code": vendor_id, "community": community, "authenticationType": "Local",
-            "username": vendor_id.lower(), "emailAddress": email, "phone": phone, "givenName": first,
-            "surname": rest or first, "timeZone": time_zone,
-            "addressLine1": str(get_path(vendor, "DISPLAYCONTACT.MAILADDRESS.ADDRESS1") or ""),
-            "city": str(get_path(vendor, "DISPLAYCONTACT.MAILADDRESS.CITY") or ""),
-            "postalCode": str(get_path(vendor, "DISPLAYCONTACT.MAILADDRESS.ZIP") or ""),
-            "isInitiatingConsumer": True, "isInitiatingProducer": True, "isListeningConsumer": False,
-            "isListeningProducer": False, "doesUseSSH": False, "useGlobalMailbox": False}
+    partner = {"partnerName": vendor_id, "code": vendor_id, "community": community, "authenticationType": "Local",
+               "username": vendor_id.lower(), "emailAddress": str(get_path(vendor, "DISPLAYCONTACT.EMAIL1") or "").strip(),
+               "phone": str(get_path(vendor, "DISPLAYCONTACT.PHONE1") or "").strip(), "givenName": first,
+               "surname": rest or first, "timeZone": time_zone,
+               "addressLine1": str(get_path(vendor, "DISPLAYCONTACT.MAILADDRESS.ADDRESS1") or ""),
+               "city": str(get_path(vendor, "DISPLAYCONTACT.MAILADDRESS.CITY") or ""),
+               "postalCode": str(get_path(vendor, "DISPLAYCONTACT.MAILADDRESS.ZIP") or ""),
+               "isInitiatingConsumer": True, "isInitiatingProducer": True, "isListeningConsumer": False,
+               "isListeningProducer": False, "doesUseSSH": False, "useGlobalMailbox": False}
+    partner.update(overrides or {})
+    for field, key, value in (("VENDORID", "partnerName", vendor_id), ("NAME", "givenName", name),
+                              ("DISPLAYCONTACT.EMAIL1", "emailAddress", None), ("DISPLAYCONTACT.PHONE1", "phone", None)):
+        if not (value if value is not None else partner[key]):
+            raise ValueError(f"{field} is empty; Sterling needs it for a trading partner")
+    return partner
 
 
 class SterlingPartnersOperator(BaseOperator):
@@ -53,6 +56,7 @@ class SterlingPartnersOperator(BaseOperator):
     :param vendors_task_id: the extract task whose XCom names the staged vendors.
     :param bills_task_id: the extract task whose XCom names the staged bills (their vendors must exist).
     :param community: the Sterling community partners join (templated).
+    :param partner_fields: trading partner fields from the partner profile, laid over the vendor's on every sync.
     """
 
     template_fields: Sequence[str] = ("waive", "community", "sterling_conn_id", "intacct_conn_id", "dry_run")
@@ -61,9 +65,9 @@ class SterlingPartnersOperator(BaseOperator):
     def __init__(self, *, vendors_task_id: str, bills_task_id: str, community: str = "MLC Suppliers",
                  time_zone: str = "-005", sterling_conn_id: str = SterlingHook.default_conn_name,
                  intacct_conn_id: str = IntacctHook.default_conn_name, dry_run: Any = False, waive: Any = None,
-                 **kwargs: Any) -> None:
+                 partner_fields: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.waive = waive
+        self.waive, self.partner_fields = waive, dict(partner_fields or {})
         self.vendors_task_id, self.bills_task_id = vendors_task_id, bills_task_id
         self.community, self.time_zone, self.dry_run = community, time_zone, dry_run
         self.sterling_conn_id, self.intacct_conn_id = sterling_conn_id, intacct_conn_id
@@ -94,7 +98,7 @@ class SterlingPartnersOperator(BaseOperator):
                       reason="listed in the waive Param: not synced")
                 continue
             try:
-                partner = partner_from_vendor(vendors[vendor_id], self.community, self.time_zone)
+                partner = partner_from_vendor(vendors[vendor_id], self.community, self.time_zone, self.partner_fields)
             except ValueError as exc:
                 outcome[vendor_id] = "rejected"
                 audit("partner_rejected", context, logger=self.log, vendor=vendor_id, reason=str(exc))
@@ -112,7 +116,7 @@ class SterlingPartnersOperator(BaseOperator):
                 continue
             outcome[vendor_id] = status
             audit("partner_synced", context, logger=self.log, vendor=vendor_id, partner=partner_id, status=status,
-                  community=self.community)
+                  community=partner["community"], overrides=",".join(sorted(self.partner_fields)) or None)
         counts = {s: sum(1 for v in outcome.values() if v == s) for s in sorted(set(outcome.values()))}
         self.log.info("Trading partners: %s (Sterling calls: %s)", counts, sterling.calls)
         failed = sorted(v for v, s in outcome.items() if s == "rejected")

@@ -22,6 +22,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from mlc.formats.mapping import load_mapping, mapping_path
+from mlc.formats.partner import with_partner
 from mlc.formats.render import render
 from mlc.hooks.sterling import SterlingError, SterlingHook, SterlingUnavailable
 from mlc.operators.audit import audit
@@ -42,6 +43,7 @@ class SterlingUploadOperator(BaseOperator):
     :param hook_kwargs: passed to :class:`SterlingHook` (timeouts, retry pacing).
     :param partners_task_id: the partner sync task; the bills of vendors it could not create wait for it.
     :param waive: bills (RECORDID or RECORDNO) or vendors (VENDORID) a person decided not to send (templated).
+    :param interchange: the partner profile's interchange IDs, laid over the mapping's X12 section.
     """
 
     template_fields: Sequence[str] = ("mapping", "mailbox_template", "sterling_conn_id", "force", "dry_run", "waive")
@@ -50,8 +52,9 @@ class SterlingUploadOperator(BaseOperator):
     def __init__(self, *, source_task_id: str, mapping: str, mailbox_template: str = "/{partner}/Inbox",
                  sterling_conn_id: str = SterlingHook.default_conn_name, force: Any = False, dry_run: Any = False,
                  hook_kwargs: dict[str, Any] | None = None, partners_task_id: str | None = None, waive: Any = None,
-                 **kwargs: Any) -> None:
+                 interchange: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.interchange = interchange
         self.partners_task_id, self.waive = partners_task_id, waive
         self.source_task_id, self.mapping, self.mailbox_template = source_task_id, mapping, mailbox_template
         self.sterling_conn_id, self.force, self.dry_run = sterling_conn_id, force, dry_run
@@ -61,7 +64,7 @@ class SterlingUploadOperator(BaseOperator):
         staged = context["ti"].xcom_pull(task_ids=self.source_task_id)
         if not staged or not staged.get("records"):
             raise AirflowSkipException(f"{self.source_task_id} staged no bill")
-        mapping = load_mapping(mapping_path(self.mapping))
+        mapping = with_partner(load_mapping(mapping_path(self.mapping)), self.interchange, None)
         document = str(mapping.get("document") or mapping["format"])
         hook = SterlingHook(self.sterling_conn_id, **self.hook_kwargs)
         ledger, store = DeliveryLedger(), control_number_store()
