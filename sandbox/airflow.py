@@ -159,8 +159,12 @@ class Airflow:
         return True
 
     def ensure_pools(self) -> None:
-        """One pool per external API account whose concurrency is limited (README, "Connections")."""
-        for name, (slots, description) in POOLS.items():
+        """One pool per external API account whose concurrency is limited (README, "Connections"): the defaults'
+        and every Intacct company and Exact division a partner profile names."""
+        from mlc.formats.partner import pools
+
+        wanted = {**POOLS, **{name: (1, description) for name, description in pools().items()}}
+        for name, (slots, description) in wanted.items():
             body = {"name": name, "slots": slots, "description": description, "include_deferred": False}
             existing = self._session.get(f"{self.url}/api/v2/pools/{name}", timeout=30)
             if existing.status_code == 200:

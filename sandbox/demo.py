@@ -31,12 +31,20 @@ DEMO_RETRY_DELAY = timedelta(seconds=10)
 
 
 def dag_ids(dags_folder: Path) -> list[str]:
-    """DAG ids declared in ``dags_folder`` (``dag_id="..."`` literals), without importing Airflow."""
+    """DAG ids declared in ``dags_folder``, without importing Airflow: ``dag_id="..."`` literals, and for a file
+    that builds one DAG per partner (``INTEGRATION = "..."``), ``<integration>__<partner>`` for each switched-on
+    partner profile of that integration."""
+    from mlc.formats.partner import dag_id, load_partners, taking_part
+
+    partners = load_partners()
     found: list[str] = []
     for path in sorted(dags_folder.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.keyword) and node.arg == "dag_id" and isinstance(node.value, ast.Constant):
                 found.append(str(node.value.value))
+            elif (isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["INTEGRATION"]
+                  and isinstance(node.value, ast.Constant)):
+                found += [dag_id(node.value.value, p.partner) for p, _part in taking_part(node.value.value, partners)]
     return found
 
 

@@ -45,6 +45,7 @@ _CLOUDFLARE = ("<!DOCTYPE html><html><head><title>Error 524</title></head><body>
                "</div></body></html>")
 SENDER_ID, SENDER_PASSWORD = "mlc_sandbox_sender", "sandbox-sender-password"  # noqa: S105 - sandbox fixture
 USER_ID, USER_PASSWORD, COMPANY_ID = "mlc_api", "sandbox-user-password", "MLC-DEMO"  # noqa: S105
+SECOND_COMPANY_ID = "MLC-WEST"  # the demo's second company: connection intacct_west
 
 
 class Fail(Exception):
@@ -86,6 +87,8 @@ class IntacctSandbox(HttpSandbox):
                  max_in_flight: int = 2, hold_seconds: float = 30, result_ttl_seconds: float = 600,
                  expired_session_style: str = "authentication", **where: Any) -> None:
         super().__init__(**where)
+        self._company = threading.local()  # the company of the request this thread serves
+        self.companies: dict[str, IntacctStore] = {}
         self.store = store or IntacctStore()
         if seed is not None:
             self.store.seed(seed)
@@ -99,6 +102,23 @@ class IntacctSandbox(HttpSandbox):
         self._lock = threading.Lock()
         self.users = {(COMPANY_ID, USER_ID): USER_PASSWORD}
         self.senders = {SENDER_ID: (SENDER_PASSWORD, {COMPANY_ID})}
+
+    @property
+    def store(self) -> IntacctStore:
+        """The data of the company the current request signed in to (the first company outside a request)."""
+        return self.companies[getattr(self._company, "id", None) or COMPANY_ID]
+
+    @store.setter
+    def store(self, store: IntacctStore) -> None:
+        self.companies[COMPANY_ID] = store
+
+    def add_company(self, company_id: str, store: IntacctStore) -> None:
+        """Serve another company on the same gateway: same Web Services sender, same API user name and password
+        (each company has its own users in Intacct; these just happen to match), its own data, sessions and
+        write history (control ids are kept per sender and company)."""
+        self.companies[company_id] = store
+        self.users[(company_id, USER_ID)] = USER_PASSWORD
+        self.senders[SENDER_ID][1].add(company_id)
 
     def _fresh_state(self) -> None:
         self.sessions: dict[str, dict[str, Any]] = {}
@@ -118,9 +138,11 @@ class IntacctSandbox(HttpSandbox):
 
     # -- plumbing ----------------------------------------------------------------------------------
     def connections(self) -> dict[str, dict[str, Any]]:
-        return {"intacct_default": {
+        """``intacct_default`` for the first company, and ``intacct_<company>`` for each other one."""
+        return {"intacct_default" if company == COMPANY_ID else "intacct_" + company.split("-")[-1].lower(): {
             "conn_type": "intacct", "host": f"{self.url}{GATEWAY_PATH}", "login": USER_ID, "password": USER_PASSWORD,
-            "extra": {"sender_id": SENDER_ID, "sender_password": SENDER_PASSWORD, "company_id": COMPANY_ID}}}
+            "extra": {"sender_id": SENDER_ID, "sender_password": SENDER_PASSWORD, "company_id": company}}
+            for company in self.companies}
 
     def _now(self) -> datetime:
         return datetime.now(timezone.utc).replace(microsecond=0)
@@ -217,6 +239,16 @@ class IntacctSandbox(HttpSandbox):
     def _operate(self, root: etree._Element, echo: dict[str, str], companies: set[str], request: Request) -> Response:
         operation = root.find("operation")
         session = self._authenticate(operation.find("authentication"), companies)
+        if isinstance(session, dict):
+            self._company.id = session["company"]
+            try:
+                return self._operate_as(operation, root, echo, session, request)
+            finally:
+                self._company.id = None
+        return self._operate_as(operation, root, echo, session, request)
+
+    def _operate_as(self, operation: etree._Element, root: etree._Element, echo: dict[str, str],
+                    session: dict[str, Any] | tuple[str, str], request: Request) -> Response:
         if isinstance(session, tuple):
             if self.expired_session_style == "401" and session[1] == "Invalid session":
                 return self._control_failure("XMLGW_JPP0002", "Sign-in information is incorrect. Please check your "

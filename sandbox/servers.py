@@ -15,7 +15,7 @@ from sandbox import stampli
 from sandbox.base import SandboxServer
 from sandbox.exact import ExactSandbox
 from sandbox.exact_data import ExactSeed
-from sandbox.intacct import IntacctSandbox
+from sandbox.intacct import SECOND_COMPANY_ID, IntacctSandbox
 from sandbox.intacct_data import IntacctStore, Seed
 from sandbox.sftp import CLIENT_KEY, SftpSandbox, SftpUser
 from sandbox.snowflake import SnowflakeSandbox
@@ -46,8 +46,15 @@ def build_intacct(root: Path, **where: Any) -> IntacctSandbox:
     root.mkdir(parents=True, exist_ok=True)
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
     store = IntacctStore(str(root / "intacct.db"))
-    seed = Seed(bills=int(os.environ.get("MLC_SANDBOX_INTACCT_BILLS", "200")), anchor=today)
-    return IntacctSandbox(store=store, seed=None if store.count("APBILL") else seed, **where)
+    bills = int(os.environ.get("MLC_SANDBOX_INTACCT_BILLS", "200"))
+    gateway = IntacctSandbox(store=store, seed=None if store.count("APBILL") else Seed(bills=bills, anchor=today),
+                             **where)
+    # A second company on the same gateway (a customer with two entities): its own, smaller, differently drawn data.
+    west = IntacctStore(str(root / "intacct_west.db"))
+    if not west.count("APBILL"):
+        west.seed(Seed(bills=max(20, bills // 2), seed=11, anchor=today))
+    gateway.add_company(SECOND_COMPANY_ID, west)
+    return gateway
 
 
 def build_servers(

@@ -46,13 +46,17 @@ def test_demo_runs_every_dag_to_success_and_stops_everything(tmp_path):
     for dag_id in dag_ids(REPO / "dags"):
         assert re.search(rf"^{dag_id}\s+manual__\S+\s+success\s", out, re.M), f"{dag_id} missing from summary"
     assert re.search(r"check_sftp_default\s+success\s+remote_path=\S+ [0-9a-f]{64}$", out, re.M)
-    assert re.search(r"^intacct_to_sftp\s+manual__\S+\s+success\s+deliver_bills\s+success\s+"
+    assert re.search(r"^intacct_to_sftp__acme\s+manual__\S+\s+success\s+deliver_bills\s+success\s+"
                      r"remote_path=outbound/MLC_810_\S+\.x12 file=\S+ [0-9a-f]{64}$", out, re.M)
     assert re.search(r"\d+ run\(s\) succeeded, 0 failed", out)
     # Per run with records: extracted = delivered + waived (dirty data included), for every DAG that extracts.
     counted = re.findall(r"^(\w+)\s+(?:manual|scheduled)__\S+\s+(\d+)\s+(\d+)\s+(\d+)$", out, re.M)
-    assert {dag for dag, *_ in counted} >= {"intacct_to_sftp", "intacct_to_sterling", "intacct_to_snowflake",
-                                            "exact_online_to_sftp"}
+    # Two partners of intacct_to_sftp (two layouts, folders, schedules and Intacct companies), two Sterling ones.
+    assert {dag for dag, *_ in counted} >= {"intacct_to_sftp__acme", "intacct_to_sftp__northwind",
+                                            "intacct_to_sterling__sterling_hub", "intacct_to_sterling__fresh_farms",
+                                            "intacct_to_snowflake", "exact_online_to_sftp__warehouse_erp"}
+    assert re.search(r"^intacct_to_sftp__northwind\s+manual__\S+\s+success\s+deliver_bills\s+success\s+"
+                     r"remote_path=northwind/in/MLC_BILLS_\S+\.txt ", out, re.M)
     assert all(int(e) == int(d) + int(w) and int(e) > 0 for _dag, e, d, w in counted), counted
     assert processes_of(str(tmp_path / "demo")) == [], "the demo left processes running"
     # The task logs are the audit trail: the scheduler's workers wrote AUDIT lines into them.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
-from tests.dagrun import clear_and_rerun, load_dag
+from tests.dagrun import clear_and_rerun, load_dag, load_partner_dag
 from mlc.operators.audit import parse_audit_line
 from mlc.hooks.retry import RetryPolicy
 from sandbox.intacct import IntacctSandbox
@@ -15,6 +16,7 @@ from sandbox.sterling import SterlingSandbox
 from tests.edi.validators import bots_errors, x12_envelope_errors
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parent.parent
 WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
 
 
@@ -26,8 +28,11 @@ def env(sftp_connections, use_connections, mlc_state):
 
 
 @pytest.fixture
-def dag(airflow_db):
-    return load_dag("intacct_to_sterling__sterling_hub")
+def dag(airflow_db, tmp_path):
+    """The hub's DAG with the hub as the only profile: it serves every vendor (tests/test_partner_dags.py splits
+    them with fresh_farms)."""
+    profile = (REPO / "include" / "partners" / "sterling_hub.yaml").read_text()
+    return load_partner_dag("intacct_to_sterling__sterling_hub", profile, tmp_path / "partners")
 
 
 def audits(text: str) -> list[dict]:

@@ -34,7 +34,7 @@ def write(tmp_path: Path, text: str, name: str = "acme") -> Path:
 
 def test_the_shipped_profiles_load_and_every_document_renders_valid_from_its_samples():
     partners = load_partners(PARTNERS)
-    assert [p.partner for p in partners] == ["acme", "sterling_hub", "warehouse_erp"]
+    assert [p.partner for p in partners] == ["acme", "fresh_farms", "northwind", "sterling_hub", "warehouse_erp"]
     lines: list[str] = []
 
     assert all(check_partner(p, lines.append) for p in partners)
