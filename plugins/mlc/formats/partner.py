@@ -146,10 +146,9 @@ def _integration(name: str, spec: Any, source: str) -> PartnerIntegration:
         raise fail(f"{where}.documents names at least one of {', '.join(documents_allowed)} with its mapping",
                    source, spec, "documents" if "documents" in spec else None)
     for document, mapping in documents.items():
-        try:
-            load_mapping(mapping_path(mapping))
-        except (ValueError, FileNotFoundError, MappingError) as exc:
-            raise fail(f"{where}.documents.{document}: {exc}", source, spec["documents"], document) from None
+        error = _mapping_error(mapping)
+        if error:
+            raise fail(f"{where}.documents.{document}: {error}", source, spec["documents"], document) from None
     schedule = None
     if spec.get("schedule") is not None:
         check_keys(spec["schedule"], {"cron", "timezone"}, f"{where}.schedule", source)
@@ -192,6 +191,27 @@ def _integration(name: str, spec: Any, source: str) -> PartnerIntegration:
     return PartnerIntegration(name, connections, folders, documents, schedule, interchange,
                               float(hours) if hours is not None else None, enabled,
                               tuple(vendors) if vendors is not None else None, overrides)
+
+
+_CHECKED: dict[tuple[str, int, int], str] = {}
+
+
+def _mapping_error(name: str) -> str:
+    """Why mapping ``name`` does not load ("" when it does), checked once per version of its file: a folder of
+    200 profiles names the same few mappings hundreds of times, and the DAG files are parsed often."""
+    try:
+        path = mapping_path(name)
+        stat = Path(path).stat()
+    except (ValueError, OSError) as exc:
+        return str(exc)
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _CHECKED:
+        try:
+            load_mapping(path)
+            _CHECKED[key] = ""
+        except (ValueError, FileNotFoundError, MappingError) as exc:
+            _CHECKED[key] = str(exc)
+    return _CHECKED[key]
 
 
 def _strings(spec: dict, key: str, allowed: set[str], pattern: re.Pattern[str], where: str, source: str

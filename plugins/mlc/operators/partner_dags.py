@@ -43,12 +43,13 @@ def profiles(integration: str, folder: Path | None = None) -> Profiles:
     found = Profiles()
     folder = folder or partners_dir()
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        if not _mentions(path, integration):  # another integration's partner: not parsed here
+            continue
         try:
             partner = load_partner(path)
         except (MappingError, ValueError, OSError) as exc:
             log.error("Partner profile %s does not load: %s", path, exc)
-            if _mentions(path, integration):  # its stand-in goes where its DAG would have been
-                found.broken[path.stem] = str(exc)
+            found.broken[path.stem] = str(exc)  # its stand-in goes where its DAG would have been
             continue
         found.loaded.append(partner)
         part = partner.takes_part_in(integration)
