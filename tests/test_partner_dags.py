@@ -129,7 +129,9 @@ def test_northwind_reads_the_second_intacct_company(partners_dir, sftp_connectio
 
 @pytest.mark.integration
 def test_sterling_partners_split_by_vendor_each_get_their_document_mailbox_and_fields(partners_dir, use_connections,
-                                                                                      mlc_state):
+                                                                                      mlc_state, capsys):
+    from mlc.cli import main
+
     fresh, hub = load_dag("intacct_to_sterling__fresh_farms"), load_dag("intacct_to_sterling__sterling_hub")
     with IntacctSandbox(seed=Seed(bills=80, anchor=datetime(2026, 11, 16))) as gateway, SterlingSandbox() as sterling:
         use_connections({**gateway.connections(), **sterling.connections()})
@@ -155,4 +157,13 @@ def test_sterling_partners_split_by_vendor_each_get_their_document_mailbox_and_f
     assert {partners[v]["community"] for v in ("V00003", "V00004") if v in partners} == {"Retail Partners"}
     assert all(partners[v]["timeZone"] == "-006" for v in ("V00003", "V00004") if v in partners)
     assert all(p["community"] == "MLC Suppliers" for v, p in partners.items() if v not in ("V00003", "V00004"))
+    # mlc status: each profile's documents, in its vendors' mailboxes (fresh_farms' twice: the second run forced).
+    capsys.readouterr()
+    assert main(["status", "fresh_farms"]) == 0 and main(["status", "sterling_hub"]) == 0
+    fresh_lines, hub_lines = capsys.readouterr().out.split("sterling_hub (")
+    assert fresh_lines.startswith(f"fresh_farms (Fresh Farms (produce suppliers)): {2 * len(ours)} file(s) sent")
+    assert f": {len(bills) - len(ours)} file(s) sent" in hub_lines.splitlines()[0]
+    assert all("sterling://sterling_default/V0000" in line and "/Orders/850_" in line
+               for line in fresh_lines.splitlines()[1:])
+    assert all("/Inbox/810_" in line and "/V00003/" not in line for line in hub_lines.splitlines()[1:])
 

@@ -103,12 +103,13 @@ def status(args: argparse.Namespace) -> int:
     from mlc.formats.partner import load_partners
     from mlc.state.status import partner_files
 
-    partners = [p for p in load_partners() if args.partner in (None, p.partner)]
+    everyone = load_partners()
+    partners = [p for p in everyone if args.partner in (None, p.partner)]
     if not partners:
         print(f"mlc status: no partner profile {args.partner!r}", file=sys.stderr)
         return 2
     for partner in partners:
-        files = partner_files(partner)
+        files = partner_files(partner, partners=everyone)
         say(f"{partner.partner} ({partner.name}): {len(files)} file(s) sent"
             + ("" if partner.enabled else " (switched off)"))
         for f in files:

@@ -128,8 +128,8 @@ class SterlingUploadOperator(BaseOperator):
                 audit("document_failed", context, logger=self.log, error=str(exc), **fields)
                 continue
             counts[status] += 1
-            ledger.record(destination, f"content:{content}", f"{mailbox}/{name}", result.bytes, ti.run_id,
-                          result.control_numbers)
+            for key in (f"content:{content}", result.sha256):  # what it says, and the document itself (mlc status)
+                ledger.record(destination, key, f"{mailbox}/{name}", result.bytes, ti.run_id, result.control_numbers)
             audit("document_uploaded", context, logger=self.log, status=status, message_id=message_id,
                   sha256=result.sha256, control=result.control_numbers, **fields)
         self.log.info("Bills to Sterling: %s, failed %s (Sterling calls: %s)", counts, len(failed), hook.calls)

@@ -65,6 +65,12 @@ class DeliveryLedger:
         with self.engine.begin() as conn:
             _upsert(conn, DELIVERIES, where, {"destination": destination, "sha256": sha256}, values)
 
+    def destinations(self, prefix: str) -> list[str]:
+        """Every destination that begins with ``prefix`` (``sterling://<conn>/``: each mailbox of a Sterling)."""
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(sa.select(DELIVERIES.c.destination).distinct()
+                                       .where(DELIVERIES.c.destination.startswith(prefix, autoescape=True))).scalars())
+
     def at(self, destination: str) -> list[dict[str, Any]]:
         """Every file delivered to exactly ``destination`` (never a folder beside or below it), control numbers
         decoded; the keys that only name content (``content:``) are left out."""
