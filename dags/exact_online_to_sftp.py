@@ -11,7 +11,7 @@ interchange IDs, and delivered to its SFTP inbound folder.
 
 | task | what it does | when it fails, look at |
 |---|---|---|
-| `extract_<export>` | reads Exact Online (the pool named after the Exact connection: one caller per division, pages in order, within the rate limit), stages JSON lines | the log's last line; "run `mlc exact-auth`" means the token chain must be renewed by a person |
+| `extract_<export>` | reads Exact Online (the pool named after the Exact connection, and the division when the profile names one: one caller per division, pages in order, within the rate limit), stages JSON lines | the log's last line; "run `mlc exact-auth`" means the token chain must be renewed by a person |
 | `render_<export>` | renders the mapping, leaving out records the ERP already has in that version; a record that cannot be rendered gets a `record_rejected` AUDIT line | the mapping and the rejected record's key and field |
 | `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file already delivered; records what arrived and moves the watermark; **fails after delivering when records are pending** | the profile's SFTP connection: host key, login, folder, disk space; the pending records named in its last line |
 | `acknowledge` | for each delivered X12 / EDIFACT file the ERP moved to its processed folder, writes a 997 / CONTRL into `acks/` | the processed folder Param |
@@ -96,7 +96,7 @@ for partner, part in found.parts:
                 task_id=f"extract_{export}", export=export, exports="{{ params.exports | join(',') }}",
                 window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
                 overlap_minutes="{{ params.overlap_minutes }}", exact_online_conn_id=conns["exact_online_conn_id"],
-                pool=conns["exact_online_conn_id"])
+                division=part.division, pool=part.pool)
             render = RenderFileOperator(
                 task_id=f"render_{export}", source_task_id=extract.task_id,
                 mapping=f"{{{{ params.{export}_mapping }}}}", force="{{ params.force }}", waive="{{ params.waive }}",

@@ -94,7 +94,7 @@ for partner, part in found.parts:
                 task_id=f"extract_{export}", export=export, exports="{{ params.exports | join(',') }}",
                 window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
                 overlap_minutes="{{ params.overlap_minutes }}", intacct_conn_id=conns["intacct_conn_id"],
-                pool=conns["intacct_conn_id"])
+                pool=part.pool)
             render = RenderFileOperator(
                 task_id=f"render_{export}", source_task_id=extract.task_id,
                 mapping=f"{{{{ params.{export}_mapping }}}}", force="{{ params.force }}", waive="{{ params.waive }}",

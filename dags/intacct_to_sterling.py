@@ -81,7 +81,7 @@ for partner, part in found.parts:
     ) as dag:
         window = {"window_start": "{{ params.window_start or '' }}", "window_end": "{{ params.window_end or '' }}",
                   "overlap_minutes": "{{ params.overlap_minutes }}", "intacct_conn_id": conns["intacct_conn_id"],
-                  "pool": conns["intacct_conn_id"], "vendor_ids": only, "except_vendor_ids": except_}
+                  "pool": part.pool, "vendor_ids": only, "except_vendor_ids": except_}
         vendors = IntacctExtractOperator(task_id="extract_vendors", export="vendors", exports="vendors", **window)
         bills = IntacctExtractOperator(task_id="extract_bills", export="bills", exports="bills", **window)
         partners = SterlingPartnersOperator(

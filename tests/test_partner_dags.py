@@ -167,3 +167,27 @@ def test_sterling_partners_split_by_vendor_each_get_their_document_mailbox_and_f
                for line in fresh_lines.splitlines()[1:])
     assert all("/Inbox/810_" in line and "/V00003/" not in line for line in hub_lines.splitlines()[1:])
 
+
+
+@pytest.mark.integration
+def test_an_exact_profile_reads_the_division_it_names(partners_dir, sftp_connections, use_connections, mlc_state):
+    from sandbox.exact import ExactSandbox
+    from sandbox.exact_data import ExactSeed
+
+    with ExactSandbox(seed=ExactSeed(invoices=20), window_seconds=1.0) as exact:
+        number = exact.division.number
+        profile = (partners_dir / "warehouse_erp.yaml").read_text()
+        (partners_dir / "warehouse_erp.yaml").write_text(profile.replace(
+            "  exact_online_to_sftp:\n", f"  exact_online_to_sftp:\n    division: {number}\n"))
+        dag = load_dag("exact_online_to_sftp__warehouse_erp")
+        connections = exact.connections()
+        del connections["exact_online_default"]["extra"]["division"]  # the connection names none: the profile does
+        use_connections(connections)
+        run = dag.test(run_conf={**WINDOW, "exports": ["purchase_invoices"]})
+        paths = [r.path for r in exact.requests]
+
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert {t.pool for t in dag.tasks if t.task_id.startswith("extract_")} == {f"exact_online_default_{number}"}
+    assert f"exact_online_default_{number}" in pools(load_partners(partners_dir))
+    assert not any("current/Me" in p for p in paths)
+    assert any(p.startswith(f"/api/v1/{number}/purchaseentry/") for p in paths)

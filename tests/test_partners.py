@@ -113,3 +113,17 @@ def test_the_documents_a_profile_may_name_are_the_exports_the_dags_offer():
 
     assert INTEGRATIONS["intacct_to_sftp"][2] == intacct_extract.EXPORTS
     assert INTEGRATIONS["exact_online_to_sftp"][2] == exact_extract.EXPORTS
+
+
+@pytest.mark.parametrize("division", ["0", "abc", "true", "-3"])
+def test_an_exact_division_must_be_a_division_number(tmp_path, division):
+    text = ("partner: erp\nintegrations:\n  exact_online_to_sftp:\n    division: " + division +
+            "\n    documents: {payments: exact_online_to_sftp/payments_x12_820}\n")
+    with pytest.raises(MappingError, match=r"erp\.yaml:4: integrations\.exact_online_to_sftp\.division must be"):
+        load_partner(write(tmp_path, text, "erp"))
+
+
+def test_vendors_and_sterling_fields_belong_to_sterling_profiles_only(tmp_path):
+    text = ACME.replace("  intacct_to_sftp:\n", "  intacct_to_sftp:\n    vendors: [V1]\n")
+    with pytest.raises(MappingError, match="vendors"):
+        load_partner(write(tmp_path, text))

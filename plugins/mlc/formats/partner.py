@@ -46,6 +46,8 @@ INTEGRATION_KEYS = {"connections", "folders", "documents", "schedule", "intercha
 STERLING_KEYS = {"vendors", "sterling_partner"}
 STERLING_PARTNER_FIELDS = {"community", "emailAddress", "phone", "givenName", "surname", "timeZone", "addressLine1",
                            "city", "postalCode"}
+# exact_online_to_sftp only: the division to read, when the connection's Exact user reaches several.
+EXACT_KEYS = {"division"}
 VENDOR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 #: the connections whose systems take one caller at a time: each gets an Airflow pool named after it
 POOLED = {"intacct_conn_id": "Sage Intacct company", "exact_online_conn_id": "Exact Online division"}
@@ -76,6 +78,17 @@ class PartnerIntegration:
     enabled: bool = True
     vendors: tuple[str, ...] | None = None  # intacct_to_sterling: the vendors this profile serves (None: the rest)
     sterling_partner: dict[str, str] = field(default_factory=dict)  # trading partner fields laid over the vendor's
+    division: int | None = None  # exact_online_to_sftp: the division read (None: the connection's)
+
+    @property
+    def pool(self) -> str | None:
+        """The Airflow pool of the system this part reads one caller at a time: the Intacct company's or the Exact
+        division's, named after the connection (and the division, when the profile names one)."""
+        for key in POOLED:
+            if key in self.connections:
+                conn = self.connections[key]
+                return f"{conn}_{self.division}" if self.division is not None else conn
+        return None
 
     def mapping(self, document: str) -> dict[str, Any]:
         """The document's mapping with this partner's interchange IDs and acknowledgment rule laid over it."""
@@ -136,7 +149,8 @@ def load_partner(path: str | Path) -> Partner:
 
 def _integration(name: str, spec: Any, source: str) -> PartnerIntegration:
     where = f"integrations.{name}"
-    check_keys(spec, INTEGRATION_KEYS | (STERLING_KEYS if name == "intacct_to_sterling" else set()), where, source)
+    extra_keys = {"intacct_to_sterling": STERLING_KEYS, "exact_online_to_sftp": EXACT_KEYS}.get(name, set())
+    check_keys(spec, INTEGRATION_KEYS | extra_keys, where, source)
     connections_default, folders_default, documents_allowed = INTEGRATIONS[name]
     connections = {**connections_default, **_strings(spec, "connections", set(connections_default), CONN_ID,
                                                        where, source)}
@@ -188,9 +202,13 @@ def _integration(name: str, spec: Any, source: str) -> PartnerIntegration:
                    source, spec, "vendors")
     overrides = _strings(spec, "sterling_partner", STERLING_PARTNER_FIELDS, re.compile(r"^[^\x00-\x1f\x7f]{1,100}$"),
                          where, source)
+    division = spec.get("division")
+    if division is not None and (isinstance(division, bool) or not isinstance(division, int) or division <= 0):
+        raise fail(f"{where}.division must be an Exact Online division number (the Code of the administration)",
+                   source, spec, "division")
     return PartnerIntegration(name, connections, folders, documents, schedule, interchange,
                               float(hours) if hours is not None else None, enabled,
-                              tuple(vendors) if vendors is not None else None, overrides)
+                              tuple(vendors) if vendors is not None else None, overrides, division)
 
 
 _CHECKED: dict[tuple[str, int, int], str] = {}
@@ -261,7 +279,8 @@ def pools(partners: list[Partner] | None = None) -> dict[str, str]:
     for p in load_partners() if partners is None else partners:
         for integration in p.integrations:
             part = p.takes_part_in(integration)
-            for key, what in POOLED.items():
-                if part is not None and key in part.connections:
-                    found.setdefault(part.connections[key], f"{what} behind {part.connections[key]}: one caller at a time")
+            if part is not None and part.pool is not None:
+                key, what = next((k, w) for k, w in POOLED.items() if k in part.connections)
+                behind = part.connections[key] + (f" (division {part.division})" if part.division else "")
+                found.setdefault(part.pool, f"{what} behind {behind}: one caller at a time")
     return dict(sorted(found.items()))

@@ -89,6 +89,8 @@ class ExactOnlineHook(ExactReads, BaseHook):
     Connection: host = the country's base URL (``https://start.exactonline.nl``), login = client id,
     password = client secret, extra ``division`` (optional) and ``refresh_token`` (the first one,
     from ``mlc exact-auth``; rotated tokens live encrypted in ml-connector's state database).
+    ``division`` (a partner profile's) reads that division instead of the connection's: one consent, the
+    same token chain, several divisions.
     """
 
     conn_name_attr = "exact_online_conn_id"
@@ -98,10 +100,10 @@ class ExactOnlineHook(ExactReads, BaseHook):
 
     def __init__(self, exact_online_conn_id: str = default_conn_name, *, timeout: float = 120.0,
                  refresh_margin: float = 30.0, pace_reserve: int = 1, max_rate_wait: float = 300.0,
-                 retry: RetryPolicy | None = None, token_url: str | None = None,
+                 retry: RetryPolicy | None = None, token_url: str | None = None, division: int | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.exact_online_conn_id = exact_online_conn_id
+        self.exact_online_conn_id, self._division = exact_online_conn_id, division
         self.timeout, self.refresh_margin, self.pace_reserve = timeout, refresh_margin, pace_reserve
         self.max_rate_wait, self._retry = max_rate_wait, retry
         self._token_url = token_url
@@ -126,7 +128,7 @@ class ExactOnlineHook(ExactReads, BaseHook):
             if secret:
                 mask(secret)
         return {"base": base, "client_id": conn.login, "client_secret": conn.password,
-                "division": extra.get("division"), "first_refresh_token": extra.get("refresh_token") or ""}
+                "division": self._division or extra.get("division"), "first_refresh_token": extra.get("refresh_token") or ""}
 
     @property
     def retry_policy(self) -> RetryPolicy:

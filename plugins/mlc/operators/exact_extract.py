@@ -45,6 +45,7 @@ class ExactExtractOperator(StagedExtractOperator):
     """Stage one export of Exact Online records modified in the window as JSON lines.
 
     :param export: one of :data:`EXPORTS`.
+    :param division: the division to read (a partner profile's); default: the connection's.
     :param exact_online_conn_id: Exact Online connection (templated). Other parameters:
         :class:`mlc.operators.extract_base.StagedExtractOperator`.
     """
@@ -52,14 +53,15 @@ class ExactExtractOperator(StagedExtractOperator):
     EXPORTS = EXPORTS
     template_fields: Sequence[str] = (*StagedExtractOperator.template_fields, "exact_online_conn_id")
 
-    def __init__(self, *, exact_online_conn_id: str = ExactOnlineHook.default_conn_name, **kwargs: Any) -> None:
+    def __init__(self, *, exact_online_conn_id: str = ExactOnlineHook.default_conn_name, division: int | None = None,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("pool", "exact_online_default")  # one caller per division: Exact pages must be sequential
         super().__init__(**kwargs)
-        self.exact_online_conn_id = exact_online_conn_id
+        self.exact_online_conn_id, self.division = exact_online_conn_id, division
 
     @cached_property
     def hook(self) -> ExactOnlineHook:
-        return ExactOnlineHook(self.exact_online_conn_id)
+        return ExactOnlineHook(self.exact_online_conn_id, division=self.division)
 
     @property
     def source_conn_id(self) -> str:
