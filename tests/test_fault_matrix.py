@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,7 +40,7 @@ from sandbox.servers import build_sftp
 from sandbox.snowflake import SnowflakeSandbox
 from sandbox.snowflake_sqlapi import SnowflakeSqlApiSandbox
 from sandbox.sterling import SterlingSandbox
-from tests.dagrun import load_dag, replay_failed
+from tests.dagrun import load_dag, load_partner_dag, replay_failed
 from mlc.hooks.retry import RetryPolicy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -250,7 +251,12 @@ CASES = [pytest.param(dag_id, fault, arm, id=f"{dag_id}-{fault}", marks=pytest.m
 
 # -- running one case --------------------------------------------------------------------------------
 def _load(dag_id: str):
-    dag = load_dag(dag_id)  # one try: what the hook's own retries cannot mend shows as a failed run
+    if "__" in dag_id:  # the partner as the only profile: its DAG serves all the sandbox's data (every vendor)
+        partner = dag_id.split("__")[1]
+        profile = (Path(__file__).resolve().parent.parent / "include" / "partners" / f"{partner}.yaml").read_text()
+        dag = load_partner_dag(dag_id, profile, Path(tempfile.mkdtemp(prefix="mlc-faults-partners-")))
+    else:
+        dag = load_dag(dag_id)  # one try: what the hook's own retries cannot mend shows as a failed run
     for task in dag.tasks:
         if task.task_id.startswith("pick_up_"):
             task.settle_seconds = 0.3

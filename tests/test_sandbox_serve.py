@@ -45,9 +45,13 @@ def test_state_lists_every_connection_with_pinned_host_keys(served):
     conns = {k: json.loads(v) for k, v in state["env"].items()}
 
     assert sorted(conns) == ["AIRFLOW_CONN_EXACT_ONLINE_DEFAULT", "AIRFLOW_CONN_INTACCT_DEFAULT",
-                             "AIRFLOW_CONN_SFTP_DEFAULT", "AIRFLOW_CONN_SNOWFLAKE_DEFAULT", "AIRFLOW_CONN_STAMPLI_SFTP",
-                             "AIRFLOW_CONN_STERLING_DEFAULT"]
+                             "AIRFLOW_CONN_INTACCT_WEST", "AIRFLOW_CONN_SFTP_DEFAULT", "AIRFLOW_CONN_SNOWFLAKE_DEFAULT",
+                             "AIRFLOW_CONN_STAMPLI_SFTP", "AIRFLOW_CONN_STERLING_DEFAULT"]
     assert conns["AIRFLOW_CONN_INTACCT_DEFAULT"]["host"].endswith("/ia/xml/xmlgw.phtml")
+    # The second company: the same gateway and sender, its own company id.
+    west, first = conns["AIRFLOW_CONN_INTACCT_WEST"], conns["AIRFLOW_CONN_INTACCT_DEFAULT"]
+    assert (west["host"], west["extra"]["sender_id"]) == (first["host"], first["extra"]["sender_id"])
+    assert (first["extra"]["company_id"], west["extra"]["company_id"]) == ("MLC-DEMO", "MLC-WEST")
     assert conns["AIRFLOW_CONN_SFTP_DEFAULT"]["extra"]["host_key"].startswith("ssh-ed25519 ")
     assert conns["AIRFLOW_CONN_STAMPLI_SFTP"]["extra"]["host_key"] == conns["AIRFLOW_CONN_SFTP_DEFAULT"]["extra"]["host_key"]
     assert conns["AIRFLOW_CONN_SNOWFLAKE_DEFAULT"]["extra"]["protocol"] == "http"
