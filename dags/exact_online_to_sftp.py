@@ -66,7 +66,7 @@ for partner, part in found.parts:
         dag_id=dag_id(INTEGRATION, partner.partner),
         description=f"{partner.name}: purchase invoices, payments and reference data from Exact Online over SFTP",
         doc_md=partner_doc(__doc__, partner, part),
-        schedule=timetable(part, "0 5 * * *"),
+        schedule=timetable(dag_id(INTEGRATION, partner.partner), part, "0 5 * * *"),
         start_date=start_date(part),
         catchup=False,  # no back-fill run per missed period: the next run reads from the watermark and catches up
         max_active_runs=1,

@@ -65,7 +65,7 @@ for partner, part in found.parts:
         dag_id=dag_id(INTEGRATION, partner.partner),
         description=f"{partner.name}: vendor masters and AP bills from Sage Intacct to its SFTP folder",
         doc_md=partner_doc(__doc__, partner, part),
-        schedule=timetable(part, "0 6 * * 1"),
+        schedule=timetable(dag_id(INTEGRATION, partner.partner), part, "0 6 * * 1"),
         start_date=start_date(part),
         # No back-fill run per missed period: the next run reads from the watermark, so one file catches up
         # every period missed. Re-send a period on purpose by triggering with window_start/window_end.

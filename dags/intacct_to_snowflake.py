@@ -34,9 +34,8 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, Param
-from airflow.timetables.interval import CronDataIntervalTimetable
 
-from mlc.operators.dag_params import task_defaults, window_params
+from mlc.operators.dag_params import schedule, task_defaults, window_params
 from mlc.operators.intacct_extract import IntacctExtractOperator
 from mlc.operators.snowflake_load import SnowflakeLoadOperator
 
@@ -52,7 +51,7 @@ with DAG(
     dag_id="intacct_to_snowflake",
     description="Vendors, AP bills, payments, GL accounts and dimensions from Sage Intacct into Snowflake by MERGE",
     doc_md=__doc__,
-    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    schedule=schedule("intacct_to_snowflake", "0 2 * * *"),  # MLC_SCHEDULE__INTACCT_TO_SNOWFLAKE
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,  # no back-fill run per missed night: the next run reads from the watermark and catches up
     max_active_runs=1,

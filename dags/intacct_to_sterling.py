@@ -60,7 +60,7 @@ for partner, part in found.parts:
         dag_id=dag_id(INTEGRATION, partner.partner),
         description=f"{partner.name}: vendors as trading partners and AP bills as X12 810/850 into Sterling B2Bi",
         doc_md=partner_doc(__doc__, partner, part),
-        schedule=timetable(part, "0 4 * * *"),
+        schedule=timetable(dag_id(INTEGRATION, partner.partner), part, "0 4 * * *"),
         start_date=start_date(part),
         catchup=False,  # no back-fill run per missed period: the next run reads from the watermark and catches up
         max_active_runs=1,

@@ -24,16 +24,15 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, Param
-from airflow.timetables.interval import CronDataIntervalTimetable
 
 from mlc.operators.connection_check import SftpProbeOperator, SnowflakeProbeOperator
-from mlc.operators.dag_params import task_defaults
+from mlc.operators.dag_params import schedule, task_defaults
 
 with DAG(
     dag_id="mlc_connections_check",
     description="Hourly end-to-end check of the SFTP and Snowflake connections",
     doc_md=__doc__,
-    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    schedule=schedule("mlc_connections_check", "0 * * * *"),  # MLC_SCHEDULE__MLC_CONNECTIONS_CHECK
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     # A missed hourly check says nothing about now: never back-fill it.
     catchup=False,

@@ -28,9 +28,8 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, Param
-from airflow.timetables.trigger import CronTriggerTimetable
 
-from mlc.operators.dag_params import task_defaults
+from mlc.operators.dag_params import schedule, task_defaults
 from mlc.operators.sftp_pickup import SftpPickupOperator
 from mlc.operators.stampli_post import StampliPostOperator
 
@@ -41,7 +40,7 @@ with DAG(
     description="Approved Stampli invoices and payments posted into Sage Intacct",
     doc_md=__doc__,
     # A poll, not a window: each run takes the files that are there; Stampli exports about every 15 minutes.
-    schedule=CronTriggerTimetable("*/15 * * * *", timezone="UTC"),
+    schedule=schedule("stampli_to_intacct", "*/15 * * * *", trigger=True),  # MLC_SCHEDULE__STAMPLI_TO_INTACCT
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,  # a missed poll has nothing of its own to catch up: the next run takes every file waiting
     max_active_runs=1,  # two runs must never work on the same file at once

@@ -24,9 +24,8 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, Param
-from airflow.timetables.trigger import CronTriggerTimetable
 
-from mlc.operators.dag_params import task_defaults
+from mlc.operators.dag_params import schedule, task_defaults
 from mlc.operators.sterling_poll import SterlingPollOperator
 
 with DAG(
@@ -34,7 +33,7 @@ with DAG(
     description="New inbound messages in Sterling B2Bi mailboxes handed on, each exactly once",
     doc_md=__doc__,
     # A poll, not a window: each run takes what is waiting.
-    schedule=CronTriggerTimetable(os.environ.get("MLC_STERLING_POLL_CRON", "*/5 * * * *"), timezone="UTC"),
+    schedule=schedule("sterling_mailbox_poll", os.environ.get("MLC_STERLING_POLL_CRON", "*/5 * * * *"), trigger=True),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,  # a missed poll has nothing of its own: the next one takes every waiting message
     max_active_runs=1,

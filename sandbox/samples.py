@@ -29,7 +29,6 @@ PER_EXPORT = 4  # ordinary records per file, besides the dirty ones
 SAMPLES = {
     "intacct_to_sftp": ("intacct", ("bills", "vendors", "gl_accounts", "dimensions", "payments")),  # deletes: by hand
     "intacct_to_sterling": ("intacct", ("bills",)),
-    "intacct_to_snowflake": ("intacct", ("vendors",)),
     "exact_online_to_sftp": ("exact", ("purchase_invoices", "suppliers", "gl_accounts", "gl_account_mappings",
                                        "payments", "cost_centres", "cost_units")),
 }

@@ -191,3 +191,30 @@ def test_an_exact_profile_reads_the_division_it_names(partners_dir, sftp_connect
     assert f"exact_online_default_{number}" in pools(load_partners(partners_dir))
     assert not any("current/Me" in p for p in paths)
     assert any(p.startswith(f"/api/v1/{number}/purchaseentry/") for p in paths)
+
+
+@pytest.mark.parametrize(("setting", "expected"), [
+    ("0 3 * * *", ("CronDataIntervalTimetable", "0 3 * * *", "UTC")),
+    ("30 6 * * 1-5 Europe/Amsterdam", ("CronDataIntervalTimetable", "30 6 * * 1-5", "Europe/Amsterdam")),
+    ("none", ("NullTimetable", None, None)),
+])
+def test_a_deployment_sets_any_dags_cadence_without_editing_code(partners_dir, monkeypatch, setting, expected):
+    monkeypatch.setenv("MLC_SCHEDULE__INTACCT_TO_SNOWFLAKE", setting)
+    monkeypatch.setenv("MLC_SCHEDULE__INTACCT_TO_SFTP__NORTHWIND", setting)  # over the profile's own
+    bag = dag_bag()
+
+    for dag_id in ("intacct_to_snowflake", "intacct_to_sftp__northwind"):
+        timetable = bag.dags[dag_id].timetable
+        zone = getattr(timetable, "_timezone", None)
+        assert (type(timetable).__name__, getattr(timetable, "summary", None) if expected[1] else None,
+                str(zone) if expected[2] else None) == expected
+    assert bag.dags["intacct_to_sftp__acme"].timetable.summary == "0 6 * * 1"  # the others keep theirs
+    assert type(bag.dags["stampli_to_intacct"].timetable).__name__ == "CronTriggerTimetable"
+
+
+def test_a_cadence_that_is_not_a_cron_fails_the_parse_naming_the_variable(partners_dir, monkeypatch):
+    monkeypatch.setenv("MLC_SCHEDULE__STAMPLI_TO_INTACCT", "every 15 minutes")
+    bag = dag_bag()
+
+    (error,) = [e for path, e in bag.import_errors.items() if path.endswith("stampli_to_intacct.py")]
+    assert "MLC_SCHEDULE__STAMPLI_TO_INTACCT='every 15 minutes': not a cron" in error

@@ -72,5 +72,4 @@ SOURCES = {
     "exact_online_to_sftp/cost_units_csv.yaml": EXACT_COST,
     "intacct_to_sterling/bills_x12_810.yaml": INTACCT_BILL,
     "intacct_to_sterling/bills_x12_850.yaml": INTACCT_BILL,
-    "intacct_to_snowflake/vendors_stage_csv.yaml": INTACCT_VENDOR,
 }

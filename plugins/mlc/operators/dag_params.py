@@ -3,10 +3,15 @@ task defaults (owner, alerts, retries with exponential backoff)."""
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from airflow.sdk import Param
+from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from mlc.operators.alerts import alert_callbacks
 
@@ -48,3 +53,29 @@ def waive_param() -> dict[str, Param]:
                            description="Records that cannot be delivered stay pending and fail every run until "
                                        "they go. List a record's key here (as the alert names it) to skip it on "
                                        "purpose; the AUDIT line record_waived keeps the decision.")}
+
+
+def schedule(dag_id: str, cron: str, timezone: str = "UTC", *, trigger: bool = False
+             ) -> CronDataIntervalTimetable | CronTriggerTimetable | None:
+    """The DAG's timetable: ``cron`` in ``timezone``, unless the deployment sets ``MLC_SCHEDULE__<DAG_ID>``
+    (upper case, e.g. ``MLC_SCHEDULE__INTACCT_TO_SNOWFLAKE="0 3 * * *"``, or ``"30 6 * * 1-5 Europe/Amsterdam"``
+    with a time zone, or ``none`` to run only when triggered). A DAG that reads a period of data gets an
+    interval timetable; a poller (``trigger``) fires at each tick. A value that is not a cron fails the parse
+    with the variable's name, as a typo should, rather than leave the DAG on a cadence nobody chose."""
+    name = "MLC_SCHEDULE__" + re.sub(r"[^A-Za-z0-9]", "_", dag_id).upper()
+    setting = os.environ.get(name, "").strip()
+    if setting:
+        if setting.lower() in ("none", "off", "manual"):
+            return None
+        parts = setting.split()
+        cron, timezone = (" ".join(parts[:-1]), parts[-1]) if len(parts) == 6 else (setting, "UTC")
+        from croniter import croniter
+
+        if not croniter.is_valid(cron):
+            raise ValueError(f"{name}={setting!r}: not a cron (minute hour day month weekday [time zone])")
+        try:
+            ZoneInfo(timezone)
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{name}={setting!r}: {timezone!r} is not a time zone") from exc
+    timetable = CronTriggerTimetable if trigger else CronDataIntervalTimetable
+    return timetable(cron, timezone=timezone)

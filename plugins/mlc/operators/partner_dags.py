@@ -25,6 +25,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from mlc.formats.errors import MappingError
 from mlc.formats.partner import Partner, PartnerIntegration, dag_id, load_partner, partners_dir
+from mlc.operators.dag_params import schedule
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,12 @@ def _mentions(path: Path, integration: str) -> bool:
         return True
 
 
-def timetable(part: PartnerIntegration, default_cron: str) -> CronDataIntervalTimetable:
-    """The partner's cron in its time zone; the integration's usual one when the profile names none."""
+def timetable(dag_id: str, part: PartnerIntegration, default_cron: str) -> CronDataIntervalTimetable | None:
+    """The partner's cron in its time zone; the integration's usual one when the profile names none; the
+    deployment's ``MLC_SCHEDULE__<DAG_ID>`` over both (:func:`mlc.operators.dag_params.schedule`)."""
     if part.schedule is None:
-        return CronDataIntervalTimetable(default_cron, timezone="UTC")
-    return CronDataIntervalTimetable(part.schedule.cron, timezone=part.schedule.timezone)
+        return schedule(dag_id, default_cron)
+    return schedule(dag_id, part.schedule.cron, part.schedule.timezone)
 
 
 def start_date(part: PartnerIntegration) -> pendulum.DateTime:
