@@ -34,7 +34,9 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "DISPLAYCONTACT.PHONE1": "text", "DISPLAYCONTACT.MAILADDRESS.ADDRESS1": "text",
         "DISPLAYCONTACT.MAILADDRESS.ADDRESS2": "text", "DISPLAYCONTACT.MAILADDRESS.CITY": "text",
         "DISPLAYCONTACT.MAILADDRESS.STATE": "text", "DISPLAYCONTACT.MAILADDRESS.ZIP": "text",
-        "DISPLAYCONTACT.MAILADDRESS.COUNTRY": "text", "WHENCREATED": "timestamp", "WHENMODIFIED": "timestamp",
+        "DISPLAYCONTACT.MAILADDRESS.COUNTRY": "text", "DISPLAYCONTACT.MAILADDRESS.COUNTRYCODE": "text",
+        "DISPLAYCONTACT.CONTACTNAME": "text", "DISPLAYCONTACT.FIRSTNAME": "text", "DISPLAYCONTACT.LASTNAME": "text",
+        "WHENCREATED": "timestamp", "WHENMODIFIED": "timestamp",
     },
     "APBILL": {
         "RECORDNO": "int", "RECORDTYPE": "text", "RECORDID": "text", "DOCNUMBER": "text", "STATE": "enum",
@@ -106,6 +108,8 @@ def render_value(kind: str, value: Any, offset: timedelta) -> str:
 
 
 #: Vendor names as real companies hold them: every one must reach every format, cleaned or cut as its rules say.
+CONTACT_FIRST = ("Maria", "James", "Aiko", "Olu", "Chen", "Priya", "Lars")
+CONTACT_LAST = ("Garcia", "O'Brien", "Tanaka", "Adeyemi", "Wei", "Raman", "Nilsson")
 DIRTY_VENDORS = (
     "Smith & Sons <Wholesale> \"Quoted\" Ltd",
     "Star*Power~Supply^Co:Ltd+Plus?Mark'Apos|Pipe",
@@ -142,6 +146,11 @@ class IntacctStore:
             cols = ", ".join(f"{column(f)} {'INTEGER' if t == 'int' else 'REAL' if t == 'decimal' else 'TEXT'}"
                              + (" PRIMARY KEY" if f == KEY_FIELD[name] else "") for f, t in fields.items())
             self.db.execute(f"CREATE TABLE IF NOT EXISTS {column(name)} ({cols})")
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({column(name)})")}
+            for f, t in fields.items():  # a company kept from an older sandbox gets the fields added since
+                if f not in have:
+                    self.db.execute(f"ALTER TABLE {column(name)} ADD COLUMN {column(f)} "
+                                    f"{'INTEGER' if t == 'int' else 'REAL' if t == 'decimal' else 'TEXT'}")
         self.db.execute('CREATE INDEX IF NOT EXISTS apbill_wm ON "APBILL" ("WHENMODIFIED", "RECORDNO")')
         self.db.execute('CREATE INDEX IF NOT EXISTS apbill_key ON "APBILL" ("VENDORID", "RECORDID")')
         self.db.execute('CREATE INDEX IF NOT EXISTS apbillitem_parent ON "APBILLITEM" ("RECORDKEY", "LINE_NO")')
@@ -273,6 +282,11 @@ class IntacctStore:
                     "DISPLAYCONTACT.MAILADDRESS.ADDRESS2": "", "DISPLAYCONTACT.MAILADDRESS.CITY": city,
                     "DISPLAYCONTACT.MAILADDRESS.STATE": state, "DISPLAYCONTACT.MAILADDRESS.ZIP": zipcode,
                     "DISPLAYCONTACT.MAILADDRESS.COUNTRY": "United States",
+                    "DISPLAYCONTACT.MAILADDRESS.COUNTRYCODE": "US",
+                    "DISPLAYCONTACT.FIRSTNAME": CONTACT_FIRST[i % len(CONTACT_FIRST)],
+                    "DISPLAYCONTACT.LASTNAME": CONTACT_LAST[i % len(CONTACT_LAST)],
+                    "DISPLAYCONTACT.CONTACTNAME": f"{CONTACT_FIRST[i % len(CONTACT_FIRST)]} "
+                                                  f"{CONTACT_LAST[i % len(CONTACT_LAST)]}",
                     "WHENCREATED": stamp(draw() * 0.1), "WHENMODIFIED": stamp(0.1 + draw() * 0.9)}, audit=False)
             expense = [a for a in accounts if a[0] >= "6000"]
             bill_rows, line_rows, pay_rows, detail_rows = [], [], [], []

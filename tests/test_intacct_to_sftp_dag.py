@@ -282,12 +282,38 @@ def test_the_bills_mapping_is_chosen_through_params(dag, env, mapping, suffix, c
         assert data.count(b"UNH+") == expected_bills(gateway)
 
 
-def test_vendors_as_x12_838_through_params(dag, env):
-    _gateway, sftp = env
+def test_vendors_as_x12_838_through_params_carry_every_field_of_the_vendor(dag, env):
+    gateway, sftp = env
     run = dag.test(run_conf={**WINDOW, "exports": ["vendors"], "vendors_mapping": "intacct_to_sftp/vendors_x12_838"})
     assert run.state == "success"
     (name, data), = outbound(sftp).items()
     assert name.startswith("MLC_838_") and x12_envelope_errors(data) == [] and bots_errors(data, "x12") == []
+
+    sets: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] = {}
+    for segment in data.decode().replace("\n", "").split("~"):
+        tag, *elements = segment.split("*")
+        if tag == "BTP":
+            current = sets.setdefault(elements[1], {})
+        if tag in ("BTP", "N1", "N3", "N4", "PER", "CUR", "ITD"):
+            current[tag] = elements
+    fields = ["VENDORID", "NAME", "TERMNAME", "CURRENCY", "WHENMODIFIED", "DISPLAYCONTACT.CONTACTNAME",
+              "DISPLAYCONTACT.EMAIL1", "DISPLAYCONTACT.PHONE1", "DISPLAYCONTACT.MAILADDRESS.ADDRESS1",
+              "DISPLAYCONTACT.MAILADDRESS.CITY", "DISPLAYCONTACT.MAILADDRESS.STATE", "DISPLAYCONTACT.MAILADDRESS.ZIP",
+              "DISPLAYCONTACT.MAILADDRESS.COUNTRYCODE"]
+    vendors = gateway.store.select(f'SELECT {", ".join(chr(34) + f + chr(34) for f in fields)} FROM "VENDOR" '
+                                   'WHERE "WHENMODIFIED" >= ? AND "WHENMODIFIED" < ? AND "VENDORID" LIKE ?',
+                                   ["2026-11-01 00:00:00", "2026-11-09 00:00:00", "V0%"])
+    assert vendors and set(sets) >= {v[0] for v in vendors}
+    for (vendor_id, name, terms, currency, modified, contact, email, phone, address, city, state, zipcode,
+         country) in vendors:
+        got = sets[vendor_id]
+        assert got["BTP"] == ["00", vendor_id, modified[:10].replace("-", ""), "0000", "VM"]
+        assert got["N1"] == ["VN", name, "92", vendor_id]
+        assert got["N3"] == [address] and got["N4"] == [city, state, zipcode, country] and country == "US"
+        assert got["PER"] == ["IC", contact, "EM", email, "TE", phone] and "@" in email and contact
+        assert got["CUR"] == ["VN", currency]
+        assert got["ITD"][-1] == terms
 
 
 def test_a_failed_extract_fails_the_run_although_poll_acks_runs_after_it(dag, env):
