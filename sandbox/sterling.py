@@ -1,7 +1,12 @@
 """IBM Sterling B2B Integrator's REST APIs (``/B2BAPIs/svc/``), played over real HTTP on loopback
 (reference/sterling.md §4–7, §10).
 
-* HTTP Basic authentication; ``doc`` answers as the API browser does (the health probe).
+* HTTP Basic authentication, or a Bearer token from the OAuth 2.0 client-credentials endpoint
+  ``/oauth/token`` (as Sterling B2B Integration SaaS offers): tokens live ``token_seconds``; the fault
+  ``revoke_tokens`` makes every token issued so far invalid (401), as a rotated client secret would.
+  ``doc`` answers as the API browser does (the health probe).
+* ``useraccounts/<id>``: the API user's own account with its groups and permissions (``admin_user=True``:
+  in the Admin group, as a careless setup leaves it).
 * ``communities``, ``tradingpartners`` (GET list / by name, POST, PUT, DELETE), ``mailboxes``,
   ``mailboxcontents?parentMailboxId=``, ``mailboxmessages``, ``messagebatches`` (multipart
   ``upstream`` + ``mailboxName``) and ``documents`` (base64 ``payload``).
@@ -14,24 +19,28 @@
   with ``createParentMailbox``); a mailbox that exists answers 400 "already exists".
 * The blank-id DELETE hazard is real here: ``DELETE tradingpartners/`` removes every partner (so a
   test can prove the client never sends one).
-* Faults: the HTTP transport ones (``http_5xx``, ``slow``, ``drop``, ``malformed``).
+* Faults: the HTTP transport ones (``http_5xx``, ``slow``, ``drop``, ``malformed``) and ``revoke_tokens``.
 """
 
 from __future__ import annotations
 
 import base64
 import itertools
+import secrets
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from sandbox.http import HTTP_TRANSPORT_FAULTS, HttpSandbox, Request, Response
 
 BASE = "/B2BAPIs/svc"
 USER, PASSWORD = "mlc_api", "sterling-sandbox-password"  # noqa: S105 - sandbox fixture
+CLIENT_ID, CLIENT_SECRET = "mlc-airflow", "sterling-sandbox-client-secret"  # noqa: S105 - sandbox fixture
+TOKEN_PATH = "/oauth/token"
 REQUIRED_PARTNER = ("partnerName", "code", "community", "authenticationType", "emailAddress", "phone", "givenName",
                     "surname", "username")
 BOOLEANS = ("isInitiatingConsumer", "isInitiatingProducer", "isListeningConsumer", "isListeningProducer", "doesUseSSH",
@@ -54,11 +63,15 @@ def _wrap(record: dict[str, Any]) -> dict[str, Any]:
 
 class SterlingSandbox(HttpSandbox):
     name = "sterling"
-    supported_faults = HTTP_TRANSPORT_FAULTS
+    supported_faults = HTTP_TRANSPORT_FAULTS | {"revoke_tokens"}
 
     def __init__(self, *, communities: tuple[str, ...] = ("MLC Suppliers", "Retail Partners"),
-                 inbound: dict[str, int] | None = None, **where: Any) -> None:
+                 inbound: dict[str, int] | None = None, token_seconds: float = 3600, admin_user: bool = False,
+                 **where: Any) -> None:
         super().__init__(**where)
+        self.token_seconds, self.admin_user = token_seconds, admin_user
+        self.tokens: dict[str, float] = {}  # access token -> when it expires (time.time())
+        self.tokens_issued = 0
         self.lock = threading.RLock()
         self.community_names, self.inbound = communities, inbound
         self._fresh_state()
@@ -116,16 +129,58 @@ class SterlingSandbox(HttpSandbox):
         with self.lock:
             return [m for m in self.messages.values() if m["mailboxPath"] == path]
 
-    def connections(self) -> dict[str, dict[str, Any]]:
+    def connections(self, oauth: bool = False) -> dict[str, dict[str, Any]]:
+        """``sterling_default`` with Basic authentication, or (``oauth``) with the client credentials and token URL."""
+        extra: dict[str, Any] = {"base_path": BASE}
+        if oauth:
+            extra.update(token_url=f"{self.url}{TOKEN_PATH}", client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
         return {"sterling_default": {"conn_type": "sterling", "host": self.host, "port": self.port, "schema": "http",
-                                     "login": USER, "password": PASSWORD, "extra": {"base_path": BASE}}}
+                                     "login": USER, "password": PASSWORD, "extra": extra}}
+
+    def _token(self, request: Request) -> Response:
+        """RFC 6749 §4.4: ``grant_type=client_credentials`` with the client's id and secret in the form (or Basic)."""
+        form = {k: v[-1] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        client, secret = form.get("client_id", ""), form.get("client_secret", "")
+        auth = request.headers.get("authorization", "")
+        if auth.startswith("Basic "):
+            client, _, secret = base64.b64decode(auth[6:]).decode("utf-8", "replace").partition(":")
+        if form.get("grant_type") != "client_credentials":
+            return Response.json({"error": "unsupported_grant_type"}, 400)
+        if (client, secret) != (CLIENT_ID, CLIENT_SECRET):
+            return Response.json({"error": "invalid_client", "error_description": "Client authentication failed"},
+                                 401)
+        token = self.issued(secrets.token_urlsafe(32))
+        with self.lock:
+            self.tokens[token] = time.time() + self.token_seconds
+            self.tokens_issued += 1
+        return Response.json({"access_token": token, "token_type": "Bearer", "expires_in": int(self.token_seconds)})
+
+    def _authorized(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        if header.startswith("Bearer "):
+            if self.faults.take("revoke_tokens") is not None:
+                with self.lock:
+                    self.tokens.clear()
+            with self.lock:
+                return self.tokens.get(header[7:], 0) > time.time()
+        return header == "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+    def _useraccounts(self, request: Request, ident: str) -> Response:
+        if ident != USER:
+            return _error(404, "API000404", f"User account {ident} not found")
+        groups = ["APIUsers", *(["Admin"] if self.admin_user else [])]
+        permissions = ["API User", "Mailbox Global Query", "Trading Partner", *(["UI Accounts"] if self.admin_user
+                                                                                 else [])]
+        return Response.json({"userId": USER, "authenticationType": "Local", "groups": [{"name": g} for g in groups],
+                              "permissions": [{"name": p} for p in permissions]})
 
     # -- dispatch ------------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
+        if request.path == TOKEN_PATH and request.method == "POST":
+            return self._token(request)
         if not request.path.startswith(BASE + "/"):
             return Response.text("Not Found", 404, "text/html")
-        expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-        if request.headers.get("authorization") != expected:
+        if not self._authorized(request):
             return Response(401, b"", {"WWW-Authenticate": 'Basic realm="B2BAPIs"'})
         parts = [unquote(p) for p in request.path[len(BASE) + 1:].split("/")]
         resource, ident = parts[0], "/".join(p for p in parts[1:] if p)

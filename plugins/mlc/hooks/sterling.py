@@ -1,7 +1,10 @@
 """SterlingHook: IBM Sterling B2B Integrator's REST APIs (reference/sterling.md).
 
 * HTTP Basic over HTTPS (OAuth client credentials when the connection's extra names a
-  ``token_url``: Sterling B2B Integration SaaS offers it, on-premises B2Bi documents Basic only).
+  ``token_url``: Sterling B2B Integration SaaS offers it, on-premises B2Bi documents Basic only; the token
+  is cached, renewed before it expires and masked: :mod:`mlc.hooks.sterling_oauth`).
+* The API user should not be an administrator: :meth:`SterlingHook.admin_rights` reads the user's own
+  account and the hook warns, once, when its groups or permissions can administer users.
 * JSON; lists paged with ``_range`` until a short page, filtered with ``searchFor``; the
   ``{"code", "display"}`` wrapping of GET answers unwrapped; ``{"errorCode", "errorDescription"}``
   raised as :class:`SterlingError` (:class:`SterlingNotFound` for a 404).
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -31,11 +35,15 @@ from airflow.sdk import BaseHook
 from mlc.hooks.extras import connection_extras
 from mlc.hooks.masking import mask
 from mlc.hooks.retry import CUT_OFF, RetryPolicy, parse_retry_after, retrying
+from mlc.hooks.sterling_oauth import ClientCredentials, TokenUnavailable
 
 if TYPE_CHECKING:
     import tenacity
 
 log = logging.getLogger(__name__)
+#: group or permission names that administer users (B2Bi's Admin group, the UI's Accounts permissions)
+ADMIN = re.compile(r"\badmin|^(ui )?accounts?$|user accounts?|^super ?user", re.I)
+_ADMIN_CHECKED: set[str] = set()
 PARTNER_FIELDS = ("code", "community", "authenticationType", "emailAddress", "phone", "givenName", "surname",
                   "username", "addressLine1", "city", "postalCode", "countryOrRegion")
 
@@ -64,7 +72,8 @@ def already_exists(exc: SterlingError) -> bool:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (SterlingUnavailable, requests.ConnectionError, requests.Timeout, *CUT_OFF))
+    return isinstance(exc, (SterlingUnavailable, TokenUnavailable, requests.ConnectionError, requests.Timeout,
+                            *CUT_OFF))
 
 
 def unwrap(value: Any) -> Any:
@@ -112,24 +121,28 @@ class SterlingHook(BaseHook):
     def _http(self) -> requests.Session:
         session = requests.Session()
         session.headers.update({"Accept": "application/json"})
-        oauth = self.settings["oauth"]
-        if oauth.get("token_url"):
-            answer = requests.post(oauth["token_url"], timeout=self.timeout, data={
-                "grant_type": "client_credentials", "client_id": oauth.get("client_id", ""),
-                "client_secret": oauth.get("client_secret", ""), **({"scope": oauth["scope"]} if oauth.get("scope")
-                                                                    else {})})
-            answer.raise_for_status()
-            session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
-        else:
+        if self._oauth is None:
             session.auth = (self.settings["login"], self.settings["password"])
         return session
+
+    @cached_property
+    def _oauth(self) -> ClientCredentials | None:
+        oauth = self.settings["oauth"]
+        if not oauth.get("token_url"):
+            return None
+        return ClientCredentials(oauth["token_url"], oauth.get("client_id") or self.settings["login"],
+                                 oauth.get("client_secret") or self.settings["password"], oauth.get("scope", ""),
+                                 self.timeout)
 
     # -- transport -----------------------------------------------------------------------------------
     def _once(self, method: str, path: str, *, expect_json: bool = True, **kwargs: Any) -> requests.Response:
         url = f"{self.settings['base']}/{path}"
         self.calls += 1
         try:
-            response = self._http.request(method, url, timeout=self.timeout, **kwargs)
+            response = self._send(method, url, **kwargs)
+            if response.status_code == 401 and self._oauth is not None:  # revoked or expired early: a new one, once
+                self._oauth.forget(response.request.headers.get("Authorization", "")[len("Bearer "):])
+                response = self._send(method, url, **kwargs)
         except (requests.ConnectionError, requests.Timeout, *CUT_OFF) as exc:
             raise SterlingUnavailable(f"{method} {url}: {type(exc).__name__}") from None
         if response.status_code >= 500 or response.status_code == 429:
@@ -148,6 +161,12 @@ class SterlingHook(BaseHook):
             raise SterlingUnavailable(f"{method} {url}: HTTP {response.status_code} with an HTML page instead of the "
                                       "API's answer (a proxy or maintenance page)")
         return response
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        if self._oauth is not None:
+            headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self._oauth.token(self._http)}"}
+            kwargs["headers"] = headers
+        return self._http.request(method, url, timeout=self.timeout, **kwargs)
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -299,10 +318,45 @@ class SterlingHook(BaseHook):
             return base64.b64decode(payload)
         return response.content
 
+    def admin_rights(self) -> list[str]:
+        """The groups and permissions of the API user's own account that let it administer users (empty when
+        none, or when the API does not show the account: a least-privilege user often may not read it)."""
+        try:
+            account = unwrap(self.get(f"useraccounts/{quote(self.settings['login'], safe='')}"))
+        except (SterlingError, SterlingUnavailable, ValueError):
+            return []
+        if not isinstance(account, dict):
+            return []
+        found = []
+        for key in ("groups", "permissions"):
+            values = account.get(key) or []
+            names = values.split(",") if isinstance(values, str) else values
+            for name in names:
+                text = str(name.get("name") if isinstance(name, dict) else unwrap(name) or "").strip()
+                if ADMIN.search(text):
+                    found.append(f"{key[:-1]} {text}")
+        return found
+
+    def warn_if_admin(self) -> list[str]:
+        """Log a warning, once per process and connection, when the API user can administer users."""
+        if self.sterling_conn_id in _ADMIN_CHECKED:
+            return []
+        _ADMIN_CHECKED.add(self.sterling_conn_id)
+        rights = self.admin_rights()
+        if rights:
+            log.warning("The Sterling API user %s of connection %s can administer users (%s): give ml-connector a "
+                        "user with the API User permission and rights on its mailboxes and trading partners only "
+                        "(README, Sterling).", self.settings["login"], self.sterling_conn_id, ", ".join(rights))
+        return rights
+
     def test_connection(self) -> tuple[bool, str]:
         try:
             self.request("GET", "doc", expect_json=False)  # the API's documentation page
             next(self.iter_list("communities"), None)
+            rights = self.admin_rights()
+            if rights:
+                return True, ("Sterling B2B REST APIs reachable, but the API user can administer users ("
+                              + ", ".join(rights) + "): use a user with the API User permission only")
             return True, "Sterling B2B REST APIs reachable"
         except Exception as exc:  # noqa: BLE001 - the UI shows the message
             return False, str(exc)

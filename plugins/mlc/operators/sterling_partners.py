@@ -83,6 +83,7 @@ class SterlingPartnersOperator(BaseOperator):
         if not vendors and not billed:
             raise AirflowSkipException("no vendor changed and no bill in the window")
         sterling = SterlingHook(self.sterling_conn_id)
+        sterling.warn_if_admin()  # least privilege: a warning in the log when the API user administers users
         unknown = [v for v in billed if v not in vendors and sterling.get_partner(v) is None]
         if unknown:  # a bill's vendor that is not a partner yet: read it from Intacct and create it
             intacct = IntacctHook(self.intacct_conn_id)

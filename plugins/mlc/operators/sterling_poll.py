@@ -49,6 +49,7 @@ class SterlingPollOperator(BaseOperator):
         if self.handoff not in ("sftp", "local"):
             raise ValueError(f"handoff must be 'sftp' or 'local', not {self.handoff!r}")
         hook, ledger = SterlingHook(self.sterling_conn_id), InboundLedger()
+        hook.warn_if_admin()
         handed: list[dict[str, Any]] = []
         for path in paths:
             source = f"sterling://{self.sterling_conn_id}{path}"

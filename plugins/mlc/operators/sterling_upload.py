@@ -67,6 +67,7 @@ class SterlingUploadOperator(BaseOperator):
         mapping = with_partner(load_mapping(mapping_path(self.mapping)), self.interchange, None)
         document = str(mapping.get("document") or mapping["format"])
         hook = SterlingHook(self.sterling_conn_id, **self.hook_kwargs)
+        hook.warn_if_admin()
         ledger, store = DeliveryLedger(), control_number_store()
         ti, when = context["ti"], run_timestamp(context)
         names_in: dict[str, set[str]] = {}
