@@ -16,7 +16,7 @@ from mlc.formats.control_numbers import FileControlNumberStore
 from mlc.formats.errors import MappingError
 from mlc.formats.mapping import load_mapping, samples_path
 from mlc.formats.render import file_name, render
-from tests.edi.sources import INTACCT_BILL, SOURCES
+from tests.edi.sources import EXACT_PURCHASE_ENTRY, INTACCT_BILL, SOURCES
 from tests.edi.validators import bots_errors, pydifact_roundtrip, x12_envelope_errors
 
 MAPPINGS = Path(__file__).resolve().parent.parent / "include" / "mappings"
@@ -80,6 +80,60 @@ def test_fixed_width_file_exact(tmp_path):
                         "0000000032500USD")
     assert lines[3] == "T000000002000000000065000".ljust(80)
     assert all(len(line) == 80 for line in lines[:4]) and lines[4] == ""
+
+
+def test_bills_as_csv_one_row_per_line_with_gl_account_and_dimensions_exact(tmp_path):
+    data, result = run(load_mapping(MAPPINGS / "intacct_to_sftp/bills_lines_csv.yaml"), [INTACCT_BILL], tmp_path)
+
+    assert result.records == 1 and result.rejected == []
+    assert data.decode() == (
+        "bill_number,vendor_id,vendor_name,bill_date,due_date,po_number,currency,bill_total,line_number,gl_account,"
+        "gl_account_title,department,location,class,project,description,line_amount\r\n"
+        'BILL-1001,V100,"Acme Distribution, Inc.",2026-11-02,2026-12-02,PO-555,USD,325.00,1,6100,Office Supplies,'
+        'SAL,HQ,WHOLESALE,P-7,"Widgets, blue",125.00\r\n'
+        "BILL-1001,V100,\"Acme Distribution, Inc.\",2026-11-02,2026-12-02,PO-555,USD,325.00,2,6200,Freight,OPS,EAST,,,"
+        "Freight,200.00\r\n")
+
+
+def test_a_bill_with_one_line_that_cannot_be_written_goes_not_at_all_and_the_others_go_whole(tmp_path):
+    lines = INTACCT_BILL["APBILLITEMS"]["APBILLITEM"]
+    broken = dict(INTACCT_BILL, RECORDID="BILL-2", APBILLITEMS={"APBILLITEM": [lines[0], dict(lines[1], ACCOUNTNO="")]})
+    mapping = load_mapping(MAPPINGS / "intacct_to_sftp/bills_lines_csv.yaml")
+
+    data, result = run(mapping, [broken, INTACCT_BILL], tmp_path)
+
+    rows = data.decode().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == ["BILL-1001", "BILL-1001"] and result.records == 1
+    assert result.rejected == [{"record": 1, "key": "BILL-2", "field": "gl_account", "error": "is required"}]
+
+
+def test_exact_invoice_lines_fixed_width_exact_and_a_line_too_wide_keeps_its_invoice_out(tmp_path):
+    mapping = load_mapping(MAPPINGS / "exact_online_to_sftp/purchase_invoice_lines_fixed_width.yaml")
+    wide = dict(EXACT_PURCHASE_ENTRY, YourRef="SUP-INV-78", PurchaseEntryLines=[
+        EXACT_PURCHASE_ENTRY["PurchaseEntryLines"][0], dict(EXACT_PURCHASE_ENTRY["PurchaseEntryLines"][1],
+                                                           GLAccountCode="12345678901")])
+
+    data, result = run(mapping, [EXACT_PURCHASE_ENTRY, wide], tmp_path)
+
+    lines = data.decode().split("\r\n")
+    assert lines[1] == ("LSUP-INV-77          2026110320001     00014930      100     P1      Bürobedarf".replace(
+        "ü", "u") + " " * 20 + "000000000020000EUR").ljust(120)
+    assert lines[2].split() == ["LSUP-INV-77", "2026110320001", "00024910", "200", "Versand", "000000000004200EUR"]
+    assert lines[3] == "T000000002000000000024200".ljust(120) and lines[4] == ""
+    assert result.records == 1 and [(r["key"], r["field"]) for r in result.rejected] == [("SUP-INV-78", "gl_account")]
+
+
+def test_invoice_lines_carry_gl_account_and_dimensions_as_ref_in_the_it1_loop(tmp_path):
+    data, _ = run(load_mapping(MAPPINGS / "intacct_to_sftp/bills_x12_810.yaml"), [INTACCT_BILL], tmp_path)
+
+    segments = data.decode().replace("\n", "").split("~")
+    first = segments.index("IT1*1*1*EA*125")
+    assert segments[first:first + 7] == ["IT1*1*1*EA*125", "PID*F****Widgets, blue", "REF*ZZ*6100*GL ACCOUNT",
+                                         "REF*DP*SAL", "REF*LU*HQ", "REF*ZZ*WHOLESALE*CLASS", "REF*PJ*P-7"]
+    second = segments.index("IT1*2*1*EA*200")
+    assert segments[second:second + 5] == ["IT1*2*1*EA*200", "PID*F****Freight", "REF*ZZ*6200*GL ACCOUNT",
+                                           "REF*DP*OPS", "REF*LU*EAST"]
+    assert segments[second + 5].startswith("TDS*") and not any("*VP*" in s for s in segments)
 
 
 def test_fixed_width_value_that_does_not_fit_is_rejected_with_record_and_field(tmp_path):

@@ -7,8 +7,11 @@ INTACCT_BILL = {
     "DOCNUMBER": "PO-555", "VENDORID": "V100", "VENDORNAME": "Acme Distribution, Inc.", "CURRENCY": "USD",
     "TERMNAME": "Net 30", "TOTALENTERED": "325.00",
     "APBILLITEMS": {"APBILLITEM": [
-        {"LINE_NO": "1", "TRX_AMOUNT": "125.00", "ENTRYDESCRIPTION": "Widgets, blue", "ACCOUNTNO": "6100"},
-        {"LINE_NO": "2", "TRX_AMOUNT": "200.00", "ENTRYDESCRIPTION": "Freight", "ACCOUNTNO": "6200"}]},
+        {"LINE_NO": "1", "TRX_AMOUNT": "125.00", "ENTRYDESCRIPTION": "Widgets, blue", "ACCOUNTNO": "6100",
+         "ACCOUNTTITLE": "Office Supplies", "DEPARTMENTID": "SAL", "LOCATIONID": "HQ", "CLASSID": "WHOLESALE",
+         "PROJECTID": "P-7"},
+        {"LINE_NO": "2", "TRX_AMOUNT": "200.00", "ENTRYDESCRIPTION": "Freight", "ACCOUNTNO": "6200",
+         "ACCOUNTTITLE": "Freight", "DEPARTMENTID": "OPS", "LOCATIONID": "EAST", "CLASSID": "", "PROJECTID": ""}]},
 }
 INTACCT_VENDOR = {
     "RECORDNO": "17", "VENDORID": "V100", "NAME": "Acme Distribution, Inc.", "STATUS": "active", "TAXID": "12-3456789",
@@ -21,8 +24,10 @@ EXACT_PURCHASE_ENTRY = {
     "EntryNumber": "26100001", "YourRef": "SUP-INV-77", "EntryDate": "2026-11-03", "DueDate": "2026-12-03",
     "Currency": "EUR", "AmountFC": "292.82", "VATAmountFC": "50.82", "SupplierName": "Lieferant GmbH",
     "SupplierCode": "20001",
-    "PurchaseEntryLines": [{"LineNumber": 1, "AmountFC": "200.00", "Description": "Bürobedarf", "GLAccountCode": "4930"},
-                           {"LineNumber": 2, "AmountFC": "42.00", "Description": "Versand", "GLAccountCode": "4910"}],
+    "PurchaseEntryLines": [{"LineNumber": 1, "AmountFC": "200.00", "Description": "Bürobedarf", "GLAccountCode": "4930",
+                            "CostCenter": "100", "CostUnit": "P1", "Quantity": 1, "VATCode": "2", "VATAmountFC": "42.00"},
+                           {"LineNumber": 2, "AmountFC": "42.00", "Description": "Versand", "GLAccountCode": "4910",
+                            "CostCenter": "200", "VATCode": "2", "VATAmountFC": "8.82"}],
 }
 EXACT_PAYMENT = {
     "PaymentReference": "PAY-2026-0042", "PaymentDate": "2026-11-10", "AmountFC": "242.00", "PaymentMethod": "B",
@@ -54,6 +59,7 @@ SOURCES = {
     "intacct_to_sftp/bills_x12_810.yaml": INTACCT_BILL,
     "intacct_to_sftp/bills_edifact_invoic.yaml": INTACCT_BILL,
     "intacct_to_sftp/bills_fixed_width.yaml": INTACCT_BILL,
+    "intacct_to_sftp/bills_lines_csv.yaml": INTACCT_BILL,
     "intacct_to_sftp/vendors_csv.yaml": INTACCT_VENDOR,
     "intacct_to_sftp/vendors_x12_838.yaml": INTACCT_VENDOR,
     "intacct_to_sftp/gl_accounts_csv.yaml": INTACCT_GLACCOUNT,
@@ -65,6 +71,8 @@ SOURCES = {
     "exact_online_to_sftp/purchase_invoices_csv.yaml": EXACT_PURCHASE_ENTRY,
     "exact_online_to_sftp/purchase_invoices_edifact_invoic.yaml": EXACT_PURCHASE_ENTRY,
     "exact_online_to_sftp/purchase_invoices_fixed_width.yaml": EXACT_PURCHASE_ENTRY,
+    "exact_online_to_sftp/purchase_invoice_lines_csv.yaml": EXACT_PURCHASE_ENTRY,
+    "exact_online_to_sftp/purchase_invoice_lines_fixed_width.yaml": EXACT_PURCHASE_ENTRY,
     "exact_online_to_sftp/suppliers_csv.yaml": EXACT_SUPPLIER,
     "exact_online_to_sftp/gl_accounts_csv.yaml": EXACT_GLACCOUNT,
     "exact_online_to_sftp/gl_account_mappings_csv.yaml": EXACT_GLMAPPING,

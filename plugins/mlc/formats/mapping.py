@@ -30,7 +30,7 @@ from mlc.formats.fields import LENGTH_POLICIES
 FORMATS = {"x12": {"810", "820", "850", "856", "838"}, "edifact": {"INVOIC"}, "csv": None, "fixed_width": None}
 LEAF_KEYS = {"path", "const", "default", "required", "type", "format", "lookup", "lookup_default"}
 TYPES = {"text", "date", "amount", "number"}
-TOP_KEYS = {"format", "document", "description", "file_name", "fields", "columns", "x12", "edifact", "csv",
+TOP_KEYS = {"format", "document", "description", "file_name", "fields", "columns", "x12", "edifact", "csv", "lines",
             "fixed_width", "record_key", "control_numbers", "records", "samples"}
 SECTION_KEYS = {
     "x12": {"version", "sender", "receiver", "usage", "separators", "text", "ack_requested", "line_break", "length",
@@ -224,6 +224,9 @@ def check_mapping(data: Any, source: str = "<mapping>") -> None:
         if str(data.get("document")) not in documents:
             raise fail(f"document for {fmt} must be one of {sorted(documents)}, not {data.get('document')!r}",
                         source, data, "document" if "document" in data else None)
+        if "lines" in data:
+            raise fail(f"lines is for flat files (csv, fixed_width): a {fmt} mapping has its lines under fields",
+                       source, data, "lines")
         if "fields" not in data:
             raise fail(f"a {fmt} mapping needs 'fields'", source, data)
         _check_fields(data["fields"], "fields", source)
@@ -244,7 +247,10 @@ def check_mapping(data: Any, source: str = "<mapping>") -> None:
         if section.get("length", "cut") not in LENGTH_POLICIES:
             raise fail(f"{fmt}.length must be one of {', '.join(LENGTH_POLICIES)} (what a value longer than its "
                         "element gets)", source, section, "length")
-    else:
+    elif "lines" in data and (not isinstance(data["lines"], str) or not data["lines"].strip()):
+        raise fail("lines must be the path of the record's lines (APBILLITEMS.APBILLITEM): one row per line",
+                   source, data, "lines")
+    if documents is None:
         if fmt in data:
             check_keys(data[fmt], SECTION_KEYS[fmt], fmt, source)
         if fmt == "csv":

@@ -341,7 +341,12 @@ def _write_each(mapped: Iterator[tuple[int, dict[str, Any], tuple[str, str] | No
 
 
 def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = None, gate: RecordGate | None = None,
-               marks: dict[int, tuple[str, str]] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+               marks: dict[int, tuple[str, str]] | None = None,
+               check: Callable[[dict[str, Any], int], None] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (record number, row) for a flat file: one row per record, or with ``lines: <path>`` in the mapping
+    one row per line of the record (the record's fields repeated on each, the line's under ``line.``). A record
+    goes whole or not at all: every row is resolved and ``check``-ed (it fits the file) before the first is
+    yielded, and a record one of whose rows fails is rejected with every row, never written in part."""
     if mapping["format"] == "csv":
         resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS}, c["name"]))
                      for c in mapping["columns"]]
@@ -350,30 +355,56 @@ def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = No
         resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}},
                                                c["name"]))
                      for c in mapping["fixed_width"]["detail"]["columns"] if set(c) & {"path", "const", "default"}]
-    key_field = mapping.get("record_key")
+    key_field, lines_path = mapping.get("record_key"), mapping.get("lines")
     for index, record in enumerate(records, 1):
         if keys is not None and key_field:
             keys[index] = str(get_path(record, key_field)) if get_path(record, key_field) is not None else None
         try:
-            row = {name: get(record, index) for name, get in resolvers}
+            if lines_path:
+                lines = get_path(record, lines_path) or []
+                lines = [lines] if isinstance(lines, Mapping) else list(lines)
+                if not lines:
+                    raise RenderError("has no lines", record=index, field=lines_path)
+                rows = [{name: get({**record, "line": line}, index) for name, get in resolvers} for line in lines]
+            else:
+                rows = [{name: get(record, index) for name, get in resolvers}]
+            if check is not None:
+                for row in rows:
+                    check(row, index)
         except RenderError as exc:
             result.rejected.append(_rejection(exc, index, record, key_field))
             continue
-        mark = _gate(gate, mapping, record, row, index, result)
+        mark = _gate(gate, mapping, record, rows if lines_path else rows[0], index, result)
         if mark is False:
             continue
         if mark and marks is not None:
             marks[index] = mark
-        yield index, row
+        for row in rows:
+            yield index, row
 
 
 def _render_csv(mapping, records, sink, result, gate) -> None:
     options = CsvOptions(**(mapping.get("csv") or {}))
     names = [c["name"] for c in mapping["columns"]]
     marks: dict[int, tuple[str, str]] = {}
-    rows = (tuple(row[n] for n in names) for _index, row in _flat_rows(mapping, records, result, gate=gate,
-                                                                        marks=marks))
-    result.records = write_csv(sink, names, rows, options)
+    written: set[int] = set()
+
+    def fits(row: dict[str, Any], index: int) -> None:  # a cell the encoding cannot hold: the record stays out
+        for name, value in row.items():
+            if isinstance(value, str):
+                try:
+                    value.encode(options.encoding)
+                except UnicodeEncodeError as exc:
+                    raise RenderError(f"{exc.object[exc.start:exc.end]!r} cannot be written in {options.encoding}",
+                                      record=index, field=name) from None
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for index, row in _flat_rows(mapping, records, result, gate=gate, marks=marks, check=fits):
+            written.add(index)
+            yield tuple(row[n] for n in names)
+
+    write_csv(sink, names, rows(), options)
+    result.records = len(written)  # records (bills), whatever number of rows their lines made
     for mark in marks.values():  # a CSV row is written as it is given
         gate.written(*mark)
 
@@ -390,12 +421,22 @@ def _render_fixed(mapping, records, sink, result, gate) -> None:
     detail = _layout(conf["detail"])
     header = _layout(conf["header"]) if "header" in conf else None
     trailer = _layout(conf["trailer"]) if "trailer" in conf else None
+    encoding, text = conf.get("encoding", "ascii"), conf.get("text", "clean")
     keys: dict[int, str | None] = {}
     numbers: list[int] = []
     marks: dict[int, tuple[str, str]] = {}
 
+    def fits(row: dict[str, Any], index: int) -> None:  # each line of a record fits its columns before any is written
+        line = detail.render(row, index)
+        if text == "refuse":
+            try:
+                line.encode(encoding)
+            except UnicodeEncodeError as exc:
+                raise RenderError(f"{exc.object[exc.start:exc.end]!r} cannot be written in {encoding}",
+                                  record=index) from None
+
     def rows() -> Iterator[dict[str, Any]]:
-        for index, row in _flat_rows(mapping, records, result, keys, gate, marks):
+        for index, row in _flat_rows(mapping, records, result, keys, gate, marks, check=fits):
             numbers.append(index)
             yield row
 
@@ -409,9 +450,10 @@ def _render_fixed(mapping, records, sink, result, gate) -> None:
         result.adjusted.append({"record": index, "key": keys.get(index) if index else None, "field": None,
                                 "change": change})
 
-    result.records = write_fixed(sink, detail, rows(), header=header, trailer=trailer,
-                                 sum_fields=conf.get("sums", ()), encoding=conf.get("encoding", "ascii"),
-                                 line_ending={"lf": "\n"}.get(conf.get("line_ending", "crlf"), "\r\n"),
-                                 on_error=rejected, text=conf.get("text", "clean"), on_adjust=adjusted)
+    write_fixed(sink, detail, rows(), header=header, trailer=trailer, sum_fields=conf.get("sums", ()),
+                encoding=encoding, line_ending={"lf": "\n"}.get(conf.get("line_ending", "crlf"), "\r\n"),
+                on_error=rejected, text=text, on_adjust=adjusted)
+    rejected_records = {r["record"] for r in result.rejected}
+    result.records = len(set(numbers) - rejected_records)  # records, whatever number of lines they made
     for mark in marks.values():
         gate.written(*mark)

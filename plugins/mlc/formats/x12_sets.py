@@ -8,7 +8,8 @@ Canonical records (produced by a partner mapping from a source system's fields):
   ``address2``, ``city``, ``state``, ``postal_code``, ``country``}], ``terms`` {``net_days``,
   ``discount_percent``, ``discount_days``, ``due_date``, ``description``}, ``lines`` [{``number``,
   ``quantity``, ``uom``, ``unit_price`` | ``amount``, ``item_id``, ``item_qualifier``,
-  ``description``}], optional ``total`` (checked against the lines);
+  ``description``, ``references`` [{``qualifier``, ``id``, ``description``}] (REF in the line's loop: its GL
+  account and cost dimensions)}], optional ``total`` (checked against the lines);
 * payment (820): ``reference``, ``date``, ``amount``, ``method`` (``ACH``/``CHK``/``FWT``/...),
   ``handling`` (``C``/``I``), ``currency``, ``parties`` (``PR`` payer, ``PE`` payee),
   ``remittances`` [{``invoice_number``, ``amount_paid``, ``invoice_total``, ``discount``}];
@@ -88,7 +89,22 @@ def _lines(ctx: RecordFields, tag: str) -> tuple[list[Seg], Decimal, int]:
         description = ctx.text(line, "description", 80, cut=True, label=f"{label}.description")
         if description:
             segments.append(("PID", ["F", None, None, None, description]))
+        segments += _references(ctx, line, label)
     return segments, cents(total), len(lines)
+
+
+def _references(ctx: RecordFields, line: Mapping[str, Any], label: str) -> list[Seg]:
+    """REF segments of an IT1 / PO1 loop (after PID, as the 4010 loop orders them): the line's GL account and
+    cost dimensions, each with the qualifier the mapping (the partner's guide) gives it. A reference without a
+    value is left out; one too long for REF02 (30) is refused, never cut: a cut account code is another account."""
+    segments: list[Seg] = []
+    for j, ref in enumerate(line.get("references") or [], 1):
+        where = f"{label}.references[{j}]"
+        value = ctx.text(ref, "id", 30, label=f"{where}.id")
+        if value:
+            segments.append(("REF", [ctx.text(ref, "qualifier", 3, required=True, label=f"{where}.qualifier"), value,
+                                     ctx.text(ref, "description", 80, cut=True, label=f"{where}.description")]))
+    return segments
 
 
 def invoice_810(record: Mapping[str, Any], index: int | None = None, *, length: str = "cut",
