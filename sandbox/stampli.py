@@ -123,6 +123,48 @@ def payment_export(invoices: list[dict], *, day: date, seed: int = 7, every: int
     return Export(f"stampli_payments_{day:%Y%m%d}_{seed}.csv", _csv(PAYMENT_HEADER, rows), paid, {})
 
 
+# Invoice-level header -> element of <Invoice>; line-level header -> element of <Line> (Line is its attribute).
+XML_INVOICE = {"Stampli Invoice ID": "StampliInvoiceId", "Invoice Number": "InvoiceNumber", "Vendor ID": "Vendor/Id",
+               "Vendor Name": "Vendor/Name", "Invoice Date": "InvoiceDate", "Due Date": "DueDate",
+               "GL Posting Date": "GLPostingDate", "Currency": "Currency", "Invoice Total": "Total",
+               "PO Number": "PONumber", "Description": "Description", "Approval Status": "ApprovalStatus"}
+XML_LINE = {"GL Account": "GLAccount", "Line Amount": "Amount", "Line Memo": "Memo", "Department": "Department",
+            "Location": "Location", "Class": "Class", "Project": "Project"}
+
+
+def as_xml(export: Export) -> Export:
+    """The same invoices as a Stampli XML template export (``invoices_xml_feed.yaml``): one <Invoice> with its
+    fields and its <Lines>, each <Line number="n"> with the line's fields. The defects stay where they were."""
+    import re
+    from xml.sax.saxutils import escape as xml_escape
+    from xml.sax.saxutils import quoteattr
+
+    def escape(text: str) -> str:  # an XML writer leaves out what XML 1.0 cannot hold (control characters)
+        return xml_escape(re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]", "", text))
+
+    rows = list(csv.DictReader(io.StringIO(export.data.decode("utf-8-sig"))))
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', "<StampliExport>"]
+    for key in dict.fromkeys(r["Stampli Invoice ID"] for r in rows):
+        lines = [r for r in rows if r["Stampli Invoice ID"] == key]
+        out.append("  <Invoice>")
+        vendor = []
+        for header, path in XML_INVOICE.items():
+            if path.startswith("Vendor/"):
+                vendor.append(f"<{path[7:]}>{escape(lines[0][header])}</{path[7:]}>")
+                if len(vendor) == 2:
+                    out.append(f"    <Vendor>{''.join(vendor)}</Vendor>")
+            else:
+                out.append(f"    <{path}>{escape(lines[0][header])}</{path}>")
+        out.append("    <Lines>")
+        for line in lines:
+            fields = "".join(f"<{path}>{escape(line[header])}</{path}>" for header, path in XML_LINE.items())
+            out.append(f"      <Line number={quoteattr(line['Line'])}>{fields}</Line>")
+        out += ["    </Lines>", "  </Invoice>"]
+    out.append("</StampliExport>\n")
+    return Export(export.name.rsplit(".", 1)[0] + ".xml", "\n".join(out).encode("utf-8"), export.invoices,
+                  export.defects)
+
+
 def unparsable(export: Export, row: int) -> Export:
     """``export`` with an unterminated quote opening data row ``row``: the CSV reader cannot find the next row
     again, so a careful client refuses the whole file (a careless one reads the rest as one cell)."""

@@ -236,3 +236,78 @@ def test_the_spool_gives_each_bills_rows_back_together_a_few_bills_at_a_time_and
         (2, "posted"), (3, "posted"), (6, "posted")]
     assert spool.widest == 11
     spool.close()
+
+
+# -- XML templates ---------------------------------------------------------------------------------------------
+XML_INVOICE = b"""<?xml version="1.0" encoding="UTF-8"?>
+<StampliExport xmlns="urn:stampli:export">
+  <Invoice>
+    <StampliInvoiceId>S1</StampliInvoiceId>
+    <InvoiceNumber>INV-1</InvoiceNumber>
+    <Vendor><Id>V100</Id><Name>Smith &amp; Sons</Name></Vendor>
+    <InvoiceDate>11/17/2026</InvoiceDate>
+    <Currency>USD</Currency>
+    <Total>1,325.00</Total>
+    <ApprovalStatus>Approved</ApprovalStatus>
+    <Lines>
+      <Line number="1"><GLAccount>6100</GLAccount><Amount>1,125.00</Amount><Department>SAL</Department></Line>
+      <Line number="2"><GLAccount>6200</GLAccount><Amount>200.00</Amount></Line>
+    </Lines>
+  </Invoice>
+  <Invoice>
+    <InvoiceNumber>INV-2</InvoiceNumber>
+    <Vendor><Id>V200</Id></Vendor>
+    <InvoiceDate>11/18/2026</InvoiceDate>
+    <Currency>USD</Currency>
+    <Lines><Line number="1"><Amount>5.00</Amount></Line></Lines>
+  </Invoice>
+</StampliExport>
+"""
+
+
+def xml_rows(data: bytes):
+    from mlc.formats.feed import open_feed
+
+    return list(open_feed(io.BytesIO(data), load_feed(FEEDS / "invoices_xml_feed.yaml"), "export.xml").rows())
+
+
+def test_an_xml_template_gives_one_row_per_line_with_its_invoices_fields_and_the_lines_number():
+    rows = xml_rows(XML_INVOICE)
+
+    assert [(r.number, r.values["invoice_number"], r.values["vendor_name"], r.values["line_no"],
+             r.values["gl_account_no"], r.values["amount"], r.values["department_id"]) for r in rows] == [
+        (12, "INV-1", "Smith & Sons", "1", "6100", "1,125.00", "SAL"),
+        (13, "INV-1", "Smith & Sons", "2", "6200", "200.00", ""),
+        (21, "INV-2", "", "1", "", "5.00", "")]
+    assert rows[0].error is None and rows[1].error is None
+    assert str(rows[2].error) == "row 21 field 'gl_account_no': required value missing ('GLAccount')"
+    assembled = assemble_invoices(rows, load_feed(FEEDS / "invoices_xml_feed.yaml"))
+    (bill,) = assembled.records  # INV-2's only line has no GL account: the bill is held back whole
+    assert (bill.number, bill.total, [(line.account, line.amount) for line in bill.lines]) == (
+        "INV-1", Decimal("1325.00"), [("6100", Decimal("1125.00")), ("6200", Decimal("200.00"))])
+    assert sorted(assembled.rejected) == [21]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+     b"<StampliExport><Invoice><InvoiceNumber>&lol2;</InvoiceNumber></Invoice></StampliExport>",
+     "declares a DOCTYPE"),
+    (XML_INVOICE.replace(b"</Lines>\n  </Invoice>\n  <Invoice>", b"</Lines>\n  <Invoice>", 1),
+     "not well-formed XML at line 2"),
+    (b"", "not well-formed XML"),
+])
+def test_an_xml_file_that_cannot_be_trusted_is_refused_whole(data, message):
+    with pytest.raises(FeedSchemaError, match=message) as caught:
+        xml_rows(data)
+    assert "export.xml" in str(caught.value)
+
+
+def test_xml_feed_mistakes_are_named(tmp_path):
+    text = (FEEDS / "invoices_xml_feed.yaml").read_text()
+    for change, message in ((text.replace("row_path: Invoice/Lines/Line", "row_path: /etc/passwd"), "needs row_path"),
+                            (text.replace("amount: Amount", "amount: Amount[1]"), "amount: 'Amount[1]'"),
+                            (text.replace("format: xml", "format: json"), "format must be csv or xml")):
+        path = tmp_path / "feed.yaml"
+        path.write_text(change)
+        with pytest.raises(MappingError, match=re.escape(message)):
+            load_feed(path)

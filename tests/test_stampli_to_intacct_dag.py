@@ -274,3 +274,29 @@ def test_a_file_the_csv_reader_cannot_parse_is_refused_whole_and_the_next_file_s
     assert (home / "errors" / broken.name).exists()
     assert "is not valid CSV" in (home / "errors" / f"{broken.name}.reason.txt").read_text()
     assert dag.test().state == "success" and "file_rejected" not in capsys.readouterr().out  # reported once
+
+
+def test_an_xml_template_export_posts_the_same_bills_and_reports_the_same_defects(dag, env, capsys):
+    gateway, _sftp, home = env
+    invoices = stampli.as_xml(stampli.invoice_export(gateway.store, 6, day=DAY,
+                                                     defects=("unknown_account", "missing_value", "bad_amount")))
+    stampli.drop(home, invoices, "invoices")
+
+    run = dag.test(run_conf={"invoices_feed": "stampli_to_intacct/invoices_xml_feed"})
+    log = capsys.readouterr().out
+
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    bills = stampli_bills(gateway)
+    assert [b[2] for b in bills] == [i["number"] for i in invoices.invoices]
+    for (record_no, _vendor, _number, total, _state), expected in zip(bills, invoices.invoices):
+        assert round(total, 2) == round(expected["total"], 2)
+        assert lines_of(gateway, record_no) == [(a, round(x, 2)) for a, x in expected["lines"]]
+    reports = report_rows(home)
+    reasons = {row["invoice_number"]: row["Reason"] for row in reports if row["line_no"] == "1"}
+    assert set(reasons) == set(invoices.defects)
+    assert "GL account '9999' does not exist" in reasons[next(n for n, d in invoices.defects.items()
+                                                                if d == "unknown_account")]
+    assert all(reason.startswith("row ") for reason in reasons.values())  # the line of the <Line> element
+    rejected = [a for a in audits(log) if a["event"] == "row_rejected"]
+    assert rejected and all(a["file"] == invoices.name and a["row"] > 1 for a in rejected)
+    assert [p.name for p in (home / "outbound" / "archive" / "invoices").iterdir()] == [invoices.name]

@@ -1,4 +1,5 @@
-"""Reading a customer's tabular export (Stampli's CSV files) through a feed configuration.
+"""Reading a customer's tabular export (Stampli's CSV files; XML templates: :mod:`mlc.formats.feed_xml`)
+through a feed configuration.
 
 Nothing about Stampli's export files is public (reference/stampli.md), so every detail is
 configuration, checked strictly when it is loaded and when a file is read:
@@ -39,7 +40,8 @@ FEEDS = ("invoices", "payments")
 _KEYS = {"feed", "description", "remote_dir", "file_globs", "archive_dir", "error_dir", "delimiter", "encoding",
          "quotechar", "date_format", "decimal", "thousands", "stable_after_seconds", "currencies", "columns",
          "required", "payment_methods", "skip_statuses", "allow_credit_memos", "allow_zero_amounts", "earliest_date",
-         "latest_date"}
+         "latest_date", "format", "row_path"}
+_XML_PATH = re.compile(r"^(\.\./)*([A-Za-z_][\w.-]*/)*(@?[A-Za-z_][\w.-]*)$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -86,6 +88,8 @@ class FeedConfig:
     earliest_date: date = date(1990, 1, 1)
     latest_date: date = date(2099, 12, 31)
     source: str = ""
+    format: str = "csv"  # or "xml": columns are element paths from each row_path element (formats/feed_xml.py)
+    row_path: str = ""
 
     def __post_init__(self) -> None:
         if self.decimal not in (".", ",") or self.thousands not in ("", ",", ".", " ", "'") \
@@ -169,11 +173,23 @@ def load_feed(path: str | Path) -> FeedConfig:
     if not isinstance(columns, dict) or not columns or not all(
             isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in columns.items()):
         raise MappingError("columns maps each canonical column to the header in the file (text to text)", source=source)
+    fmt = data.get("format", "csv")
+    if fmt not in ("csv", "xml"):
+        raise MappingError(f"format must be csv or xml, not {fmt!r}", source=source)
+    if fmt == "xml":
+        row_path = data.get("row_path")
+        if not isinstance(row_path, str) or not re.fullmatch(r"[A-Za-z_][\w.-]*(/[A-Za-z_][\w.-]*)*", row_path):
+            raise MappingError("an xml feed needs row_path, the elements from the root to each row "
+                               "(Invoice/Lines/Line)", source=source)
+        bad = [f"{k}: {v!r}" for k, v in columns.items() if not _XML_PATH.match(v.strip())]
+        if bad:
+            raise MappingError(f"xml columns are element paths from the row (Amount, ../../InvoiceNumber, @id): "
+                               f"{', '.join(bad)}", source=source)
     required = tuple(data.get("required") or ())
     missing = [name for name in required if name not in columns]
     if missing:
         raise MappingError(f"required column(s) {', '.join(missing)} have no header in columns", source=source)
-    globs = data.get("file_globs") or ["*.csv"]
+    globs = data.get("file_globs") or (["*.xml", "*.XML"] if fmt == "xml" else ["*.csv"])
     if isinstance(globs, str):
         globs = [globs]
     for key in ("delimiter", "quotechar"):
@@ -275,3 +291,13 @@ class FeedFile:
                     row.error = RowError(f"required value missing ({self.config.columns[empty[0]]!r})", row=number,
                                          field=empty[0])
             yield row
+
+
+def open_feed(stream: IO[bytes], config: FeedConfig, name: str) -> FeedFile:
+    """The file opened as its feed says: CSV (:class:`FeedFile`) or XML (:class:`mlc.formats.feed_xml.XmlFeedFile`),
+    both giving ``header`` and ``rows()``."""
+    if config.format == "xml":
+        from mlc.formats.feed_xml import XmlFeedFile
+
+        return XmlFeedFile(stream, config, name)  # type: ignore[return-value]
+    return FeedFile(stream, config, name)

@@ -29,7 +29,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from mlc.formats.feed import FeedConfig, FeedFile, FeedSchemaError, RowError
+from mlc.formats.feed import FeedConfig, FeedSchemaError, RowError, open_feed
 from mlc.formats.stampli import (Invoice, Payment, assemble_invoices, assemble_payments, bill_key, bill_record,
                                  payment_key, payment_record)
 from mlc.hooks.intacct import IntacctHook
@@ -90,7 +90,7 @@ class _FileRun:
         from airflow.sdk import ObjectStoragePath
 
         with ObjectStoragePath(self.item["uri"]).open("rb") as stream:
-            feed = FeedFile(stream, self.config, self.item["name"])
+            feed = open_feed(stream, self.config, self.item["name"])
             self.header = feed.header
             return self.spool.fill(feed.rows(), bill_key if self.config.feed == "invoices" else payment_key)
 
