@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from sandbox.exact_data import ENTITIES, MANDATORY_FILTER, ExactDivision, ExactSeed, Row
+from sandbox.exact_data import ENTITIES, MANDATORY_FILTER, NAVIGATIONS, ExactDivision, ExactSeed, Row
 from sandbox.exact_odata import ODataError, parse_filter, to_json_date
 from sandbox.http import DROP, HTTP_TRANSPORT_FAULTS, HttpSandbox, Request, Response
 
@@ -71,7 +71,7 @@ class ExactSandbox(HttpSandbox):
         self.calls: dict[str, int] = {}
         self.window: tuple[int, int] = (0, 0)  # (window index, calls in it)
         self.day: tuple[int, int] = (0, 0)
-        self._lines_index: tuple[tuple[int, int], dict[str, list[Row]]] = ((0, -1), {})
+        self._lines_index: dict[str, tuple[tuple[int, int], dict[str, list[Row]]]] = {}
 
     def reseed(self, seed: ExactSeed) -> None:
         """A new division from ``seed`` on the same socket, with a new first refresh token (read it again from
@@ -272,8 +272,9 @@ class ExactSandbox(HttpSandbox):
         own = [s for s in select if "/" not in s] or list(row)
         own += sorted({s.split("/", 1)[0] for s in select if "/" in s} - set(own))  # Nav/Field selects the Nav
         for name in own:
-            if name == "PurchaseEntryLines":
-                out[name] = self._lines(row[key], [s.split("/", 1)[1] for s in select if s.startswith(name + "/")]) \
+            if name in NAVIGATIONS:
+                out[name] = self._lines(name, row[key], [s.split("/", 1)[1] for s in select
+                                                         if s.startswith(name + "/")]) \
                     if name in expand else {"__deferred": {"uri": f"{uri}/{name}"}}
                 continue
             if name not in row:
@@ -282,21 +283,23 @@ class ExactSandbox(HttpSandbox):
             out[name] = to_json_date(value) if isinstance(value, datetime) else value
         return out
 
-    def _lines(self, entry_id: str, select: list[str]) -> dict[str, Any]:
+    def _lines(self, navigation: str, parent: str, select: list[str]) -> dict[str, Any]:
+        """An expanded navigation property (an entry's or an order's lines): its first 60, then a __next link."""
+        table, parent_key, entity = NAVIGATIONS[navigation]
         with self.division.lock:
-            lines = self.division.tables["lines"]
-            if self._lines_index[0] != (id(lines), len(lines)):  # an index by entry, rebuilt when lines change
+            lines = self.division.tables[table]
+            cached = self._lines_index.get(navigation, ((0, -1), {}))
+            if cached[0] != (id(lines), len(lines)):  # an index by parent, rebuilt when lines change
                 index: dict[str, list[Row]] = {}
                 for line in lines:
-                    index.setdefault(line["EntryID"], []).append(line)
-                self._lines_index = ((id(lines), len(lines)), index)
-            rows = sorted(self._lines_index[1].get(entry_id, []), key=lambda r: r["ID"])
+                    index.setdefault(line[parent_key], []).append(line)
+                cached = self._lines_index[navigation] = ((id(lines), len(lines)), index)
+            rows = sorted(cached[1].get(parent, []), key=lambda r: r["ID"])
         page = rows[:60]
-        body: dict[str, Any] = {"results": [self._shape(r, "purchaseentry/PurchaseEntryLines", "ID", select, set())
-                                            for r in page]}
+        body: dict[str, Any] = {"results": [self._shape(r, entity, "ID", select, set()) for r in page]}
         if len(rows) > 60:
-            body["__next"] = (f"{self.url}/api/v1/{self.division.number}/purchaseentry/PurchaseEntryLines?$select="
-                              f"{','.join(select)}&$filter=EntryID%20eq%20guid'{entry_id}'&$skiptoken=guid'{page[-1]['ID']}'")
+            body["__next"] = (f"{self.url}/api/v1/{self.division.number}/{entity}?$select={','.join(select)}"
+                              f"&$filter={parent_key}%20eq%20guid'{parent}'&$skiptoken=guid'{page[-1]['ID']}'")
         return body
 
 

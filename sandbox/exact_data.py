@@ -1,5 +1,7 @@
 """The Exact Online sandbox's division: deterministic data of N purchase entries and what they refer
-to (suppliers, GL accounts and their classification mappings, cost centres and units, payments).
+to (suppliers, GL accounts and their classification mappings, cost centres and units, payments), the
+general-ledger transaction lines they make, purchase orders with their lines, and deletions (sync/Deleted:
+suppliers and open purchase entries removed, as Exact records them).
 
 Datetimes are naive Europe/Amsterdam wall-clock values (how Exact runs); every insert or update
 raises a division-wide row version ``Timestamp`` so the sync endpoints can page by it.
@@ -26,10 +28,23 @@ ENTITIES = {
     "financial/glaccountclassificationmappings": ("mappings", "ID"),
     "cashflow/payments": ("payments", "ID"), "bulk/cashflow/payments": ("payments", "ID"),
     "hrm/costcenters": ("costcenters", "ID"), "hrm/costunits": ("costunits", "ID"),
+    "purchaseorder/purchaseorders": ("orders", "PurchaseOrderID"),
+    "purchaseorder/purchaseorderlines": ("order_lines", "ID"),
+    "financialtransaction/transactionlines": ("transactions", "ID"),
+    "bulk/financial/transactionlines": ("transactions", "ID"),
+    "sync/financial/transactionlines": ("transactions", "ID"),
+    "sync/deleted": ("deleted", "ID"),
 }
+#: a navigation property expanded in place: name -> (child table, the child's parent key, the child's entity)
+NAVIGATIONS = {"PurchaseEntryLines": ("lines", "EntryID", "purchaseentry/PurchaseEntryLines"),
+               "PurchaseOrderLines": ("order_lines", "PurchaseOrderID", "purchaseorder/PurchaseOrderLines")}
+#: sync/Deleted's EntityType for each table whose rows can be deleted (reference/exact-online.md §5)
+ENTITY_TYPES = {"transactions": 1, "accounts": 2, "glaccounts": 7, "payments": 10}
 #: CRUD and bulk endpoints with a sync sibling refuse a GET without one of these in $filter (§6)
 MANDATORY_FILTER = {"accounts": ["Accountant", "ID", "Code", "IsSupplier", "IsSales", "Modified", "Name", "Status"],
-                    "glaccounts": ["Code", "ID", "Modified", "Type"]}
+                    "glaccounts": ["Code", "ID", "Modified", "Type"],
+                    "transactions": ["Date", "EntryNumber", "FinancialYear", "GLAccount", "ID", "Modified"],
+                    "orders": ["OrderDate", "OrderNumber", "PurchaseOrderID", "Supplier", "Modified"]}
 
 
 @dataclass
@@ -66,6 +81,16 @@ class ExactDivision:
             row = next(r for r in self.tables[table] if r[key_field] == key)
             row.update(changes)
             self._stamp(row, when)
+
+    def delete(self, table: str, key: str, when: datetime) -> None:
+        """Remove a row as a user would: it disappears from its endpoints and shows in sync/Deleted."""
+        _, key_field = next(v for v in ENTITIES.values() if v[0] == table)
+        with self.lock:
+            self.tables[table] = [r for r in self.tables[table] if r[key_field] != key]
+            self.tables["deleted"].append(self._stamp({
+                "ID": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{table}:{key}")), "EntityKey": key,
+                "EntityType": ENTITY_TYPES[table], "DeletedBy": "00000000-0000-0000-0000-000000000001",
+                "DeletedDate": when, "Division": self.number}, when))
 
     def seed(self, spec: ExactSeed) -> None:
         rng = random.Random(spec.seed)
@@ -142,3 +167,68 @@ class ExactDivision:
                     "PaymentMethod": "B", "PaymentBatchNumber": 500 + i // 30, "Status": 50,
                     "TransactionEntryID": entry_id}, when + timedelta(days=1) if when + timedelta(days=1) < spec.anchor
                     else when))
+
+        self._seed_ledger_orders_and_deletions(spec, moment, suppliers)
+
+    def _seed_ledger_orders_and_deletions(self, spec: ExactSeed, moment: Any, suppliers: list[Row]) -> None:
+        """The GL lines each purchase entry made, purchase orders with lines, and deletions: drawn from their own
+        random stream, so the entries, suppliers and payments above stay what they were."""
+        t, rng = self.tables, random.Random(spec.seed + 5)
+        by_entry: dict[str, list[Row]] = {}
+        for line in t["lines"]:
+            by_entry.setdefault(line["EntryID"], []).append(line)
+        creditors = next(a for a in t["glaccounts"] if a["Code"] == "1600")
+        vat = self._stamp({"ID": _guid(rng), "Code": "1520", "Description": "Te vorderen BTW", "Type": 20,
+                           "TypeDescription": "Overige vorderingen", "BalanceType": "B", "BalanceSide": "D",
+                           "IsBlocked": False}, moment(0.001))
+        t["glaccounts"].append(vat)
+        for entry in t["entries"]:
+            date = entry["EntryDate"]
+            common = {"EntryID": entry["EntryID"], "EntryNumber": entry["EntryNumber"], "Date": date,
+                      "FinancialYear": date.year, "FinancialPeriod": date.month, "JournalCode": entry["Journal"],
+                      "Type": 30, "Currency": entry["Currency"], "Account": entry["Supplier"],
+                      "AccountName": entry["SupplierName"], "YourRef": entry["YourRef"]}
+            rows = [{**common, "ID": line["ID"], "LineNumber": line["LineNumber"], "GLAccount": line["GLAccount"],
+                     "GLAccountCode": line["GLAccountCode"], "GLAccountDescription": line["GLAccountDescription"],
+                     "Description": line["Description"], "AmountDC": line["AmountDC"], "AmountFC": line["AmountFC"],
+                     "CostCenter": line["CostCenter"], "CostUnit": line["CostUnit"]} for line in by_entry[entry["EntryID"]]]
+            vat_amount = round(sum(line["VATAmountFC"] for line in by_entry[entry["EntryID"]]), 2)
+            rows.append({**common, "ID": _guid(rng), "LineNumber": 0, "GLAccount": vat["ID"], "GLAccountCode": "1520",
+                         "GLAccountDescription": vat["Description"], "Description": entry["Description"],
+                         "AmountDC": vat_amount, "AmountFC": vat_amount, "CostCenter": None, "CostUnit": None})
+            rows.append({**common, "ID": _guid(rng), "LineNumber": 0, "GLAccount": creditors["ID"],
+                         "GLAccountCode": creditors["Code"], "GLAccountDescription": creditors["Description"],
+                         "Description": entry["Description"], "AmountDC": -entry["AmountDC"],
+                         "AmountFC": -entry["AmountFC"], "CostCenter": None, "CostUnit": None})
+            t["transactions"].extend(self._stamp(row, entry["Modified"]) for row in rows)
+        items = [("ART-100", "Verpakkingsfolie", "ROL", 12.5), ("ART-200", "Kartonnen dozen", "DOOS", 0.85),
+                 ("ART-300", "Palletwikkel", "ST", 4.2), ("ART-400", "Etiketten", "PAK", 9.95)]
+        for i in range(1, max(4, spec.invoices // 4) + 1):
+            supplier, when = suppliers[rng.randrange(len(suppliers))], moment(i / (spec.invoices // 4 + 2))
+            order_id = _guid(rng)
+            lines = []
+            for n in range(1, rng.randint(1, 4) + 1):
+                code, description, unit, price = items[rng.randrange(len(items))]
+                quantity = float(rng.randint(1, 40))
+                lines.append({"ID": _guid(rng), "PurchaseOrderID": order_id, "LineNumber": n, "ItemCode": code,
+                              "ItemDescription": description, "Description": description, "Quantity": quantity,
+                              "Unit": unit, "NetPrice": price, "AmountFC": round(quantity * price, 2),
+                              "CostCenter": t["costcenters"][n % 3]["Code"], "CostUnit": t["costunits"][n % 2]["Code"],
+                              "ReceiptDate": when.replace(hour=0, minute=0, second=0) + timedelta(days=7)})
+            t["order_lines"].extend(lines)
+            t["orders"].append(self._stamp({
+                "PurchaseOrderID": order_id, "OrderNumber": 500 + i, "OrderDate": when.replace(hour=0, minute=0, second=0),
+                "Supplier": supplier["ID"], "SupplierCode": supplier["Code"].strip(), "SupplierName": supplier["Name"],
+                "Currency": "EUR", "AmountFC": round(sum(line["AmountFC"] for line in lines), 2),
+                "Description": f"Bestelling {500 + i}", "YourRef": f"REF-{500 + i}", "Created": when}, when))
+        # A supplier closed by mistake and removed; an open purchase entry removed (its GL lines go: Exact records
+        # the deletion of an open entry as TransactionLines deletes).
+        gone = self._stamp({"ID": _guid(rng), "Code": f"{29999:>18}", "Name": "Dubbel 29999 B.V.", "IsSupplier": True,
+                            "IsSales": False, "Status": "C", "Blocked": False, "Country": "NL", "City": "Utrecht",
+                            "PurchaseCurrency": "EUR"}, moment(0.5))
+        t["accounts"].append(gone)
+        self.delete("accounts", gone["ID"], moment(0.55))
+        phantom = _guid(rng)
+        t["transactions"].append(self._stamp({"ID": phantom, "EntryNumber": 26199999, "LineNumber": 1, "Type": 30,
+                                              "YourRef": "SUP-DELETED"}, moment(0.6)))
+        self.delete("transactions", phantom, moment(0.65))

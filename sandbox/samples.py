@@ -30,7 +30,8 @@ SAMPLES = {
     "intacct_to_sftp": ("intacct", ("bills", "vendors", "gl_accounts", "dimensions", "payments")),  # deletes: by hand
     "intacct_to_sterling": ("intacct", ("bills",)),
     "exact_online_to_sftp": ("exact", ("purchase_invoices", "suppliers", "gl_accounts", "gl_account_mappings",
-                                       "payments", "cost_centres", "cost_units")),
+                                       "payments", "cost_centres", "cost_units", "purchase_orders", "gl_transactions",
+                                       "deletes")),
 }
 
 

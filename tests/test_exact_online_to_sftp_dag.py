@@ -26,7 +26,9 @@ ERP_EVERY_EXPORT = (REPO / "include" / "partners" / "warehouse_erp.yaml").read_t
     "      payments: exact_online_to_sftp/payments_x12_820\n      suppliers: exact_online_to_sftp/suppliers_csv\n"
     "      gl_accounts: exact_online_to_sftp/gl_accounts_csv\n"
     "      gl_account_mappings: exact_online_to_sftp/gl_account_mappings_csv\n"
-    "      cost_centres: exact_online_to_sftp/cost_centres_csv\n      cost_units: exact_online_to_sftp/cost_units_csv\n")
+    "      cost_centres: exact_online_to_sftp/cost_centres_csv\n      cost_units: exact_online_to_sftp/cost_units_csv\n"
+    "      purchase_orders: exact_online_to_sftp/purchase_orders_x12_850\n"
+    "      gl_transactions: exact_online_to_sftp/gl_transactions_csv\n      deletes: exact_online_to_sftp/deletes_csv\n")
 
 
 @pytest.fixture
@@ -116,12 +118,12 @@ def test_files_the_erp_has_processed_are_acknowledged_once(dag, env, capsys):
 
 
 @pytest.mark.parametrize("export", ["purchase_invoices", "suppliers", "gl_accounts", "gl_account_mappings", "payments",
-                                    "cost_centres", "cost_units"])
+                                    "cost_centres", "cost_units", "purchase_orders", "gl_transactions", "deletes"])
 def test_every_export_the_form_offers_runs(dag, env, export):
     _exact, sftp = env
     assert sorted(dag.params.get_param("exports").schema["items"]["enum"]) == sorted([
         "purchase_invoices", "suppliers", "gl_accounts", "gl_account_mappings", "payments", "cost_centres",
-        "cost_units"])
+        "cost_units", "purchase_orders", "gl_transactions", "deletes"])
 
     run = dag.test(run_conf={**WINDOW, "exports": [export]})
 
@@ -129,3 +131,29 @@ def test_every_export_the_form_offers_runs(dag, env, export):
     assert run.state == "success", states
     assert states[f"extract_{export}"] == "success" and states[f"deliver_{export}"] == "success", states
     assert len(inbound(sftp)) == 1
+
+
+def test_orders_gl_lines_and_deletions_come_out_as_exact_has_them(dag, env):
+    exact, sftp = env
+    run = dag.test(run_conf={**WINDOW, "exports": ["purchase_orders", "gl_transactions", "deletes"]})
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    files = inbound(sftp)
+
+    (orders,) = [data for name, data in files.items() if name.startswith("EXACT_850_")]
+    assert x12_envelope_errors(orders) == [] and bots_errors(orders, "x12") == []
+    expected = sorted(str(o["OrderNumber"]) for o in in_window(exact, "orders"))
+    segments = orders.decode().replace("\n", "").split("~")
+    assert expected and sorted(s.split("*")[3] for s in segments if s.startswith("BEG*")) == expected
+    lines = sum(1 for o in in_window(exact, "orders") for line in exact.division.tables["order_lines"]
+                if line["PurchaseOrderID"] == o["PurchaseOrderID"])
+    assert sum(s.startswith("PO1*") for s in segments) == lines
+
+    (gl,) = [data for name, data in files.items() if name.startswith("EXACT_GL_LINES_")]
+    rows = list(csv.DictReader(io.StringIO(gl.decode())))
+    assert sorted(r["line_id"] for r in rows) == sorted(t["ID"] for t in in_window(exact, "transactions"))
+    assert abs(sum(float(r["amount"]) for r in rows)) < 0.005  # each purchase entry's lines balance
+
+    (deleted,) = [data for name, data in files.items() if name.startswith("EXACT_DELETES_")]
+    rows = list(csv.DictReader(io.StringIO(deleted.decode())))
+    assert sorted((r["entity"], r["key"]) for r in rows) == sorted(
+        ({1: "transaction line", 2: "account"}[d["EntityType"]], d["EntityKey"]) for d in exact.division.tables["deleted"])

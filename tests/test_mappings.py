@@ -16,7 +16,7 @@ from mlc.formats.control_numbers import FileControlNumberStore
 from mlc.formats.errors import MappingError
 from mlc.formats.mapping import load_mapping, samples_path
 from mlc.formats.render import file_name, render
-from tests.edi.sources import EXACT_PURCHASE_ENTRY, INTACCT_BILL, SOURCES
+from tests.edi.sources import EXACT_PURCHASE_ENTRY, EXACT_PURCHASE_ORDER, INTACCT_BILL, SOURCES
 from tests.edi.validators import bots_errors, pydifact_roundtrip, x12_envelope_errors
 
 MAPPINGS = Path(__file__).resolve().parent.parent / "include" / "mappings"
@@ -134,6 +134,21 @@ def test_invoice_lines_carry_gl_account_and_dimensions_as_ref_in_the_it1_loop(tm
     assert segments[second:second + 5] == ["IT1*2*1*EA*200", "PID*F****Freight", "REF*ZZ*6200*GL ACCOUNT",
                                            "REF*DP*OPS", "REF*LU*EAST"]
     assert segments[second + 5].startswith("TDS*") and not any("*VP*" in s for s in segments)
+
+
+def test_exact_purchase_orders_as_x12_850_exact(tmp_path):
+    data, result = run(load_mapping(MAPPINGS / "exact_online_to_sftp/purchase_orders_x12_850.yaml"),
+                       [EXACT_PURCHASE_ORDER], tmp_path)
+
+    segments = data.decode().replace("\n", "").split("~")
+    start = segments.index("ST*850*0001")
+    assert segments[start:start + 17] == [
+        "ST*850*0001", "BEG*00*SA*512**20261104", "CUR*BY*EUR", "N1*BY*MLC EXACT BUYER*92*MLCEXACT",
+        "N1*SE*Lieferant GmbH*92*20001",
+        "PO1*1*10*RL*12.5**BP*ART-100", "PID*F****Verpakkingsfolie", "REF*ZZ*100*COST CENTRE", "REF*ZZ*P1*COST UNIT",
+        "PO1*2*16*BX*0.775**BP*ART-200", "PID*F****Kartonnen dozen", "REF*ZZ*200*COST CENTRE",
+        "CTT*2", "SE*14*0001", "GE*1*1", "IEA*1*000000001", ""]
+    assert result.records == 1
 
 
 def test_fixed_width_value_that_does_not_fit_is_rejected_with_record_and_field(tmp_path):

@@ -29,6 +29,22 @@ EXACT_PURCHASE_ENTRY = {
                            {"LineNumber": 2, "AmountFC": "42.00", "Description": "Versand", "GLAccountCode": "4910",
                             "CostCenter": "200", "VATCode": "2", "VATAmountFC": "8.82"}],
 }
+EXACT_PURCHASE_ORDER = {
+    "PurchaseOrderID": "6f0c5a52-1111-4c44-9d0e-2f3b9d1c0a01", "OrderNumber": 512, "OrderDate": "2026-11-04",
+    "Currency": "EUR", "SupplierCode": "20001", "SupplierName": "Lieferant GmbH", "AmountFC": "137.40",
+    "PurchaseOrderLines": [
+        {"LineNumber": 1, "ItemCode": "ART-100", "Description": "Verpakkingsfolie", "Quantity": 10, "Unit": "ROL",
+         "NetPrice": "12.50", "AmountFC": "125.00", "CostCenter": "100", "CostUnit": "P1"},
+        {"LineNumber": 2, "ItemCode": "ART-200", "Description": "Kartonnen dozen", "Quantity": 16, "Unit": "DOOS",
+         "NetPrice": "0.775", "AmountFC": "12.40", "CostCenter": "200"}],
+}
+EXACT_GL_LINE = {"ID": "0307784d-3a2d-4ad0-a7d0-c0a431b0f869", "EntryNumber": 26100018, "LineNumber": 2,
+                 "Date": "2026-11-03", "FinancialYear": 2026, "FinancialPeriod": 11, "JournalCode": "60",
+                 "GLAccountCode": "4000", "GLAccountDescription": "Inkoopwaarde", "Description": "Inkoopwaarde regel 2",
+                 "AmountDC": -98.38, "AmountFC": -98.38, "Currency": "EUR", "CostCenter": "300", "CostUnit": "P1",
+                 "AccountName": "Lieferant 00008 B.V.", "YourRef": "SUP-000018"}
+EXACT_DELETION = {"ID": "50db9b8e-0c7f-592d-9c3d-cda0952edfdc", "EntityKey": "0ae96d79-6ae0-4d75-b484-dccbc5d12434",
+                  "EntityType": 2, "Entity": "account", "DeletedDate": "2026-11-02T11:00:00Z", "Division": 3180461}
 EXACT_PAYMENT = {
     "PaymentReference": "PAY-2026-0042", "PaymentDate": "2026-11-10", "AmountFC": "242.00", "PaymentMethod": "B",
     "Currency": "EUR", "SupplierName": "Lieferant GmbH", "SupplierCode": "20001",
@@ -72,6 +88,10 @@ SOURCES = {
     "exact_online_to_sftp/purchase_invoices_edifact_invoic.yaml": EXACT_PURCHASE_ENTRY,
     "exact_online_to_sftp/purchase_invoices_fixed_width.yaml": EXACT_PURCHASE_ENTRY,
     "exact_online_to_sftp/purchase_invoice_lines_csv.yaml": EXACT_PURCHASE_ENTRY,
+    "exact_online_to_sftp/purchase_orders_x12_850.yaml": EXACT_PURCHASE_ORDER,
+    "exact_online_to_sftp/gl_transactions_csv.yaml": EXACT_GL_LINE,
+    "exact_online_to_sftp/gl_transactions_fixed_width.yaml": EXACT_GL_LINE,
+    "exact_online_to_sftp/deletes_csv.yaml": EXACT_DELETION,
     "exact_online_to_sftp/purchase_invoice_lines_fixed_width.yaml": EXACT_PURCHASE_ENTRY,
     "exact_online_to_sftp/suppliers_csv.yaml": EXACT_SUPPLIER,
     "exact_online_to_sftp/gl_accounts_csv.yaml": EXACT_GLACCOUNT,

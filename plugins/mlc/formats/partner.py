@@ -35,7 +35,7 @@ INTEGRATIONS: dict[str, tuple[dict[str, str], dict[str, str], tuple[str, ...]]] 
     "exact_online_to_sftp": ({"exact_online_conn_id": "exact_online_default", "sftp_conn_id": "sftp_default"},
                              {"remote_dir": "inbound", "processed_dir": "inbound/processed", "acks_dir": "acks"},
                              ("purchase_invoices", "suppliers", "gl_accounts", "gl_account_mappings", "payments",
-                              "cost_centres", "cost_units")),
+                              "cost_centres", "cost_units", "purchase_orders", "gl_transactions", "deletes")),
     "intacct_to_sterling": ({"intacct_conn_id": "intacct_default", "sterling_conn_id": "sterling_default"},
                             {"mailbox_template": "/{partner}/Inbox"}, ("bills",)),
 }

@@ -19,13 +19,20 @@ from zoneinfo import ZoneInfo
 
 EXACT_TZ = ZoneInfo("Europe/Amsterdam")
 _DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
-DATE_ONLY = {"EntryDate", "DueDate", "InvoiceDate", "EndDate", "StartDate", "PaymentDate", "ReportingDate"}
+DATE_ONLY = {"EntryDate", "DueDate", "InvoiceDate", "EndDate", "StartDate", "PaymentDate", "ReportingDate", "OrderDate",
+             "ReceiptDate", "Date"}
 
 ENTRY_FIELDS = ("EntryID", "EntryNumber", "InvoiceNumber", "YourRef", "EntryDate", "DueDate", "Journal", "Supplier",
                 "SupplierName", "Currency", "AmountFC", "AmountDC", "VATAmountFC", "Description", "Status", "Type",
                 "Created", "Modified")
 LINE_FIELDS = ("ID", "EntryID", "LineNumber", "GLAccount", "GLAccountCode", "GLAccountDescription", "Description",
                "Quantity", "AmountFC", "AmountDC", "VATCode", "VATPercentage", "VATAmountFC", "CostCenter", "CostUnit")
+ORDER_FIELDS = ("PurchaseOrderID", "OrderNumber", "OrderDate", "Supplier", "SupplierCode", "SupplierName", "Currency",
+                "AmountFC", "Description", "YourRef", "Created", "Modified")
+ORDER_LINE_FIELDS = ("ID", "PurchaseOrderID", "LineNumber", "ItemCode", "ItemDescription", "Description", "Quantity",
+                     "Unit", "NetPrice", "AmountFC", "CostCenter", "CostUnit", "ReceiptDate")
+#: sync/Deleted's EntityType codes (reference/exact-online.md §5)
+ENTITY_TYPES = {1: "transaction line", 2: "account", 7: "GL account", 10: "payment term", 18: "GL classification"}
 OBJECTS: dict[str, dict[str, Any]] = {
     "suppliers": {"path": "bulk/CRM/Accounts", "key": "ID", "filter": "IsSupplier eq true",
                   "fields": ("ID", "Code", "Name", "AddressLine1", "Postcode", "City", "Country", "VATNumber", "Email",
@@ -44,8 +51,14 @@ OBJECTS: dict[str, dict[str, Any]] = {
     "cost_centres": {"path": "hrm/Costcenters", "key": "ID", "fields": ("ID", "Code", "Description", "EndDate",
                                                                          "Modified")},
     "cost_units": {"path": "hrm/Costunits", "key": "ID", "fields": ("ID", "Code", "Description", "EndDate", "Modified")},
+    # Every GL line (purchase, sales, bank, memorial journals), 1,000 a page; Modified is one of its mandatory filters.
+    "gl_transactions": {"path": "bulk/Financial/TransactionLines", "key": "ID", "mandatory_filter": True,
+                        "fields": ("ID", "EntryID", "EntryNumber", "LineNumber", "Date", "FinancialYear",
+                                   "FinancialPeriod", "JournalCode", "Type", "GLAccountCode", "GLAccountDescription",
+                                   "Description", "AmountDC", "AmountFC", "Currency", "CostCenter", "CostUnit",
+                                   "AccountName", "YourRef", "Modified")},
 }
-SYNC_PATHS = {"suppliers": "sync/CRM/Accounts", "gl_accounts": "sync/Financial/GLAccounts"}
+SYNC_PATHS = {"suppliers": "sync/CRM/Accounts", "gl_accounts": "sync/Financial/GLAccounts", "deleted": "sync/Deleted"}
 
 
 def parse_exact_date(value: Any, field: str = "") -> Any:
@@ -110,24 +123,51 @@ class ExactReads:
     def iter_purchase_entries(self, *, since: datetime | None = None, until: datetime | None = None,
                               overlap: timedelta = timedelta(hours=2)) -> Iterator[dict[str, Any]]:
         """Purchase entries modified in the window with their lines (``PurchaseEntryLines``), each once."""
-        fields = [*ENTRY_FIELDS, *(f"PurchaseEntryLines/{f}" for f in LINE_FIELDS)]
-        seen: set[str] = set()
-        for row in self.iter_rows("purchaseentry/PurchaseEntries", fields, self._window(since, until, overlap),
-                                  expand="PurchaseEntryLines"):
-            if row["EntryID"] in seen:
+        yield from self._with_lines("purchaseentry/PurchaseEntries", "EntryID", ENTRY_FIELDS, "PurchaseEntryLines",
+                                    LINE_FIELDS, self._window(since, until, overlap))
+
+    def iter_purchase_orders(self, *, since: datetime | None = None, until: datetime | None = None,
+                             overlap: timedelta = timedelta(hours=2)) -> Iterator[dict[str, Any]]:
+        """Purchase orders modified in the window with their lines (``PurchaseOrderLines``), each once."""
+        yield from self._with_lines("purchaseorder/PurchaseOrders", "PurchaseOrderID", ORDER_FIELDS,
+                                    "PurchaseOrderLines", ORDER_LINE_FIELDS, self._window(since, until, overlap))
+
+    def _with_lines(self, path: str, key: str, fields: Sequence[str], navigation: str, line_fields: Sequence[str],
+                    filters: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Rows with their lines expanded in place (an expansion stops at 60 lines: the rest through __next)."""
+        seen_rows: set[str] = set()
+        for row in self.iter_rows(path, [*fields, *(f"{navigation}/{f}" for f in line_fields)], filters,
+                                  expand=navigation):
+            if row[key] in seen_rows:
                 continue
-            seen.add(row["EntryID"])
-            lines = row.get("PurchaseEntryLines") or {}
+            seen_rows.add(row[key])
+            lines = row.get(navigation) or {}
             items = list(lines.get("results") or []) if isinstance(lines, dict) else list(lines)
             seen: set[str] = set()
             next_url = self.next_link({"d": lines}, seen) if isinstance(lines, dict) else None  # type: ignore[attr-defined]
-            while next_url:  # an entry with more than 60 lines
+            while next_url:  # more than 60 lines
                 payload = self.get_json(next_url)  # type: ignore[attr-defined]
                 items.extend(self.rows_of(payload))  # type: ignore[attr-defined]
                 next_url = self.next_link(payload, seen)  # type: ignore[attr-defined]
-            entry = clean({k: v for k, v in row.items() if k != "PurchaseEntryLines"})
-            entry["PurchaseEntryLines"] = sorted((clean(i) for i in items), key=lambda i: i.get("LineNumber") or 0)
-            yield entry
+            record = clean({k: v for k, v in row.items() if k != navigation})
+            record[navigation] = sorted((clean(i) for i in items), key=lambda i: i.get("LineNumber") or 0)
+            yield record
+
+    def iter_deleted(self, *, since: datetime | None = None, until: datetime | None = None,
+                     overlap: timedelta = timedelta(hours=2)) -> Iterator[dict[str, Any]]:
+        """Deletions recorded in ``sync/Deleted`` with their ``DeletedDate`` in the window (Amsterdam wall clock),
+        each with its entity named. The sync endpoint filters on its row version only, so every deletion is read
+        and the window applied here: deletions are few, and this is the only place Exact shows them."""
+        low = since - overlap if since is not None else None
+        for row in self.iter_sync("deleted", ("ID", "EntityKey", "EntityType", "DeletedBy", "DeletedDate", "Division")):
+            when = row.get("DeletedDate")
+            moment = datetime.fromisoformat(str(when).replace("Z", "+00:00")) if when else None
+            if moment is not None and moment.tzinfo is None:  # a deletion at midnight comes back as a date
+                moment = moment.replace(tzinfo=EXACT_TZ)
+            if moment is not None and ((low is not None and moment < low) or (until is not None and moment >= until)):
+                continue
+            yield {**row, "Entity": ENTITY_TYPES.get(int(row.get("EntityType") or 0),
+                                                     f"entity type {row.get('EntityType')}")}
 
     def iter_object(self, name: str, *, since: datetime | None = None, until: datetime | None = None,
                     overlap: timedelta = timedelta(hours=2)) -> Iterator[dict[str, Any]]:

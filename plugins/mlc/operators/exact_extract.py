@@ -15,7 +15,7 @@ from mlc.hooks.exact_online import ExactOnlineHook
 from mlc.operators.extract_base import StagedExtractOperator
 
 EXPORTS = ("purchase_invoices", "suppliers", "gl_accounts", "gl_account_mappings", "payments", "cost_centres",
-           "cost_units")
+           "cost_units", "purchase_orders", "gl_transactions", "deletes")
 
 
 def remittances(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -79,6 +79,12 @@ class ExactExtractOperator(StagedExtractOperator):
                 yield {**entry, "SupplierCode": supplier.get("Code"), "SupplierVATNumber": supplier.get("VATNumber")}
         elif self.export == "payments":
             yield from remittances(list(hook.iter_object("payments", since=since, until=until, overlap=overlap)))
+        elif self.export == "purchase_orders":
+            yield from hook.iter_purchase_orders(since=since, until=until, overlap=overlap)
+        elif self.export == "deletes":
+            if since is None:
+                raise ValueError("deletions are read for a window: give window_start or run on a schedule")
+            yield from hook.iter_deleted(since=since, until=until, overlap=overlap)
         elif self.export in ("gl_account_mappings", "gl_accounts", "cost_centres", "cost_units"):
             yield from hook.iter_object(self.export)  # reference lists: always whole (small, and cheap to read)
         else:
