@@ -136,6 +136,19 @@ def test_invoice_lines_carry_gl_account_and_dimensions_as_ref_in_the_it1_loop(tm
     assert segments[second + 5].startswith("TDS*") and not any("*VP*" in s for s in segments)
 
 
+def test_invoic_lines_carry_the_gl_account_and_dimensions_as_rff_in_the_lin_group(tmp_path):
+    data, _ = run(load_mapping(MAPPINGS / "intacct_to_sftp/bills_edifact_invoic.yaml"), [INTACCT_BILL], tmp_path)
+
+    segments = data.decode("latin-1").replace("\n", "").split("'")
+    first = segments.index("LIN+1")
+    assert segments[first:first + 11] == [
+        "LIN+1", "IMD+F++:::Widgets, blue", "QTY+47:1:EA", "MOA+203:125.00", "PRI+AAA:125", "RFF+ADE:6100",
+        "RFF+ZZZ:SAL::DEPARTMENT", "RFF+ZZZ:HQ::LOCATION", "RFF+ZZZ:WHOLESALE::CLASS", "RFF+ZZZ:P-7::PROJECT", "LIN+2"]
+    second = segments.index("LIN+2")
+    assert segments[second + 5:second + 8] == ["RFF+ADE:6200", "RFF+ZZZ:OPS::DEPARTMENT", "RFF+ZZZ:EAST::LOCATION"]
+    assert segments[second + 8] == "UNS+S"
+
+
 def test_exact_purchase_orders_as_x12_850_exact(tmp_path):
     data, result = run(load_mapping(MAPPINGS / "exact_online_to_sftp/purchase_orders_x12_850.yaml"),
                        [EXACT_PURCHASE_ORDER], tmp_path)

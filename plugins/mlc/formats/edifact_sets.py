@@ -93,6 +93,15 @@ def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: Edifa
         segs += [("QTY", [["47", number(qty), line.get("uom") or "EA"]]),
                  ("MOA", [["203", amount(line_amount)]]),
                  ("PRI", [["AAA", number(unit)]])]
+        # SG29 of the LIN group: the line's GL account (ADE, account number) and cost dimensions, each RFF with the
+        # qualifier the mapping gives it and, for a mutually defined one (ZZZ), its name in C506's 4000.
+        for j, ref in enumerate(line.get("references") or [], 1):
+            where = f"{label}.references[{j}]"
+            value = ctx.text(ref, "id", 70, label=f"{where}.id")
+            if value:
+                name = ctx.text(ref, "description", 35, cut=True, label=f"{where}.description")
+                segs.append(("RFF", [[ctx.text(ref, "qualifier", 3, required=True, label=f"{where}.qualifier"), value,
+                                      *((None, name) if name else ())]]))
     tax = record.get("tax")
     tax_amount = cents(as_decimal(tax, "tax", index)) if tax not in (None, "") else None
     invoice_total = total + tax_amount if tax_amount is not None else total
