@@ -95,6 +95,31 @@ def test_bills_as_csv_one_row_per_line_with_gl_account_and_dimensions_exact(tmp_
         "Freight,200.00\r\n")
 
 
+def test_bills_in_a_header_and_line_fixed_width_layout_exact(tmp_path):
+    mapping = load_mapping(MAPPINGS / "intacct_to_sftp/bills_lines_fixed_width.yaml")
+    lines = INTACCT_BILL["APBILLITEMS"]["APBILLITEM"]
+    too_wide = dict(INTACCT_BILL, RECORDID="BILL-2", APBILLITEMS={"APBILLITEM": [lines[0], dict(
+        lines[1], ACCOUNTNO="12345678901")]})
+
+    data, result = run(mapping, [INTACCT_BILL, too_wide], tmp_path)
+
+    assert data.decode().split("\r\n") == [
+        "HMLCBUYER".ljust(100),
+        "BBILL-1001           V100      Acme Distribution, Inc.       2026110220261202000000000032500USD".ljust(100),
+        "LBILL-1001           00016100      SAL     HQ      WHOLESALE P-7     000000000012500Widgets, blue".ljust(100),
+        "LBILL-1001           00026200      OPS     EAST                      000000000020000Freight".ljust(100),
+        "T000000001000000002000000000032500".ljust(100), ""]
+    assert result.records == 1 and [(r["key"], r["field"]) for r in result.rejected] == [("BILL-2", "gl_account")]
+
+
+def test_a_record_header_layout_needs_lines(tmp_path):
+    text = (MAPPINGS / "intacct_to_sftp/bills_lines_fixed_width.yaml").read_text().replace(
+        "lines: APBILLITEMS.APBILLITEM", "")
+    (tmp_path / "m.yaml").write_text(text)
+    with pytest.raises(MappingError, match="record_header heads each record's lines: the mapping needs 'lines'"):
+        load_mapping(tmp_path / "m.yaml")
+
+
 def test_a_bill_with_one_line_that_cannot_be_written_goes_not_at_all_and_the_others_go_whole(tmp_path):
     lines = INTACCT_BILL["APBILLITEMS"]["APBILLITEM"]
     broken = dict(INTACCT_BILL, RECORDID="BILL-2", APBILLITEMS={"APBILLITEM": [lines[0], dict(lines[1], ACCOUNTNO="")]})

@@ -76,6 +76,7 @@ SOURCES = {
     "intacct_to_sftp/bills_edifact_invoic.yaml": INTACCT_BILL,
     "intacct_to_sftp/bills_fixed_width.yaml": INTACCT_BILL,
     "intacct_to_sftp/bills_lines_csv.yaml": INTACCT_BILL,
+    "intacct_to_sftp/bills_lines_fixed_width.yaml": INTACCT_BILL,
     "intacct_to_sftp/vendors_csv.yaml": INTACCT_VENDOR,
     "intacct_to_sftp/vendors_x12_838.yaml": INTACCT_VENDOR,
     "intacct_to_sftp/gl_accounts_csv.yaml": INTACCT_GLACCOUNT,

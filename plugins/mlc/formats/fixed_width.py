@@ -69,6 +69,10 @@ class Column:
         return text.rjust(self.width, pad) if align == "right" else text.ljust(self.width, pad)
 
 
+#: the key that marks a row as the record header of a header/line layout
+RECORD_HEADER = "__record_header__"
+
+
 @dataclass(frozen=True)
 class RecordLayout:
     """A record type: its columns and its total length (the highest column end by default)."""
@@ -102,12 +106,16 @@ class RecordLayout:
 
 def write_fixed(out: IO[bytes], detail: RecordLayout, rows: Iterable[Mapping[str, Any]], *,
                 header: RecordLayout | None = None, trailer: RecordLayout | None = None,
+                record_header: RecordLayout | None = None,
                 header_values: Mapping[str, Any] | None = None, sum_fields: Sequence[str] = (),
                 encoding: str = "ascii", line_ending: str = "\r\n",
                 on_error: Callable[[int, RenderError], None] | None = None, text: str = "clean",
                 on_adjust: Callable[[int | None, str], None] | None = None) -> int:
     """Write header, one detail line per row, and a trailer; return the number of detail lines.
 
+    A row marked ``{RECORD_HEADER: True}`` is written with ``record_header`` (a header/line layout: one record
+    type heading each record's lines); it is not counted or summed, and the trailer sees how many there were
+    in ``group_count``.
     The trailer sees ``record_count`` and ``sum_<field>`` for every name in ``sum_fields``. With
     ``on_error``, a row that cannot be rendered is handed to it (row number, error) and left out of
     the file, the count and the sums; without it, the error is raised. A character the encoding cannot
@@ -135,23 +143,28 @@ def write_fixed(out: IO[bytes], detail: RecordLayout, rows: Iterable[Mapping[str
 
     if header is not None:
         emit(header.render(header_values or {}, None), None)
-    count = 0
+    count = groups = 0
     sums = {name: Decimal(0) for name in sum_fields}
     for number, row in enumerate(rows, 1):
+        heading = bool(row.get(RECORD_HEADER)) and record_header is not None
         try:
-            data = encode(detail.render(row, number), number)
-            amounts = {n: as_decimal(row[n], n, number) for n in sum_fields if row.get(n) not in (None, "")}
+            data = encode((record_header if heading else detail).render(row, number), number)  # type: ignore[union-attr]
+            amounts = {} if heading else {n: as_decimal(row[n], n, number) for n in sum_fields
+                                          if row.get(n) not in (None, "")}
         except RenderError as exc:
             if on_error is None:
                 raise
             on_error(number, exc)
             continue
         out.write(data)
+        if heading:
+            groups += 1
+            continue
         count += 1
         for name, amount in amounts.items():
             sums[name] += amount
     if trailer is not None:
-        emit(trailer.render({**(header_values or {}), "record_count": count,
+        emit(trailer.render({**(header_values or {}), "record_count": count, "group_count": groups,
                              **{f"sum_{k}": v for k, v in sums.items()}}, None), None)
     return count
 

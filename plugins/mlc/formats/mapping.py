@@ -38,7 +38,7 @@ SECTION_KEYS = {
     "edifact": {"syntax", "sender", "recipient", "directory", "application", "test", "policy", "line_break",
                 "length", "ack_expected_within_hours"},
     "csv": {"delimiter", "quoting", "encoding", "bom", "line_ending", "header", "formula_guard"},
-    "fixed_width": {"encoding", "line_ending", "header", "detail", "trailer", "sums", "text"},
+    "fixed_width": {"encoding", "line_ending", "header", "record_header", "detail", "trailer", "sums", "text"},
 }
 COLUMN_KEYS = LEAF_KEYS | {"name", "start", "width", "align", "pad", "truncate"}
 
@@ -266,9 +266,12 @@ def check_mapping(data: Any, source: str = "<mapping>") -> None:
             section = data.get("fixed_width") or {}
             if "detail" not in section:
                 raise fail("a fixed_width mapping needs fixed_width.detail (the record layout)", source, data)
-            for kind in ("header", "detail", "trailer"):
+            for kind in ("header", "record_header", "detail", "trailer"):
                 if kind in section:
                     _check_layout(section[kind], f"fixed_width.{kind}", source)
+            if "record_header" in section and "lines" not in data:
+                raise fail("fixed_width.record_header heads each record's lines: the mapping needs 'lines'", source,
+                           section, "record_header")
     if "file_name" in data and not isinstance(data["file_name"], str):
         raise fail("file_name must be a string pattern", source, data, "file_name")
 

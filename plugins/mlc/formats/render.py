@@ -27,7 +27,7 @@ from mlc.formats.csvfile import CsvOptions, write_csv
 from mlc.formats.edifact import EdifactParty, EdifactSyntax, EdifactWriter
 from mlc.formats.edifact_sets import invoic
 from mlc.formats.errors import RenderError
-from mlc.formats.fixed_width import Column, RecordLayout, write_fixed
+from mlc.formats.fixed_width import RECORD_HEADER, Column, RecordLayout, write_fixed
 from mlc.formats.mapping import LEAF_KEYS, get_path
 from mlc.formats.text import X12_BASIC, X12_EXTENDED, TextPolicy
 from mlc.formats.values import as_date, as_decimal, decimal_text
@@ -356,6 +356,10 @@ def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = No
                                                c["name"]))
                      for c in mapping["fixed_width"]["detail"]["columns"] if set(c) & {"path", "const", "default"}]
     key_field, lines_path = mapping.get("record_key"), mapping.get("lines")
+    heading = ((mapping.get("fixed_width") or {}).get("record_header") or {}).get("columns") \
+        if mapping["format"] == "fixed_width" else None
+    header_resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}},
+                                                  c["name"])) for c in heading or () if set(c) & {"path", "const", "default"}]
     for index, record in enumerate(records, 1):
         if keys is not None and key_field:
             keys[index] = str(get_path(record, key_field)) if get_path(record, key_field) is not None else None
@@ -366,6 +370,8 @@ def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = No
                 if not lines:
                     raise RenderError("has no lines", record=index, field=lines_path)
                 rows = [{name: get({**record, "line": line}, index) for name, get in resolvers} for line in lines]
+                if heading:  # a header/line layout: the record's own line first, then its lines
+                    rows.insert(0, {RECORD_HEADER: True, **{name: get(record, index) for name, get in header_resolvers}})
             else:
                 rows = [{name: get(record, index) for name, get in resolvers}]
             if check is not None:
@@ -421,13 +427,14 @@ def _render_fixed(mapping, records, sink, result, gate) -> None:
     detail = _layout(conf["detail"])
     header = _layout(conf["header"]) if "header" in conf else None
     trailer = _layout(conf["trailer"]) if "trailer" in conf else None
+    record_header = _layout(conf["record_header"]) if "record_header" in conf else None
     encoding, text = conf.get("encoding", "ascii"), conf.get("text", "clean")
     keys: dict[int, str | None] = {}
     numbers: list[int] = []
     marks: dict[int, tuple[str, str]] = {}
 
     def fits(row: dict[str, Any], index: int) -> None:  # each line of a record fits its columns before any is written
-        line = detail.render(row, index)
+        line = (record_header if row.get(RECORD_HEADER) and record_header is not None else detail).render(row, index)
         if text == "refuse":
             try:
                 line.encode(encoding)
@@ -450,7 +457,8 @@ def _render_fixed(mapping, records, sink, result, gate) -> None:
         result.adjusted.append({"record": index, "key": keys.get(index) if index else None, "field": None,
                                 "change": change})
 
-    write_fixed(sink, detail, rows(), header=header, trailer=trailer, sum_fields=conf.get("sums", ()),
+    write_fixed(sink, detail, rows(), header=header, trailer=trailer, record_header=record_header,
+                sum_fields=conf.get("sums", ()),
                 encoding=encoding, line_ending={"lf": "\n"}.get(conf.get("line_ending", "crlf"), "\r\n"),
                 on_error=rejected, text=text, on_adjust=adjusted)
     rejected_records = {r["record"] for r in result.rejected}
