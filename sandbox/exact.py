@@ -29,6 +29,9 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from sandbox.exact_data import ENTITIES, MANDATORY_FILTER, NAVIGATIONS, ExactDivision, ExactSeed, Row
+
+#: SyncTimestamp's endPoint names -> the table behind that sync endpoint
+SYNC_TABLES = {"accounts": "accounts", "glaccounts": "glaccounts", "transactionlines": "transactions"}
 from sandbox.exact_odata import ODataError, parse_filter, to_json_date
 from sandbox.http import DROP, HTTP_TRANSPORT_FAULTS, HttpSandbox, Request, Response
 
@@ -133,7 +136,10 @@ class ExactSandbox(HttpSandbox):
         entity = "/".join(parts[1:])
         self.calls[entity.lower()] = self.calls.get(entity.lower(), 0) + 1
         try:
-            response = self._collection(entity, request)
+            if entity.lower() == "read/sync/sync/synctimestamp":
+                response = self._sync_timestamp(request)
+            else:
+                response = self._collection(entity, request)
         except ODataError as exc:
             response = _error(str(exc))
         response.headers.update(limited)
@@ -265,6 +271,23 @@ class ExactSandbox(HttpSandbox):
         if top is not None and self.bare_array_for_top and "__next" not in body:
             return Response.json({"d": body["results"]})  # the other shape Exact uses (§4.3)
         return Response.json({"d": body})
+
+    def _sync_timestamp(self, request: Request) -> Response:
+        """``read/sync/Sync/SyncTimestamp?modified=datetime'…'&endPoint='…'``: the row version of the first record of
+        that sync endpoint modified at or after the date (an empty result when none is), to start a sync there."""
+        q = {k: v[0] for k, v in request.query.items()}
+        modified, endpoint = q.get("modified", ""), q.get("endPoint", "").strip("'")
+        table = SYNC_TABLES.get(endpoint.lower())
+        if not modified.startswith("datetime'") or table is None:
+            return _error("Both parameters modified (datetime'…') and endPoint (a sync endpoint) are required")
+        since = datetime.fromisoformat(modified[len("datetime'"):-1])
+        with self.division.lock:
+            rows = sorted((r for r in self.division.tables[table] if r.get("Modified") and r["Modified"] >= since),
+                          key=lambda r: r["Timestamp"])
+        first = rows[:1]
+        return Response.json({"d": {"results": [
+            {"API": endpoint, "Modified": to_json_date(r["Modified"]), "TimeStampAsBigInt": r["Timestamp"]}
+            for r in first]}})
 
     def _shape(self, row: Row, entity: str, key: str, select: list[str], expand: set[str]) -> Row:
         uri = f"{self.url}/api/v1/{self.division.number}/{entity}(guid'{row[key]}')"

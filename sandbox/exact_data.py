@@ -131,7 +131,9 @@ class ExactDivision:
         for i in range(1, 6):  # customers: not suppliers
             t["accounts"].append(self._stamp({"ID": _guid(rng), "Code": f"{10000 + i:>18}", "Name": f"Klant {i}",
                                               "IsSupplier": False, "IsSales": True, "Status": "C", "Blocked": False,
-                                              "Country": "NL", "City": "Amsterdam"}, moment(rng.random())))
+                                              "Country": "NL", "City": "Amsterdam", "AddressLine1": None,
+                                              "Postcode": None, "VATNumber": None, "Email": None,
+                                              "PurchaseCurrency": None}, moment(rng.random())))
         costs = [a for a in t["glaccounts"] if a["BalanceType"] == "W"]
         for i in range(1, spec.invoices + 1):
             supplier = suppliers[rng.randrange(len(suppliers))]

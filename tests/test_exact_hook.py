@@ -225,3 +225,23 @@ def test_a_next_link_to_another_host_or_back_to_a_page_already_read_is_refused(e
     with pytest.raises(ExactError, match="repeats a page already read"):
         list(hook().iter_purchase_entries())
     assert exact.faults.fired.count("next_loop") >= 2
+
+
+def test_changes_to_suppliers_and_gl_lines_come_through_the_sync_api_from_the_windows_synctimestamp(exact):
+    h = hook()
+    low, high = datetime(2026, 11, 1, 1), datetime(2026, 11, 9, 1)  # the UTC window in Amsterdam wall-clock time
+    window = {"since": datetime(2026, 11, 1, tzinfo=timezone.utc), "until": datetime(2026, 11, 9, tzinfo=timezone.utc)}
+    suppliers = list(h.iter_synced("suppliers", **window))
+    lines = list(h.iter_synced("gl_transactions", **window))
+
+    expected = sorted(r["ID"] for r in exact.division.tables["accounts"] if r["IsSupplier"]
+                      and low - timedelta(hours=2) <= r["Modified"] < high)
+    assert expected and sorted(s["ID"] for s in suppliers) == expected
+    assert sorted(t["ID"] for t in lines) == sorted(r["ID"] for r in exact.division.tables["transactions"]
+                                                   if low - timedelta(hours=2) <= r["Modified"] < high)
+    assert {"read/sync/sync/synctimestamp", "sync/crm/accounts", "sync/financial/transactionlines"} <= set(exact.calls)
+    assert "bulk/crm/accounts" not in exact.calls and "bulk/financial/transactionlines" not in exact.calls
+    # Nothing modified since: SyncTimestamp answers no record, and no sync page is read at all.
+    calls = exact.calls["sync/crm/accounts"]
+    assert list(h.iter_synced("suppliers", since=datetime(2027, 1, 1, tzinfo=timezone.utc), until=None)) == []
+    assert exact.calls["sync/crm/accounts"] == calls

@@ -79,6 +79,8 @@ class ExactExtractOperator(StagedExtractOperator):
                 yield {**entry, "SupplierCode": supplier.get("Code"), "SupplierVATNumber": supplier.get("VATNumber")}
         elif self.export == "payments":
             yield from remittances(list(hook.iter_object("payments", since=since, until=until, overlap=overlap)))
+        elif self.export in ("suppliers", "gl_transactions"):  # changes through the sync API, as Exact recommends
+            yield from hook.iter_synced(self.export, since=since, until=until, overlap=overlap)
         elif self.export == "purchase_orders":
             yield from hook.iter_purchase_orders(since=since, until=until, overlap=overlap)
         elif self.export == "deletes":
