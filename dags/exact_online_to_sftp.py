@@ -43,19 +43,17 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param
 
-from mlc.formats.partner import dag_id
 from mlc.operators.ack_generate import AckGenerateOperator
 from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
 from mlc.operators.exact_extract import ExactExtractOperator
-from mlc.operators.partner_dags import (broken_profile_dags, document_params, partner_doc, profiles, start_date,
-                                        timetable)
+from mlc.operators.partner_dags import (FOLDER_PATTERN, broken_profile_dags, document_params, partner_dag,
+                                        profiles)
 from mlc.operators.render_file import RenderFileOperator
 from mlc.operators.sftp_deliver import SftpDeliverOperator
 from mlc.operators.watcher import watch
 from mlc.state.ledgers import sftp_destination
 
 INTEGRATION = "exact_online_to_sftp"
-FOLDER = r"^[A-Za-z0-9._/-]+$"
 DEFAULTS = task_defaults(retries=3, retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=20),
                          execution_timeout=timedelta(hours=2))
 
@@ -63,26 +61,24 @@ found = profiles(INTEGRATION)
 for partner, part in found.parts:
     conns, folders = part.connections, part.folders
     with DAG(
-        dag_id=dag_id(INTEGRATION, partner.partner),
-        description=f"{partner.name}: purchase invoices, payments and reference data from Exact Online over SFTP",
-        doc_md=partner_doc(__doc__, partner, part),
-        schedule=timetable(dag_id(INTEGRATION, partner.partner), part, "0 5 * * *"),
-        start_date=start_date(part),
+        **partner_dag(INTEGRATION, partner, part, doc=__doc__, default_cron="0 5 * * *", tags=["exact-online", "sftp"],
+                      what="purchase invoices, payments and reference data from Exact Online over SFTP"),
         catchup=False,  # no back-fill run per missed period: the next run reads from the watermark and catches up
-        max_active_runs=1,
-        tags=["ml-connector", "exact-online", "sftp", f"partner:{partner.partner}"],
         default_args=DEFAULTS,
         params={
             **window_params("the period before the run", 120,
                             "Exact's clock is Amsterdam wall-clock time: widen the window's start."),
             **document_params(part.documents),
-            "remote_dir": Param(folders["remote_dir"], type="string", title="Partner inbound folder", pattern=FOLDER),
+            "remote_dir": Param(folders["remote_dir"], type="string", title="Partner inbound folder",
+                                pattern=FOLDER_PATTERN),
             **send_params(),
             **waive_param(),
-            "generate_acks": Param(True, type="boolean", title="Write 997 / CONTRL for files the partner has processed"),
+            "generate_acks": Param(True, type="boolean",
+                                   title="Write 997 / CONTRL for files the partner has processed"),
             "processed_dir": Param(folders["processed_dir"], type="string",
-                                   title="Where the partner moves processed files", pattern=FOLDER),
-            "acks_dir": Param(folders["acks_dir"], type="string", title="Acknowledgment folder", pattern=FOLDER),
+                                   title="Where the partner moves processed files", pattern=FOLDER_PATTERN),
+            "acks_dir": Param(folders["acks_dir"], type="string", title="Acknowledgment folder",
+                              pattern=FOLDER_PATTERN),
         },
     ) as dag:
         acknowledge = AckGenerateOperator(

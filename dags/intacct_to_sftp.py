@@ -42,19 +42,17 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param
 
-from mlc.formats.partner import dag_id
 from mlc.operators.ack_poll import AckPollOperator
 from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
 from mlc.operators.intacct_extract import IntacctExtractOperator
-from mlc.operators.partner_dags import (broken_profile_dags, document_params, partner_doc, profiles, start_date,
-                                        timetable)
+from mlc.operators.partner_dags import (FOLDER_PATTERN, broken_profile_dags, document_params, partner_dag,
+                                        profiles)
 from mlc.operators.render_file import RenderFileOperator
 from mlc.operators.sftp_deliver import SftpDeliverOperator
 from mlc.operators.watcher import watch
 from mlc.state.ledgers import sftp_destination
 
 INTEGRATION = "intacct_to_sftp"
-FOLDER = r"^[A-Za-z0-9._/-]+$"
 DEFAULTS = task_defaults(retries=3, retry_delay=timedelta(minutes=1), max_retry_delay=timedelta(minutes=15),
                          execution_timeout=timedelta(hours=2))
 
@@ -62,25 +60,19 @@ found = profiles(INTEGRATION)
 for partner, part in found.parts:
     conns, folders = part.connections, part.folders
     with DAG(
-        dag_id=dag_id(INTEGRATION, partner.partner),
-        description=f"{partner.name}: vendor masters and AP bills from Sage Intacct to its SFTP folder",
-        doc_md=partner_doc(__doc__, partner, part),
-        schedule=timetable(dag_id(INTEGRATION, partner.partner), part, "0 6 * * 1"),
-        start_date=start_date(part),
-        # No back-fill run per missed period: the next run reads from the watermark, so one file catches up
-        # every period missed. Re-send a period on purpose by triggering with window_start/window_end.
-        catchup=False,
-        max_active_runs=1,
-        tags=["ml-connector", "intacct", "sftp", f"partner:{partner.partner}"],
+        **partner_dag(INTEGRATION, partner, part, doc=__doc__, default_cron="0 6 * * 1", tags=["intacct", "sftp"],
+                      what="vendor masters and AP bills from Sage Intacct to its SFTP folder"),
+        catchup=False,  # no back-fill run per missed period: the next run reads from the watermark and catches up
         default_args=DEFAULTS,
         params={
             **window_params("the period before the run", 15,
                             "Widen the window's start; Intacct timestamps carry no zone."),
             **document_params(part.documents),
-            "remote_dir": Param(folders["remote_dir"], type="string", title="Partner folder", pattern=FOLDER),
+            "remote_dir": Param(folders["remote_dir"], type="string", title="Partner folder",
+                                pattern=FOLDER_PATTERN),
             "read_acks": Param(True, type="boolean", title="Read 997 / CONTRL acknowledgments from acks/"),
             "acks_dir": Param(folders["acks_dir"], type="string", title="Partner's acknowledgment folder",
-                              pattern=FOLDER),
+                              pattern=FOLDER_PATTERN),
             **send_params(),
             **waive_param(),
         },

@@ -38,10 +38,10 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param
 
-from mlc.formats.partner import dag_id, vendor_scope
+from mlc.formats.partner import vendor_scope
 from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
 from mlc.operators.intacct_extract import IntacctExtractOperator
-from mlc.operators.partner_dags import broken_profile_dags, partner_doc, profiles, start_date, timetable
+from mlc.operators.partner_dags import broken_profile_dags, partner_dag, profiles
 from mlc.operators.sterling_partners import SterlingPartnersOperator
 from mlc.operators.sterling_upload import SterlingUploadOperator
 from mlc.operators.watcher import watch
@@ -57,14 +57,10 @@ for partner, part in found.parts:
     only, except_ = vendor_scope(part, found.loaded)
     bills_mapping = part.documents["bills"]
     with DAG(
-        dag_id=dag_id(INTEGRATION, partner.partner),
-        description=f"{partner.name}: vendors as trading partners and AP bills as X12 810/850 into Sterling B2Bi",
-        doc_md=partner_doc(__doc__, partner, part),
-        schedule=timetable(dag_id(INTEGRATION, partner.partner), part, "0 4 * * *"),
-        start_date=start_date(part),
+        **partner_dag(INTEGRATION, partner, part, doc=__doc__, default_cron="0 4 * * *",
+                      tags=["intacct", "sterling", "x12"],
+                      what="vendors as trading partners and AP bills as X12 810/850 into Sterling B2Bi"),
         catchup=False,  # no back-fill run per missed period: the next run reads from the watermark and catches up
-        max_active_runs=1,
-        tags=["ml-connector", "intacct", "sterling", "x12", f"partner:{partner.partner}"],
         default_args=DEFAULTS,
         params={
             **window_params("the period before the run", 15,

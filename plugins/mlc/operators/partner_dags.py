@@ -91,6 +91,20 @@ def partner_doc(doc: str, partner: Partner, part: PartnerIntegration) -> str:
             f"{acks}. Change the profile, not this DAG.\n{doc}")
 
 
+#: what a folder Param accepts (no ``..``: the profile's folders are checked the same way)
+FOLDER_PATTERN = r"^(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/-]+$"
+
+
+def partner_dag(integration: str, partner: Partner, part: PartnerIntegration, *, doc: str, what: str,
+                default_cron: str, tags: list[str]) -> dict[str, Any]:
+    """The DAG arguments every partner's DAG shares: its id, description, doc, schedule (the profile's, else
+    ``default_cron``, the deployment's ``MLC_SCHEDULE__<DAG_ID>`` over both), start and one run at a time. Each
+    DAG file says ``catchup`` itself, with why."""
+    ident = dag_id(integration, partner.partner)
+    return {"dag_id": ident, "description": f"{partner.name}: {what}", "doc_md": partner_doc(doc, partner, part),
+            "schedule": timetable(ident, part, default_cron), "start_date": start_date(part), "max_active_runs": 1, "tags": ["ml-connector", *tags, f"partner:{partner.partner}"]}
+
+
 def document_params(documents: dict[str, str]) -> dict[str, Param]:
     """``exports`` (the profile's documents, all by default) and one ``<document>_mapping`` Param per document:
     the form offers only what this partner's DAG can run."""
@@ -123,7 +137,8 @@ class ProfileErrorOperator(BaseOperator):
 def broken_profile_dags(integration: str, found: Profiles, owner: dict[str, Any]) -> None:
     """A stand-in DAG per broken profile, where its DAG would be: never scheduled, its doc and task say why."""
     for stem, error in found.broken.items():
-        with DAG(dag_id=dag_id(integration, re.sub(r"[^A-Za-z0-9_.-]", "_", stem)), description=f"BROKEN PROFILE: {error}"[:200], schedule=None,
+        with DAG(dag_id=dag_id(integration, re.sub(r"[^A-Za-z0-9_.-]", "_", stem)),
+                 description=f"BROKEN PROFILE: {error}"[:200], schedule=None,
                  start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, max_active_runs=1,
                  tags=["ml-connector", "broken-profile"], default_args=owner,
                  doc_md=f"### The profile `{stem}.yaml` does not load\n\n```\n{error}\n```\n\nThe partner's "
