@@ -76,6 +76,7 @@ bench: venv
 	$(PY) bench/edi_tools_bench.py
 	$(PY) bench/exact_bench.py
 	$(PY) bench/partner_parse_bench.py
+	$(PY) bench/render_bench.py
 	$(PY) bench/report.py
 
 # The fault matrix: tests/test_fault_matrix.py writes one row per DAG and fault; the table is printed even

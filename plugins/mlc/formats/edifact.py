@@ -47,6 +47,9 @@ class EdifactSyntax:
             raise ValueError(f"decimal mark must be '.' or ',', got {self.decimal!r}")
         if self.level not in ENCODINGS:
             raise ValueError(f"syntax level must be one of {sorted(ENCODINGS)}, got {self.level!r}")
+        # escape() by one translation table, and only when a value holds a service character at all
+        object.__setattr__(self, "_service_set", frozenset(chars))
+        object.__setattr__(self, "_escapes", {ord(c): self.release + c for c in chars})
 
     @property
     def una(self) -> str:
@@ -57,16 +60,18 @@ class EdifactSyntax:
         return self.component + self.element + self.release + self.segment
 
     @property
+    def service_set(self) -> frozenset[str]:
+        return self._service_set  # type: ignore[attr-defined]
+
+    @property
     def encoding(self) -> str:
         return ENCODINGS[self.level]
 
     def escape(self, value: str) -> str:
-        out = []
-        for ch in value:
-            if ch in self.service:
-                out.append(self.release)
-            out.append(ch)
-        return "".join(out)
+        """``value`` with the release character before each service character."""
+        if self._service_set.isdisjoint(value):  # type: ignore[attr-defined]
+            return value
+        return value.translate(self._escapes)  # type: ignore[attr-defined]
 
     def amount(self, text: str) -> str:
         """An explicit decimal with this interchange's decimal mark."""
@@ -94,6 +99,9 @@ class EdifactWriter:
         if not reference or len(reference) > 14 or not reference.isalnum():
             raise RenderError(f"interchange reference {reference!r} must be 1-14 letters or digits", field="UNB0020")
         self.reference = reference
+        # Characters a value may hold and be written as it is: the text policy's safe ones, no service character.
+        safe = self.text._safe  # type: ignore[attr-defined]
+        self._plain: frozenset[str] | None = None if safe is None else safe - self.syntax.service_set
         self._eol = self.syntax.segment + ("\n" if line_break else "")
         self.messages = 0
         self.bytes_written = 0
@@ -116,6 +124,9 @@ class EdifactWriter:
         return self.syntax.escape(self.text.apply(str(value), record=record, field=name))
 
     def format_segment(self, tag: str, elements: Sequence[Element], *, record: int | None = None) -> str:
+        fast = self._plain_segment(tag, elements)
+        if fast is not None:
+            return fast
         parts = []
         for i, element in enumerate(elements, 1):
             name = f"{tag}{i:02d}"
@@ -126,6 +137,38 @@ class EdifactWriter:
                 while comps and comps[-1] == "":
                     comps.pop()
                 parts.append(self.syntax.component.join(comps))
+        while parts and parts[-1] == "":
+            parts.pop()
+        return self.syntax.element.join([tag, *parts])
+
+    def _plain_segment(self, tag: str, elements: Sequence[Element]) -> str | None:
+        """The segment when every value is text that needs no cleaning and no escaping (the common case), else
+        ``None`` for the element-by-element path; the same bytes either way."""
+        safe = self._plain
+        if safe is None:
+            return None
+        parts: list[str] = []
+        for element in elements:
+            if element is None:
+                parts.append("")
+            elif element.__class__ is str:
+                if not safe.issuperset(element):
+                    return None
+                parts.append(element)
+            elif isinstance(element, (list, tuple)):
+                comps: list[str] = []
+                for comp in element:
+                    if comp is None or comp == "":
+                        comps.append("")
+                    elif comp.__class__ is str and safe.issuperset(comp):
+                        comps.append(comp)
+                    else:
+                        return None
+                while comps and comps[-1] == "":
+                    comps.pop()
+                parts.append(self.syntax.component.join(comps))
+            else:
+                return None
         while parts and parts[-1] == "":
             parts.pop()
         return self.syntax.element.join([tag, *parts])

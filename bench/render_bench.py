@@ -1,0 +1,194 @@
+"""The renderer against a bare writer that produces the same bytes (issue 21), per format, at 10,000 and 100,000
+AP bills of 3 lines each: X12 810, EDIFACT INVOIC, CSV (one row per bill line) and fixed-width, each through its
+shipped mapping. The bare writers below are plain loops of f-strings and joins that know the data is clean; each
+is checked byte-identical to the renderer's output before anything is timed. For EDIFACT, pydifact serialising
+the same segments is timed too.
+
+Each (format, N) runs in a fresh process: the renderer first (its peak RSS is the figure), then the bare writer,
+in the same process, so the ratio compares like with like. Run with ``make bench``; writes
+``bench/results.json``. Goals: renderer / bare <= 2.0 at 100,000 bills; peak RSS at 100,000 <= 1.2 x at 10,000.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from report import REPO, publish  # bench/ is on sys.path when a benchmark runs as a script
+
+SIZES = tuple(int(n) for n in os.environ.get("MLC_BENCH_RENDER_SIZES", "10000,100000").split(","))
+MAPPINGS = {"x12": "intacct_to_sftp/bills_x12_810.yaml", "edifact": "intacct_to_sftp/bills_edifact_invoic.yaml",
+            "csv": "intacct_to_sftp/bills_lines_csv.yaml", "fixed_width": "intacct_to_sftp/bills_fixed_width.yaml"}
+WHEN = datetime(2026, 11, 21, 6)
+
+
+def bills(n: int):
+    for i in range(n):
+        yield {
+            "RECORDID": f"BILL-{i:07d}", "WHENCREATED": "2026-11-02", "DOCNUMBER": f"PO-{i % 977}",
+            "VENDORNAME": f"Vendor {i % 5000}", "VENDORID": f"V{i % 5000:05d}", "CURRENCY": "USD",
+            "TERMNAME": "Net 30", "WHENDUE": "2026-12-02", "TOTALENTERED": "360.00",
+            "APBILLITEMS": {"APBILLITEM": [
+                {"LINE_NO": str(n_), "TRX_AMOUNT": "120.00", "ENTRYDESCRIPTION": f"Line {n_}", "ACCOUNTNO": "6100"}
+                for n_ in (1, 2, 3)]},
+        }
+
+
+# -- the bare writers: the same bytes, no mapping, no checks ---------------------------------------------
+def bare_x12(out, records) -> None:
+    w = out.write
+    w(b"ISA*00*          *00*          *ZZ*MLCBUYER       *ZZ*ACMESUPPLY     *261121*0600*U*00401*000000001*0*P*>~\n"
+      b"GS*IN*MLCBUYER*ACMESUPPLY*20261121*0600*1*X*004010~\n")
+    n = 0
+    for n, bill in enumerate(records, 1):
+        segs = [f"ST*810*{n:04d}", f"BIG*20261102*{bill['RECORDID']}**{bill['DOCNUMBER']}", "CUR*SE*USD",
+                f"N1*RE*{bill['VENDORNAME']}*92*{bill['VENDORID']}", "N1*BT*MLC DEMO BUYER*92*MLCBUYER",
+                "ITD*01*3****20261202******Net 30"]
+        for line in bill["APBILLITEMS"]["APBILLITEM"]:
+            segs += [f"IT1*{line['LINE_NO']}*1*EA*120", f"PID*F****{line['ENTRYDESCRIPTION']}",
+                     f"REF*ZZ*{line['ACCOUNTNO']}*GL ACCOUNT"]
+        segs += ["TDS*36000", "CTT*3", f"SE*{len(segs) + 3}*{n:04d}"]
+        w(("~\n".join(segs) + "~\n").encode())
+    w(f"GE*{n}*1~\nIEA*1*000000001~\n".encode())
+
+
+def bare_edifact(out, records) -> None:
+    w = out.write
+    w(b"UNA:+.? '\nUNB+UNOC:3+5412345000013:14+4012345000009:14+261121:0600+000000001'\n")
+    n = 0
+    for n, bill in enumerate(records, 1):
+        segs = [f"UNH+{n}+INVOIC:D:96A:UN:EAN008", f"BGM+380+{bill['RECORDID']}+9", "DTM+137:20261102:102",
+                "DTM+13:20261202:102", f"RFF+ON:{bill['DOCNUMBER']}", f"NAD+SU+{bill['VENDORID']}::ZZZ++{bill['VENDORNAME']}",
+                "NAD+BY+4012345000009::9++MLC DEMO BUYER", "CUX+2:USD:4"]
+        for line in bill["APBILLITEMS"]["APBILLITEM"]:
+            segs += [f"LIN+{line['LINE_NO']}", f"IMD+F++:::{line['ENTRYDESCRIPTION']}", "QTY+47:1:EA", "MOA+203:120.00",
+                     "PRI+AAA:120", f"RFF+ADE:{line['ACCOUNTNO']}"]
+        segs += ["UNS+S", "CNT+2:3", "MOA+77:360.00", "MOA+79:360.00", f"UNT+{len(segs) + 5}+{n}"]
+        w(("'\n".join(segs) + "'\n").encode())
+    w(f"UNZ+{n}+000000001'\n".encode())
+
+
+def bare_csv(out, records) -> None:
+    w = out.write
+    w(b"bill_number,vendor_id,vendor_name,bill_date,due_date,po_number,currency,bill_total,line_number,gl_account,"
+      b"gl_account_title,department,location,class,project,description,line_amount\r\n")
+    for bill in records:
+        head = (f"{bill['RECORDID']},{bill['VENDORID']},{bill['VENDORNAME']},2026-11-02,2026-12-02,"
+                f"{bill['DOCNUMBER']},USD,360.00,")
+        w("".join(f"{head}{line['LINE_NO']},{line['ACCOUNTNO']},,,,,,{line['ENTRYDESCRIPTION']},120.00\r\n"
+                  for line in bill["APBILLITEMS"]["APBILLITEM"]).encode())
+
+
+def bare_fixed_width(out, records) -> None:
+    w = out.write
+    w(("HMLCBUYER".ljust(80) + "\r\n").encode())
+    n = 0
+    for n, bill in enumerate(records, 1):
+        w((f"D{bill['RECORDID']:<20}{bill['VENDORID']:<10}{bill['VENDORNAME']:<25}20261102000000003600"
+           "0USD\r\n").encode())
+    w((f"T{n:09d}{36000 * n:015d}".ljust(80) + "\r\n").encode())
+
+
+BARE = {"x12": bare_x12, "edifact": bare_edifact, "csv": bare_csv, "fixed_width": bare_fixed_width}
+
+
+def render_with_mapping(fmt: str, records, out, state: Path) -> None:
+    from mlc.formats.control_numbers import FileControlNumberStore
+    from mlc.formats.mapping import load_mapping
+    from mlc.formats.render import render
+
+    state.unlink(missing_ok=True)
+    result = render(load_mapping(REPO / "include" / "mappings" / MAPPINGS[fmt]), records, out, timestamp=WHEN,
+                    run_key="bench", store=FileControlNumberStore(state))
+    assert not result.rejected, result.rejected[:3]
+
+
+def pydifact_edifact(out, records) -> None:
+    """The INVOIC segments built and serialised by pydifact (no envelope checks of ours)."""
+    from pydifact.segmentcollection import Interchange
+    from pydifact.segments import Segment
+
+    interchange = Interchange(sender="5412345000013", recipient="4012345000009", control_reference="000000001",
+                              syntax_identifier=("UNOC", 3), timestamp=WHEN)
+    for n, bill in enumerate(records, 1):
+        interchange.add_segment(Segment("UNH", str(n), ["INVOIC", "D", "96A", "UN", "EAN008"]))
+        interchange.add_segment(Segment("BGM", "380", bill["RECORDID"], "9"))
+        interchange.add_segment(Segment("DTM", ["137", "20261102", "102"]))
+        interchange.add_segment(Segment("DTM", ["13", "20261202", "102"]))
+        interchange.add_segment(Segment("RFF", ["ON", bill["DOCNUMBER"]]))
+        interchange.add_segment(Segment("NAD", "SU", [bill["VENDORID"], "", "ZZZ"], "", bill["VENDORNAME"]))
+        interchange.add_segment(Segment("NAD", "BY", ["4012345000009", "", "9"], "", "MLC DEMO BUYER"))
+        interchange.add_segment(Segment("CUX", ["2", "USD", "4"]))
+        for line in bill["APBILLITEMS"]["APBILLITEM"]:
+            interchange.add_segment(Segment("LIN", line["LINE_NO"]))
+            interchange.add_segment(Segment("IMD", "F", "", ["", "", "", line["ENTRYDESCRIPTION"]]))
+            interchange.add_segment(Segment("QTY", ["47", "1", "EA"]))
+            interchange.add_segment(Segment("MOA", ["203", "120.00"]))
+            interchange.add_segment(Segment("PRI", ["AAA", "120"]))
+            interchange.add_segment(Segment("RFF", ["ADE", line["ACCOUNTNO"]]))
+        for tag, value in (("UNS", "S"), ("CNT", ["2", "3"]), ("MOA", ["77", "360.00"]), ("MOA", ["79", "360.00"]),
+                           ("UNT", ["31", str(n)])):
+            interchange.add_segment(Segment(tag, *([value] if isinstance(value, str) else [value])))
+    out.write(interchange.serialize().encode())
+
+
+def child(fmt: str, n: int) -> dict:
+    state = Path(os.environ.get("TMPDIR", "/tmp")) / f"mlc-render-bench-{os.getpid()}.cn.json"
+    check_project, check_bare = io.BytesIO(), io.BytesIO()
+    render_with_mapping(fmt, bills(50), check_project, state)
+    BARE[fmt](check_bare, bills(50))
+    if check_project.getvalue() != check_bare.getvalue():
+        raise SystemExit(f"{fmt}: the bare writer's bytes differ from the renderer's: the comparison would be unfair")
+    figures: dict = {"format": fmt, "bills": n}
+    with open(os.devnull, "wb") as sink:
+        started = time.perf_counter()
+        render_with_mapping(fmt, bills(n), io.BufferedWriter(io.FileIO(sink.fileno(), "wb", closefd=False),
+                                                             1 << 20), state)
+        figures["renderer_seconds"] = time.perf_counter() - started
+        figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        started = time.perf_counter()
+        BARE[fmt](io.BufferedWriter(io.FileIO(sink.fileno(), "wb", closefd=False), 1 << 20), bills(n))
+        figures["bare_seconds"] = time.perf_counter() - started
+        if fmt == "edifact":
+            started = time.perf_counter()
+            pydifact_edifact(io.BytesIO(), bills(n))
+            figures["pydifact_seconds"] = time.perf_counter() - started
+    state.unlink(missing_ok=True)
+    return figures
+
+
+def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        sys.path[:0] = [str(REPO / "plugins")]
+        print(json.dumps(child(sys.argv[2], int(sys.argv[3]))))
+        return 0
+    raw: dict = {}
+    rows = []
+    for fmt in MAPPINGS:
+        for n in SIZES:
+            done = subprocess.run([sys.executable, __file__, "--child", fmt, str(n)], cwd=REPO, check=True,
+                                  capture_output=True, text=True)
+            raw[f"{fmt}_{n}"] = result = json.loads(done.stdout.strip().splitlines()[-1])
+            ratio = result["renderer_seconds"] / result["bare_seconds"]
+            rows.append((f"{fmt} {n:,} bills: renderer / bare writer", ratio, "<= 2.0" if n == max(SIZES) else "",
+                         ratio))
+            rows.append((f"{fmt} {n:,} bills: bills/s", n / result["renderer_seconds"], ""))
+            if "pydifact_seconds" in result:
+                rows.append((f"{fmt} {n:,} bills: renderer / pydifact", result["renderer_seconds"]
+                             / result["pydifact_seconds"], "< 1.0"))
+        small, big = raw[f"{fmt}_{min(SIZES)}"], raw[f"{fmt}_{max(SIZES)}"]
+        rows.append((f"{fmt} peak RSS MB at {max(SIZES):,} (x at {min(SIZES):,})", big["peak_rss_mb"],
+                     f"<= 1.2x: {big['peak_rss_mb'] / small['peak_rss_mb']:.2f}x"))
+    publish("render", rows, raw)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
