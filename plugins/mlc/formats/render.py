@@ -348,14 +348,23 @@ def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = No
     goes whole or not at all: every row is resolved and ``check``-ed (it fits the file) before the first is
     yielded, and a record one of whose rows fails is rejected with every row, never written in part."""
     if mapping["format"] == "csv":
-        resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS}, c["name"]))
-                     for c in mapping["columns"]]
+        columns, keys_used = mapping["columns"], LEAF_KEYS
     else:
         # The layout's Column types and formats the value; resolving only finds it.
-        resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}},
-                                               c["name"]))
-                     for c in mapping["fixed_width"]["detail"]["columns"] if set(c) & {"path", "const", "default"}]
+        columns = [c for c in mapping["fixed_width"]["detail"]["columns"] if set(c) & {"path", "const", "default"}]
+        keys_used = LEAF_KEYS - {"type", "format"}
     key_field, lines_path = mapping.get("record_key"), mapping.get("lines")
+    # A line's own columns (path line.X) are resolved on the line itself, the record's once per record.
+    resolvers: list[tuple[str, Resolver, bool]] = []
+    for c in columns:
+        spec = {k: v for k, v in c.items() if k in keys_used}
+        on_line = bool(lines_path) and str(spec.get("path") or "").startswith("line.")
+        if on_line:
+            spec["path"] = spec["path"][len("line."):]
+        resolvers.append((c["name"], _compile_leaf(spec, c["name"]), on_line))
+    record_resolvers = [(name, get) for name, get, on_line in resolvers if not on_line]
+    line_resolvers = [(name, get) for name, get, on_line in resolvers if on_line]
+    names = [name for name, _get, _on_line in resolvers]
     heading = ((mapping.get("fixed_width") or {}).get("record_header") or {}).get("columns") \
         if mapping["format"] == "fixed_width" else None
     header_resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}},
@@ -369,11 +378,15 @@ def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = No
                 lines = [lines] if isinstance(lines, Mapping) else list(lines)
                 if not lines:
                     raise RenderError("has no lines", record=index, field=lines_path)
-                rows = [{name: get({**record, "line": line}, index) for name, get in resolvers} for line in lines]
+                own = {name: get(record, index) for name, get in record_resolvers}
+                rows = []
+                for line in lines:
+                    values = {**own, **{name: get(line, index) for name, get in line_resolvers}}
+                    rows.append({name: values[name] for name in names})
                 if heading:  # a header/line layout: the record's own line first, then its lines
                     rows.insert(0, {RECORD_HEADER: True, **{name: get(record, index) for name, get in header_resolvers}})
             else:
-                rows = [{name: get(record, index) for name, get in resolvers}]
+                rows = [{name: get(record, index) for name, get in record_resolvers}]
             if check is not None:
                 for row in rows:
                     check(row, index)
@@ -397,7 +410,7 @@ def _render_csv(mapping, records, sink, result, gate) -> None:
 
     def fits(row: dict[str, Any], index: int) -> None:  # a cell the encoding cannot hold: the record stays out
         for name, value in row.items():
-            if isinstance(value, str):
+            if value.__class__ is str and not value.isascii():
                 try:
                     value.encode(options.encoding)
                 except UnicodeEncodeError as exc:
