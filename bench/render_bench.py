@@ -21,24 +21,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from formats_bench import bills  # the same AP bills as the formats bench
 from report import REPO, publish  # bench/ is on sys.path when a benchmark runs as a script
 
 SIZES = tuple(int(n) for n in os.environ.get("MLC_BENCH_RENDER_SIZES", "10000,100000").split(","))
 MAPPINGS = {"x12": "intacct_to_sftp/bills_x12_810.yaml", "edifact": "intacct_to_sftp/bills_edifact_invoic.yaml",
             "csv": "intacct_to_sftp/bills_lines_csv.yaml", "fixed_width": "intacct_to_sftp/bills_fixed_width.yaml"}
 WHEN = datetime(2026, 11, 21, 6)
-
-
-def bills(n: int):
-    for i in range(n):
-        yield {
-            "RECORDID": f"BILL-{i:07d}", "WHENCREATED": "2026-11-02", "DOCNUMBER": f"PO-{i % 977}",
-            "VENDORNAME": f"Vendor {i % 5000}", "VENDORID": f"V{i % 5000:05d}", "CURRENCY": "USD",
-            "TERMNAME": "Net 30", "WHENDUE": "2026-12-02", "TOTALENTERED": "360.00",
-            "APBILLITEMS": {"APBILLITEM": [
-                {"LINE_NO": str(n_), "TRX_AMOUNT": "120.00", "ENTRYDESCRIPTION": f"Line {n_}", "ACCOUNTNO": "6100"}
-                for n_ in (1, 2, 3)]},
-        }
 
 
 # -- the bare writers: the same bytes, no mapping, no checks ---------------------------------------------
