@@ -143,9 +143,13 @@ def test_sterling_partners_split_by_vendor_each_get_their_document_mailbox_and_f
         again = fresh.test(run_conf={**WINDOW, "force": True})
         messages = [(m["mailboxPath"], m["name"]) for m in sterling.messages.values()
                     if m["mailboxPath"] != "/MLC/Inbound"]
+        asked = [r.body for r in gateway.requests if b"<object>APBILL</object>" in r.body]
         partners = dict(sterling.partners)
 
     assert again.state == "success"
+    # fresh_farms asks Intacct for its two vendors' bills only; the hub reads the rest and leaves theirs out
+    assert any(b"<in><field>VENDORID</field><value>V00003</value><value>V00004</value></in>" in body
+               for body in asked)
     ours = [(no, v) for no, v in bills if v in ("V00003", "V00004")]
     assert ours and len(ours) < len(bills)
     orders = sorted(name for box, name in messages if box.endswith("/Orders"))

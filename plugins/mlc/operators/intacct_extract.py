@@ -13,6 +13,7 @@ from typing import Any
 
 from mlc.hooks.intacct import IntacctHook
 from mlc.hooks.intacct_reads import FIELDS
+from mlc.hooks.intacct_xml import MAX_IN_VALUES
 from mlc.operators.extract_base import StagedExtractOperator
 
 EXPORTS = ("vendors", "bills", "gl_accounts", "dimensions", "payments", "deletes")
@@ -77,11 +78,16 @@ class IntacctExtractOperator(StagedExtractOperator):
 
     def records(self, since: datetime | None, until: datetime | None, overlap: timedelta) -> Iterator[dict[str, Any]]:
         hook = self.hook
+        # A profile's own vendors are asked for by name (Intacct filters); the others are left out here.
+        only = ("in", "VENDORID", list(self.vendor_ids)) if self.vendor_ids and len(self.vendor_ids) <= MAX_IN_VALUES \
+            else None
         if self.export == "vendors":
-            vendors = hook.iter_changed("VENDOR", self.fields("VENDOR"), since=since, until=until, overlap=overlap)
+            vendors = hook.iter_changed("VENDOR", self.fields("VENDOR"), since=since, until=until, overlap=overlap,
+                                        filter=only)
             yield from filter(self._vendor_wanted, vendors)
         elif self.export == "bills":
-            bills = hook.iter_bills(since=since, until=until, overlap=overlap, fields=self.fields("APBILL"))
+            bills = hook.iter_bills(since=since, until=until, overlap=overlap, fields=self.fields("APBILL"),
+                                    filter=only)
             yield from filter(self._vendor_wanted, bills)
         elif self.export == "gl_accounts":
             yield from hook.iter_query("GLACCOUNT")  # a reference list: always whole
