@@ -94,7 +94,20 @@ class _JailedSFTPServer(asyncssh.SFTPServer):
             if needle and (path is None or str(needle).encode() not in path):
                 return
             self._sandbox.faults.note("slow")
-            await asyncio.sleep(float(fault.params.get("seconds", 2.0)))
+            # Slow until the time is up or the fault is cleared; a client that went away meanwhile gets nothing
+            # done for it (a server does not act on the requests of a connection that is gone, and a late open
+            # would leave a file behind that no client wrote).
+            deadline = asyncio.get_running_loop().time() + float(fault.params.get("seconds", 2.0))
+            while asyncio.get_running_loop().time() < deadline and self._sandbox.faults.peek("slow") is not None:
+                if self._gone():
+                    break
+                await asyncio.sleep(min(0.2, max(0.0, deadline - asyncio.get_running_loop().time())))
+            if self._gone():
+                raise asyncssh.SFTPConnectionLost("the client went away while the request waited (fault: slow)")
+
+    def _gone(self) -> bool:
+        connection = self.channel.get_extra_info("connection")
+        return self.channel.is_closing() or (connection is not None and connection.is_closed())
 
     async def write(self, file_obj: object, offset: int, data: bytes) -> int:  # type: ignore[override]
         await self._maybe_slow()

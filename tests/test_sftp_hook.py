@@ -274,3 +274,26 @@ def test_a_server_that_stays_unreachable_is_named_once(sftp_sandbox, use_connect
 
     with pytest.raises(SftpUnreachable, match="stayed unreachable through 2 attempts"):
         MlcSFTPHook(ssh_conn_id="sftp_default", retry=RetryPolicy.configured(attempts=2)).put_atomic(b"x", ".", "x")
+
+
+def test_a_request_held_by_the_slow_fault_is_dropped_when_its_client_goes_away(sftp_connections):
+    import threading
+    import time
+
+    fault = sftp_connections.inject("slow", times=None, seconds=1.5, path_contains="late")
+    conn = MlcSFTPHook(ssh_conn_id="sftp_default").get_conn()
+    opening = threading.Thread(target=lambda: _try(lambda: conn.open("late.x12.part", "w")), daemon=True)
+    opening.start()
+    time.sleep(0.4)
+    conn.get_channel().get_transport().close()  # the worker dies while its open waits on the server
+    time.sleep(2.5)  # longer than the fault holds a request
+
+    assert "slow" in sftp_connections.faults.fired and fault.name == "slow"
+    assert not (sftp_connections.home("partner") / "late.x12.part").exists()
+
+
+def _try(action) -> None:
+    try:
+        action()
+    except Exception:  # noqa: BLE001 - the client was closed under the request: that is the point
+        pass
