@@ -208,6 +208,8 @@ def test_bad_records_are_reported_and_good_ones_still_go_through(tmp_path):
                        [INTACCT_BILL, no_vendor, bad_total, INTACCT_BILL], tmp_path)
 
     assert result.records == 2 and data.count(b"ST*810*") == 2
+    assert (result.control_numbers["st02_count"], result.control_numbers["st02_first"],
+            result.control_numbers["st02_last"]) == (2, "0001", "0002")
     assert result.rejected == [
         {"record": 2, "key": "BILL-2", "field": "parties[1].name", "error": "is required"},
         {"record": 3, "key": "BILL-3", "field": "total", "error": "total 1.00 does not equal the sum of the lines 325.00"},

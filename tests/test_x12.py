@@ -209,6 +209,20 @@ def test_a_failing_record_leaves_no_half_written_set():
     assert len(out.getvalue()) == size
 
 
+def test_st02_stays_unique_in_its_group_without_the_writer_keeping_each_one():
+    writer = X12Writer(io.BytesIO(), sender=Party("ZZ", "S"), receiver=Party("ZZ", "R"), control_number=1,
+                       timestamp=WHEN)
+    writer.begin_group("IN", 1)
+    assert [writer.write_set("810", BUILDERS["810"](INVOICE, n)) for n in (1, 2)] == ["0001", "0002"]
+    assert writer.write_set("810", BUILDERS["810"](INVOICE, 3), control="0004") == "0004"
+
+    with pytest.raises(RenderError, match="ST02 0002 is not unique"):  # one the writer numbered itself
+        writer.write_set("810", BUILDERS["810"](INVOICE, 4), control="0002")
+    with pytest.raises(RenderError, match="ST02 0004 is not unique"):  # the caller's own, met by the count
+        writer.write_set("810", BUILDERS["810"](INVOICE, 4))
+    assert writer._group["st02"] == {"0004"}
+
+
 def test_set_in_the_wrong_group_is_refused():
     writer = X12Writer(io.BytesIO(), sender=Party("ZZ", "S"), receiver=Party("ZZ", "R"), control_number=1,
                        timestamp=WHEN)

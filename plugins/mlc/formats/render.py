@@ -270,7 +270,7 @@ def _render_x12(mapping, records, sink, timestamp, run_key, store, result, gate)
     charset = X12_BASIC if text.get("charset") == "basic" else X12_EXTENDED
     set_id = str(mapping["document"])
     build = BUILDERS[set_id]
-    writer, numbers, st02s = None, {}, []
+    writer, numbers, sets = None, {}, _Sequence()
 
     def open_writer() -> X12Writer:  # the control numbers are taken when the first set is written
         numbers["isa13"], numbers["gs06"] = store.allocate(f"ISA|{pair}", run_key), store.allocate(f"GS|{pair}", run_key)
@@ -288,13 +288,13 @@ def _render_x12(mapping, records, sink, timestamp, run_key, store, result, gate)
         nonlocal writer
         segments = build(canonical, index, length=conf.get("length", "cut"), notes=result.adjusted)
         writer = writer or open_writer()
-        st02s.append(writer.write_set(set_id, segments, record=index))
+        sets.add(writer.write_set(set_id, segments, record=index))
 
     _write_each(_mapped(mapping, records, result, gate), write_one, result, gate)
     if writer is not None:
         writer.close()
         result.control_numbers.update({"isa13": f"{numbers['isa13']:09d}", "gs06": str(numbers["gs06"]),
-                                       "st02": st02s, "sender": sender.id, "receiver": receiver.id,
+                                       **sets.summary("st02"), "sender": sender.id, "receiver": receiver.id,
                                        "gs02": sender.group_id, "gs03": receiver.group_id,
                                        "functional_id": FUNCTIONAL_IDS[set_id], **_ack_rule(conf)})
 
@@ -304,7 +304,8 @@ def _render_edifact(mapping, records, sink, timestamp, run_key, store, result, g
     syntax = EdifactSyntax(**(conf.get("syntax") or {}))
     sender = EdifactParty(str(conf["sender"]["id"]), str(conf["sender"].get("qualifier", "14")))
     recipient = EdifactParty(str(conf["recipient"]["id"]), str(conf["recipient"].get("qualifier", "14")))
-    writer, refs, reference = None, [], ""
+    writer, refs, reference = None, _Sequence(), ""
+
     def write_one(index: int, canonical: dict[str, Any]) -> None:
         nonlocal writer, reference
         identifier, segments = invoic(canonical, index, syntax=syntax, directory=conf.get("directory", "D96A"),
@@ -317,13 +318,28 @@ def _render_edifact(mapping, records, sink, timestamp, run_key, store, result, g
                                    timestamp=timestamp, syntax=syntax, policy=conf.get("policy", "clean"),
                                    application=conf.get("application"), test=bool(conf.get("test", False)),
                                    line_break=bool(conf.get("line_break", True)))
-        refs.append(writer.write_message(identifier, segments, record=index))
+        refs.add(writer.write_message(identifier, segments, record=index))
 
     _write_each(_mapped(mapping, records, result, gate), write_one, result, gate)
     if writer is not None:
         writer.close()
-        result.control_numbers.update({"unb": reference, "unh": refs, "sender": sender.id, "recipient": recipient.id,
+        result.control_numbers.update({"unb": reference, **refs.summary("unh"), "sender": sender.id, "recipient": recipient.id,
                                        **_ack_rule(conf)})
+
+
+class _Sequence:
+    """The control numbers of the sets (messages) of one file as their count, first and last: what the file's
+    audit line and the ledger keep, in memory that does not grow with the file."""
+
+    def __init__(self) -> None:
+        self.count, self.first, self.last = 0, "", ""
+
+    def add(self, number: str) -> None:
+        self.count += 1
+        self.first, self.last = self.first or number, number
+
+    def summary(self, name: str) -> dict[str, Any]:
+        return {f"{name}_count": self.count, f"{name}_first": self.first, f"{name}_last": self.last}
 
 
 def _write_each(mapped: Iterator[tuple[int, dict[str, Any], tuple[str, str] | None]],
@@ -340,9 +356,22 @@ def _write_each(mapped: Iterator[tuple[int, dict[str, Any], tuple[str, str] | No
             gate.written(*mark)
 
 
-def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = None, gate: RecordGate | None = None,
+class _Position:
+    """The record whose rows a flat renderer is writing, and how many records have had rows written: what a
+    writer's report about its current row is turned into, without keeping anything per record."""
+
+    def __init__(self, key_field: str | None) -> None:
+        self.key_field, self.index, self.record, self.records = key_field, 0, None, 0
+
+    def key(self) -> str | None:
+        value = get_path(self.record, self.key_field) if self.key_field and self.record is not None else None
+        return None if value is None else str(value)
+
+
+def _flat_rows(mapping, records, result, gate: RecordGate | None = None,
                marks: dict[int, tuple[str, str]] | None = None,
-               check: Callable[[dict[str, Any], int], None] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+               check: Callable[[dict[str, Any], int], None] | None = None,
+               position: _Position | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (record number, row) for a flat file: one row per record, or with ``lines: <path>`` in the mapping
     one row per line of the record (the record's fields repeated on each, the line's under ``line.``). A record
     goes whole or not at all: every row is resolved and ``check``-ed (it fits the file) before the first is
@@ -370,8 +399,6 @@ def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = No
     header_resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}},
                                                   c["name"])) for c in heading or () if set(c) & {"path", "const", "default"}]
     for index, record in enumerate(records, 1):
-        if keys is not None and key_field:
-            keys[index] = str(get_path(record, key_field)) if get_path(record, key_field) is not None else None
         try:
             if lines_path:
                 lines = get_path(record, lines_path) or []
@@ -398,6 +425,8 @@ def _flat_rows(mapping, records, result, keys: dict[int, str | None] | None = No
             continue
         if mark and marks is not None:
             marks[index] = mark
+        if position is not None:
+            position.index, position.record, position.records = index, record, position.records + 1
         for row in rows:
             yield index, row
 
@@ -406,7 +435,7 @@ def _render_csv(mapping, records, sink, result, gate) -> None:
     options = CsvOptions(**(mapping.get("csv") or {}))
     names = [c["name"] for c in mapping["columns"]]
     marks: dict[int, tuple[str, str]] = {}
-    written: set[int] = set()
+    position = _Position(mapping.get("record_key"))
 
     def fits(row: dict[str, Any], index: int) -> None:  # a cell the encoding cannot hold: the record stays out
         for name, value in row.items():
@@ -418,12 +447,11 @@ def _render_csv(mapping, records, sink, result, gate) -> None:
                                       record=index, field=name) from None
 
     def rows() -> Iterator[tuple[Any, ...]]:
-        for index, row in _flat_rows(mapping, records, result, gate=gate, marks=marks, check=fits):
-            written.add(index)
+        for _index, row in _flat_rows(mapping, records, result, gate=gate, marks=marks, check=fits, position=position):
             yield tuple(row[n] for n in names)
 
     write_csv(sink, names, rows(), options)
-    result.records = len(written)  # records (bills), whatever number of rows their lines made
+    result.records = position.records  # records (bills), whatever number of rows their lines made
     for mark in marks.values():  # a CSV row is written as it is given
         gate.written(*mark)
 
@@ -442,9 +470,9 @@ def _render_fixed(mapping, records, sink, result, gate) -> None:
     trailer = _layout(conf["trailer"]) if "trailer" in conf else None
     record_header = _layout(conf["record_header"]) if "record_header" in conf else None
     encoding, text = conf.get("encoding", "ascii"), conf.get("text", "clean")
-    keys: dict[int, str | None] = {}
-    numbers: list[int] = []
     marks: dict[int, tuple[str, str]] = {}
+    position = _Position(mapping.get("record_key"))
+    refused: set[int] = set()  # records the writer refused a row of (only those: bad records)
 
     def fits(row: dict[str, Any], index: int) -> None:  # each line of a record fits its columns before any is written
         line = (record_header if row.get(RECORD_HEADER) and record_header is not None else detail).render(row, index)
@@ -456,25 +484,25 @@ def _render_fixed(mapping, records, sink, result, gate) -> None:
                                   record=index) from None
 
     def rows() -> Iterator[dict[str, Any]]:
-        for index, row in _flat_rows(mapping, records, result, keys, gate, marks, check=fits):
-            numbers.append(index)
+        for _index, row in _flat_rows(mapping, records, result, gate, marks, check=fits, position=position):
             yield row
 
-    def rejected(position: int, exc: RenderError) -> None:
-        index = numbers[position - 1]  # the writer counts the rows it was given; report the source record
-        marks.pop(index, None)
-        result.rejected.append({"record": index, "key": keys.get(index), "field": exc.field, "error": exc.reason})
+    # The writer reports on the row it was just given, which belongs to the record the position is on.
+    def rejected(_row: int, exc: RenderError) -> None:
+        marks.pop(position.index, None)
+        refused.add(position.index)
+        result.rejected.append({"record": position.index, "key": position.key(), "field": exc.field,
+                                "error": exc.reason})
 
-    def adjusted(position: int | None, change: str) -> None:
-        index = numbers[position - 1] if position else None
-        result.adjusted.append({"record": index, "key": keys.get(index) if index else None, "field": None,
+    def adjusted(row: int | None, change: str) -> None:
+        index = position.index if row else None  # no row: the file's header or trailer
+        result.adjusted.append({"record": index, "key": position.key() if index else None, "field": None,
                                 "change": change})
 
     write_fixed(sink, detail, rows(), header=header, trailer=trailer, record_header=record_header,
                 sum_fields=conf.get("sums", ()),
                 encoding=encoding, line_ending={"lf": "\n"}.get(conf.get("line_ending", "crlf"), "\r\n"),
                 on_error=rejected, text=text, on_adjust=adjusted)
-    rejected_records = {r["record"] for r in result.rejected}
-    result.records = len(set(numbers) - rejected_records)  # records, whatever number of lines they made
+    result.records = position.records - len(refused)  # records, whatever number of lines they made
     for mark in marks.values():
         gate.written(*mark)

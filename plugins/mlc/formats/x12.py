@@ -188,7 +188,7 @@ class X12Writer:
         if expected and expected != group["id"]:
             raise RenderError(f"transaction set {set_id} belongs in a GS*{expected} group, not GS*{group['id']}")
         st02 = control or f"{group['sets'] + 1:04d}"
-        if st02 in group["st02"]:
+        if st02 in group["st02"] or (control is not None and self._taken(control)):
             raise RenderError(f"ST02 {st02} is not unique in its group", record=record)
         # Build the whole set before writing: a record that fails leaves no half-written set behind.
         lines = [self.format_segment("ST", [set_id, st02], record=record)]
@@ -196,8 +196,15 @@ class X12Writer:
         lines.append(self.format_segment("SE", [str(len(lines) + 1), st02], record=record))
         self._emit(self._eol.join(lines) + self._eol)
         group["sets"] += 1
-        group["st02"].add(st02)
+        if control is not None:
+            group["st02"].add(st02)
         return st02
+
+    def _taken(self, st02: str) -> bool:
+        """Whether a caller's own ST02 may be one this writer gave: the sets' ordinals, which it does not keep one
+        by one (memory stays flat in the number of sets; only ST02s given by callers are kept)."""
+        sets = self._group["sets"]  # type: ignore[index]
+        return st02.isdigit() and st02 == f"{int(st02):04d}" and 0 < int(st02) <= sets
 
     def open_set(self, set_id: str) -> str:
         """Begin a transaction set to be written a segment at a time (:meth:`add_segment`, :meth:`close_set`):
@@ -218,7 +225,6 @@ class X12Writer:
         st02, count = self._group.pop("open")  # type: ignore[union-attr]
         self._emit(self.format_segment("SE", [str(count + 1), st02]) + self._eol)
         self._group["sets"] += 1  # type: ignore[index]
-        self._group["st02"].add(st02)  # type: ignore[index]
 
     def end_group(self) -> int:
         """Close the open group (GE); return the number of sets it held."""

@@ -111,11 +111,7 @@ class RenderFileOperator(BaseOperator):
         for waived in passed["waived"]:
             audit("record_waived", context, logger=self.log, mapping=self.mapping, export=staged.get("export"),
                   key=waived["key"], record=waived["record"], reason="listed in the waive Param: not sent")
-        control_numbers = {k: v for k, v in result.control_numbers.items() if not isinstance(v, list)}
-        for key, value in result.control_numbers.items():
-            if isinstance(value, list) and value:
-                control_numbers[f"{key}_count"], control_numbers[f"{key}_first"] = len(value), value[0]
-                control_numbers[f"{key}_last"] = value[-1]
+        control_numbers = dict(result.control_numbers)  # ISA13/GS06 or UNB, and the sets' count, first and last
         audit("file_staged", context, logger=self.log, mapping=self.mapping, file=name, sha256=result.sha256, bytes=result.bytes,
               records=result.records, rejected=len(result.rejected), adjusted=len(result.adjusted),
               already_sent=len(passed["already sent"]), waived=len(passed["waived"]), control=control_numbers)
