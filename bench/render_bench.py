@@ -1,7 +1,8 @@
 """The renderer against a bare writer that produces the same bytes (issue 21), per format, at 10,000 and 100,000
 AP bills of 3 lines each: X12 810, EDIFACT INVOIC, CSV (one row per bill line) and fixed-width, each through its
 shipped mapping. The bare writers below are plain loops of f-strings and joins that know the data is clean; each
-is checked byte-identical to the renderer's output before anything is timed. For EDIFACT, pydifact serialising
+is checked byte-identical to the renderer's output before anything is timed. They take every value they write
+from the record (dates, amounts, totals, counts), as any exporter must; they check nothing. For EDIFACT, pydifact serialising
 the same segments is timed too.
 
 Each (format, N) runs in a fresh process: the renderer first (its peak RSS is the figure), then the bare writer,
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from formats_bench import bills  # the same AP bills as the formats bench
@@ -31,19 +33,32 @@ WHEN = datetime(2026, 11, 21, 6)
 
 
 # -- the bare writers: the same bytes, no mapping, no checks ---------------------------------------------
+# Each value written comes from the record, with the least work that gives the same bytes (a date by removing its
+# dashes, an amount through Decimal, totals summed): a hand-written exporter for this one partner and clean data.
+def _plain(amount: Decimal) -> str:
+    """120.00 -> 120 (X12 R / EDIFACT n without trailing zeros)."""
+    text = f"{amount:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def bare_x12(out, records) -> None:
     w = out.write
     w(b"ISA*00*          *00*          *ZZ*MLCBUYER       *ZZ*ACMESUPPLY     *261121*0600*U*00401*000000001*0*P*>~\n"
       b"GS*IN*MLCBUYER*ACMESUPPLY*20261121*0600*1*X*004010~\n")
     n = 0
     for n, bill in enumerate(records, 1):
-        segs = [f"ST*810*{n:04d}", f"BIG*20261102*{bill['RECORDID']}**{bill['DOCNUMBER']}", "CUR*SE*USD",
+        lines = bill["APBILLITEMS"]["APBILLITEM"]
+        segs = [f"ST*810*{n:04d}", f"BIG*{bill['WHENCREATED'][:10].replace('-', '')}*{bill['RECORDID']}**"
+                f"{bill['DOCNUMBER']}", f"CUR*SE*{bill['CURRENCY']}",
                 f"N1*RE*{bill['VENDORNAME']}*92*{bill['VENDORID']}", "N1*BT*MLC DEMO BUYER*92*MLCBUYER",
-                "ITD*01*3****20261202******Net 30"]
-        for line in bill["APBILLITEMS"]["APBILLITEM"]:
-            segs += [f"IT1*{line['LINE_NO']}*1*EA*120", f"PID*F****{line['ENTRYDESCRIPTION']}",
+                f"ITD*01*3****{bill['WHENDUE'][:10].replace('-', '')}******{bill['TERMNAME']}"]
+        total = Decimal(0)
+        for line in lines:
+            amount = Decimal(line["TRX_AMOUNT"])
+            total += amount
+            segs += [f"IT1*{line['LINE_NO']}*1*EA*{_plain(amount)}", f"PID*F****{line['ENTRYDESCRIPTION']}",
                      f"REF*ZZ*{line['ACCOUNTNO']}*GL ACCOUNT"]
-        segs += ["TDS*36000", "CTT*3", f"SE*{len(segs) + 3}*{n:04d}"]
+        segs += [f"TDS*{int(total * 100)}", f"CTT*{len(lines)}", f"SE*{len(segs) + 3}*{n:04d}"]
         w(("~\n".join(segs) + "~\n").encode())
     w(f"GE*{n}*1~\nIEA*1*000000001~\n".encode())
 
@@ -53,13 +68,20 @@ def bare_edifact(out, records) -> None:
     w(b"UNA:+.? '\nUNB+UNOC:3+5412345000013:14+4012345000009:14+261121:0600+000000001'\n")
     n = 0
     for n, bill in enumerate(records, 1):
-        segs = [f"UNH+{n}+INVOIC:D:96A:UN:EAN008", f"BGM+380+{bill['RECORDID']}+9", "DTM+137:20261102:102",
-                "DTM+13:20261202:102", f"RFF+ON:{bill['DOCNUMBER']}", f"NAD+SU+{bill['VENDORID']}::ZZZ++{bill['VENDORNAME']}",
-                "NAD+BY+4012345000009::9++MLC DEMO BUYER", "CUX+2:USD:4"]
-        for line in bill["APBILLITEMS"]["APBILLITEM"]:
-            segs += [f"LIN+{line['LINE_NO']}", f"IMD+F++:::{line['ENTRYDESCRIPTION']}", "QTY+47:1:EA", "MOA+203:120.00",
-                     "PRI+AAA:120", f"RFF+ADE:{line['ACCOUNTNO']}"]
-        segs += ["UNS+S", "CNT+2:3", "MOA+77:360.00", "MOA+79:360.00", f"UNT+{len(segs) + 5}+{n}"]
+        lines = bill["APBILLITEMS"]["APBILLITEM"]
+        segs = [f"UNH+{n}+INVOIC:D:96A:UN:EAN008", f"BGM+380+{bill['RECORDID']}+9",
+                f"DTM+137:{bill['WHENCREATED'][:10].replace('-', '')}:102",
+                f"DTM+13:{bill['WHENDUE'][:10].replace('-', '')}:102", f"RFF+ON:{bill['DOCNUMBER']}",
+                f"NAD+SU+{bill['VENDORID']}::ZZZ++{bill['VENDORNAME']}", "NAD+BY+4012345000009::9++MLC DEMO BUYER",
+                f"CUX+2:{bill['CURRENCY']}:4"]
+        total = Decimal(0)
+        for n_line, line in enumerate(lines, 1):
+            amount = Decimal(line["TRX_AMOUNT"])
+            total += amount
+            segs += [f"LIN+{n_line}", f"IMD+F++:::{line['ENTRYDESCRIPTION']}", "QTY+47:1:EA", f"MOA+203:{amount:.2f}",
+                     f"PRI+AAA:{_plain(amount)}", f"RFF+ADE:{line['ACCOUNTNO']}"]
+        segs += ["UNS+S", f"CNT+2:{len(lines)}", f"MOA+77:{total:.2f}", f"MOA+79:{total:.2f}",
+                 f"UNT+{len(segs) + 5}+{n}"]
         w(("'\n".join(segs) + "'\n").encode())
     w(f"UNZ+{n}+000000001'\n".encode())
 
@@ -69,20 +91,22 @@ def bare_csv(out, records) -> None:
     w(b"bill_number,vendor_id,vendor_name,bill_date,due_date,po_number,currency,bill_total,line_number,gl_account,"
       b"gl_account_title,department,location,class,project,description,line_amount\r\n")
     for bill in records:
-        head = (f"{bill['RECORDID']},{bill['VENDORID']},{bill['VENDORNAME']},2026-11-02,2026-12-02,"
-                f"{bill['DOCNUMBER']},USD,360.00,")
-        w("".join(f"{head}{line['LINE_NO']},{line['ACCOUNTNO']},,,,,,{line['ENTRYDESCRIPTION']},120.00\r\n"
-                  for line in bill["APBILLITEMS"]["APBILLITEM"]).encode())
+        head = (f"{bill['RECORDID']},{bill['VENDORID']},{bill['VENDORNAME']},{bill['WHENCREATED'][:10]},"
+                f"{bill['WHENDUE'][:10]},{bill['DOCNUMBER']},{bill['CURRENCY']},{Decimal(bill['TOTALENTERED']):.2f},")
+        w("".join(f"{head}{line['LINE_NO']},{line['ACCOUNTNO']},,,,,,{line['ENTRYDESCRIPTION']},"
+                  f"{Decimal(line['TRX_AMOUNT']):.2f}\r\n" for line in bill["APBILLITEMS"]["APBILLITEM"]).encode())
 
 
 def bare_fixed_width(out, records) -> None:
     w = out.write
     w(("HMLCBUYER".ljust(80) + "\r\n").encode())
-    n = 0
+    n, total = 0, Decimal(0)
     for n, bill in enumerate(records, 1):
-        w((f"D{bill['RECORDID']:<20}{bill['VENDORID']:<10}{bill['VENDORNAME']:<25}20261102000000003600"
-           "0USD\r\n").encode())
-    w((f"T{n:09d}{36000 * n:015d}".ljust(80) + "\r\n").encode())
+        amount = Decimal(bill["TOTALENTERED"])
+        total += amount
+        w((f"D{bill['RECORDID']:<20}{bill['VENDORID']:<10}{bill['VENDORNAME']:<25}"
+           f"{bill['WHENCREATED'][:10].replace('-', '')}{int(amount * 100):013d}{bill['CURRENCY']}\r\n").encode())
+    w((f"T{n:09d}{int(total * 100):015d}".ljust(80) + "\r\n").encode())
 
 
 BARE = {"x12": bare_x12, "edifact": bare_edifact, "csv": bare_csv, "fixed_width": bare_fixed_width}

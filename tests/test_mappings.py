@@ -291,14 +291,14 @@ def test_lookup_without_entry_or_default_rejects_the_record(tmp_path):
     ({"path": "A.B"}, {"A": {"B": "deep"}}, "deep"),
 ])
 def test_field_specs_resolve_to_exact_values(spec, record, expected):
-    from mlc.formats.render import compile_spec
+    from mlc.formats.plan import compile_spec
 
     assert compile_spec(spec, "f")(record, 1) == expected
 
 
 def test_a_required_plain_field_that_is_missing_names_record_and_field():
     from mlc.formats.errors import RenderError
-    from mlc.formats.render import compile_spec
+    from mlc.formats.plan import compile_spec
 
     with pytest.raises(RenderError) as err:
         compile_spec({"path": "VENDORID", "required": True}, "parties[1].id")({"VENDORID": ""}, 4)

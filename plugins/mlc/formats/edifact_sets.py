@@ -52,17 +52,17 @@ def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: Edifa
         role = {"RE": "SU", "VN": "SU", "SE": "SU"}.get(str(party.get("role")), str(party.get("role") or ""))
         if not role:
             raise ctx.fail("is required", f"{label}.role")
-        ident = ctx.text(party, "id", 35, label=f"{label}.id")
+        ident = ctx.text(party, "id", 35, at=label)
         agency = party.get("id_agency") or ("9" if ident and ident.isdigit() and len(ident) == 13 else "ZZZ")
         segs.append(("NAD", [role, [ident, None, agency] if ident else None, None,
-                             ctx.text(party, "name", 35, cut=True, required=True, label=f"{label}.name"),
-                             ctx.text(party, "address1", 35, cut=True, label=f"{label}.address1"),
-                             ctx.text(party, "city", 35, cut=True, label=f"{label}.city"),
-                             ctx.text(party, "state", 9, label=f"{label}.state"),
-                             ctx.text(party, "postal_code", 17, label=f"{label}.postal_code"),
-                             ctx.text(party, "country", 3, label=f"{label}.country")]))
+                             ctx.text(party, "name", 35, cut=True, required=True, at=label),
+                             ctx.text(party, "address1", 35, cut=True, at=label),
+                             ctx.text(party, "city", 35, cut=True, at=label),
+                             ctx.text(party, "state", 9, at=label),
+                             ctx.text(party, "postal_code", 17, at=label),
+                             ctx.text(party, "country", 3, at=label)]))
         if party.get("vat_number"):
-            segs.append(("RFF", [["VA", ctx.text(party, "vat_number", 35, label=f"{label}.vat_number")]]))
+            segs.append(("RFF", [["VA", ctx.text(party, "vat_number", 35, at=label)]]))
     if record.get("currency"):
         segs.append(("CUX", [["2", ctx.text(record, "currency", 3), "4"]]))
     terms = record.get("terms") or {}
@@ -85,9 +85,9 @@ def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: Edifa
             unit = as_decimal(price, f"{label}.unit_price", index)
         line_amount = cents(qty * unit)
         total += line_amount
-        item = ctx.text(line, "item_id", 35, label=f"{label}.item_id")
+        item = ctx.text(line, "item_id", 35, at=label)
         segs.append(("LIN", [str(i), None, [item, line.get("item_type") or "SA"] if item else None]))
-        description = ctx.text(line, "description", 35, cut=True, label=f"{label}.description")
+        description = ctx.text(line, "description", 35, cut=True, at=label)
         if description:
             segs.append(("IMD", ["F", None, [None, None, None, description]]))
         segs += [("QTY", [["47", number(qty), line.get("uom") or "EA"]]),
@@ -97,10 +97,10 @@ def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: Edifa
         # qualifier the mapping gives it and, for a mutually defined one (ZZZ), its name in C506's 4000.
         for j, ref in enumerate(line.get("references") or [], 1):
             where = f"{label}.references[{j}]"
-            value = ctx.text(ref, "id", 70, label=f"{where}.id")
+            value = ctx.text(ref, "id", 70, at=where)
             if value:
-                name = ctx.text(ref, "description", 35, cut=True, label=f"{where}.description")
-                segs.append(("RFF", [[ctx.text(ref, "qualifier", 3, required=True, label=f"{where}.qualifier"), value,
+                name = ctx.text(ref, "description", 35, cut=True, at=where)
+                segs.append(("RFF", [[ctx.text(ref, "qualifier", 3, required=True, at=where), value,
                                       *((None, name) if name else ())]]))
     tax = record.get("tax")
     tax_amount = cents(as_decimal(tax, "tax", index)) if tax not in (None, "") else None

@@ -12,6 +12,7 @@ is an error that keeps the record out of the file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date as Date
 from decimal import Decimal
@@ -22,6 +23,8 @@ from mlc.formats.values import as_date, as_decimal
 
 
 LENGTH_POLICIES = ("cut", "refuse")
+# An amount as_decimal takes as it is (at most 15 digits before the point, as values.MAX_INTEGER_DIGITS).
+_PLAIN_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,12})?\Z")
 
 
 class RecordFields:
@@ -38,37 +41,50 @@ class RecordFields:
     def fail(self, message: str, field: str) -> RenderError:
         return RenderError(message, record=self.index, field=field, key=self.key)
 
+    @staticmethod
+    def _label(name: str, label: str | None, at: str | None) -> str:
+        """The field as errors name it: ``label``, else ``<at>.<name>`` (made only when there is an error to name)."""
+        return label or (f"{at}.{name}" if at else name)
+
     def text(self, src: Mapping[str, Any], name: str, max_len: int, *, required: bool = False,
-             label: str | None = None, cut: bool = False) -> str | None:
-        """The field as element text; ``cut``: descriptive text that the length policy may cut to ``max_len``."""
+             label: str | None = None, cut: bool = False, at: str | None = None) -> str | None:
+        """The field as element text; ``cut``: descriptive text that the length policy may cut to ``max_len``;
+        ``at``: where ``src`` is in the record (``lines[2]``), for errors."""
         value = src.get(name)
-        if value is not None:
-            value = (value if value.__class__ is str else str(value)).strip()
+        if value.__class__ is str:
+            value = value.strip()
+        elif value is not None:
+            value = str(value).strip()
         if not value:
             if required:
-                raise self.fail("is required", label or name)
+                raise self.fail("is required", self._label(name, label, at))
             return None
         if len(value) > max_len:
+            where = self._label(name, label, at)
             if not (cut and self.cut_long):
-                raise self.fail(f"{value!r} is longer than the {max_len} characters its element allows", label or name)
+                raise self.fail(f"{value!r} is longer than the {max_len} characters its element allows", where)
             if self.notes is not None:
-                self.notes.append({"record": self.index, "key": self.key, "field": label or name,
+                self.notes.append({"record": self.index, "key": self.key, "field": where,
                                    "change": f"cut to the {max_len} characters its element allows (was {len(value)})"})
             value = value[:max_len].rstrip()
         return value
 
     def date(self, src: Mapping[str, Any], name: str, *, required: bool = False,
-             label: str | None = None) -> Date | None:
-        if src.get(name) in (None, ""):
+             label: str | None = None, at: str | None = None) -> Date | None:
+        value = src.get(name)
+        if value is None or value == "":
             if required:
-                raise self.fail("is required", label or name)
+                raise self.fail("is required", self._label(name, label, at))
             return None
-        return as_date(src[name], label or name, self.index)
+        return as_date(value, self._label(name, label, at), self.index)
 
     def amount(self, src: Mapping[str, Any], name: str, *, required: bool = False,
-               label: str | None = None) -> Decimal | None:
-        if src.get(name) in (None, ""):
+               label: str | None = None, at: str | None = None) -> Decimal | None:
+        value = src.get(name)
+        if value is None or value == "":
             if required:
-                raise self.fail("is required", label or name)
+                raise self.fail("is required", self._label(name, label, at))
             return None
-        return as_decimal(src[name], label or name, self.index)
+        if value.__class__ is str and _PLAIN_DECIMAL.match(value):
+            return Decimal(value)  # the common case: no sign of trouble, nothing to name
+        return as_decimal(value, self._label(name, label, at), self.index)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,8 +28,8 @@ from mlc.formats.edifact_sets import invoic
 from mlc.formats.errors import RenderError
 from mlc.formats.fixed_width import RECORD_HEADER, Column, RecordLayout, write_fixed
 from mlc.formats.mapping import LEAF_KEYS, get_path
+from mlc.formats.plan import Resolver, compile_leaf, compile_spec
 from mlc.formats.text import X12_BASIC, X12_EXTENDED, TextPolicy
-from mlc.formats.values import as_date, as_decimal, decimal_text
 from mlc.formats.x12 import FUNCTIONAL_IDS, Party, X12Separators, X12Writer
 from mlc.formats.x12_sets import BUILDERS
 
@@ -97,92 +96,6 @@ class _Counting:
 
     def seekable(self) -> bool:
         return False
-
-
-_TWO_PLACES = re.compile(r"-?(?:0|[1-9][0-9]{0,30})\.[0-9][0-9]\Z")
-
-Resolver = Callable[[Mapping[str, Any], "int | None"], Any]
-
-
-def compile_spec(spec: Any, name: str = "") -> Resolver:
-    """Turn a field spec (leaf, group, list or repeat) into a function of (source record, record number).
-
-    Compiled once per mapping, so the per-record work is the lookups and conversions only.
-    """
-    if isinstance(spec, list):
-        items = [compile_spec(item, f"{name}[{i}]") for i, item in enumerate(spec, 1)]
-        return lambda record, index: [item(record, index) for item in items]
-    if isinstance(spec, dict) and "fields" in spec:
-        path, inner = spec["path"], compile_spec(spec["fields"], name)
-
-        def repeat(record: Mapping[str, Any], index: int | None) -> list[Any]:
-            children = get_path(record, path) or []
-            if isinstance(children, Mapping):
-                children = [children]  # a single child element (XML answers) is a list of one
-            return [inner(child, index) for child in children]
-
-        return repeat
-    if isinstance(spec, dict) and not (set(spec) & LEAF_KEYS):
-        subs = [(key, compile_spec(sub, f"{name}.{key}" if name else key)) for key, sub in spec.items()]
-        return lambda record, index: {key: sub(record, index) for key, sub in subs}
-    return _compile_leaf(spec, name)
-
-
-def _compile_leaf(spec: Mapping[str, Any], name: str) -> Resolver:
-    const, path, default = spec.get("const"), spec.get("path"), spec.get("default")
-    has_const, required, kind, fmt = "const" in spec, bool(spec.get("required")), spec.get("type", "text"), spec.get("format")
-    table = spec.get("lookup")
-    has_fallback, fallback = "lookup_default" in spec, spec.get("lookup_default")
-    simple = "." not in (path or ".")
-
-    if has_const and const not in (None, "") and table is None and kind == "text":
-        constant = str(const)
-        return lambda record, index: constant
-    if path and simple and table is None and kind == "text" and default is None and not has_const:
-        # The common leaf: a plain field copied as text. Same answers as the general leaf, less work.
-        def text_leaf(record: Mapping[str, Any], index: int | None) -> Any:
-            value = record.get(path)
-            if value is None or value == "":
-                if required:
-                    raise RenderError("is required", record=index, field=name)
-                return None
-            return value if value.__class__ is str else str(value)
-
-        return text_leaf
-
-    def leaf(record: Mapping[str, Any], index: int | None) -> Any:
-        value = const if has_const else (record.get(path) if simple else get_path(record, path)) if path else None
-        if value is None or value == "":
-            value = default
-            if value is None or value == "":
-                if required:
-                    raise RenderError("is required", record=index, field=name)
-                return None
-        if table is not None:
-            key = str(value)
-            if key in table:
-                value = table[key]
-            elif has_fallback:
-                value = fallback
-            else:
-                raise RenderError(f"{value!r} has no entry in the lookup table", record=index, field=name)
-        if kind == "date":
-            day = as_date(value, name, index)
-            return day.strftime(fmt) if fmt else day.isoformat()
-        if kind == "amount":
-            if value.__class__ is str and _TWO_PLACES.match(value):
-                return value  # already what decimal_text(..., 2) would give
-            return decimal_text(as_decimal(value, name, index), 2)
-        if kind == "number":
-            return decimal_text(as_decimal(value, name, index))
-        return value if value.__class__ is str else str(value)
-
-    return leaf
-
-
-def resolve(spec: Any, record: Mapping[str, Any], index: int | None, name: str) -> Any:
-    """Resolve one field spec against a source record (compiles it; prefer :func:`compile_spec` in loops)."""
-    return compile_spec(spec, name)(record, index)
 
 
 def file_name(mapping: Mapping[str, Any], *, timestamp: datetime, run_id: str = "", control: Any = "") -> str:
@@ -390,13 +303,13 @@ def _flat_rows(mapping, records, result, gate: RecordGate | None = None,
         on_line = bool(lines_path) and str(spec.get("path") or "").startswith("line.")
         if on_line:
             spec["path"] = spec["path"][len("line."):]
-        resolvers.append((c["name"], _compile_leaf(spec, c["name"]), on_line))
+        resolvers.append((c["name"], compile_leaf(spec, c["name"]), on_line))
     record_resolvers = [(name, get) for name, get, on_line in resolvers if not on_line]
     line_resolvers = [(name, get) for name, get, on_line in resolvers if on_line]
     names = [name for name, _get, _on_line in resolvers]
     heading = ((mapping.get("fixed_width") or {}).get("record_header") or {}).get("columns") \
         if mapping["format"] == "fixed_width" else None
-    header_resolvers = [(c["name"], _compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}},
+    header_resolvers = [(c["name"], compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}},
                                                   c["name"])) for c in heading or () if set(c) & {"path", "const", "default"}]
     for index, record in enumerate(records, 1):
         try:

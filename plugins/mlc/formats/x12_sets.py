@@ -44,20 +44,20 @@ def _d8(value: date | None) -> str | None:
 def _parties(ctx: RecordFields, roles: tuple[str, ...] | None = None) -> Iterator[Seg]:
     for i, party in enumerate(ctx.record.get("parties") or [], 1):
         label = f"parties[{i}]"
-        role = ctx.text(party, "role", 3, required=True, label=f"{label}.role")
+        role = ctx.text(party, "role", 3, required=True, at=label)
         if roles and role not in roles:
             continue
-        ident = ctx.text(party, "id", 80, label=f"{label}.id")
-        yield "N1", [role, ctx.text(party, "name", 60, cut=True, required=True, label=f"{label}.name"),
+        ident = ctx.text(party, "id", 80, at=label)
+        yield "N1", [role, ctx.text(party, "name", 60, cut=True, required=True, at=label),
                      (party.get("id_qualifier") or "92") if ident else None, ident]
         if party.get("address1") or party.get("address2"):
-            yield "N3", [ctx.text(party, "address1", 55, cut=True, label=f"{label}.address1"),
-                         ctx.text(party, "address2", 55, cut=True, label=f"{label}.address2")]
+            yield "N3", [ctx.text(party, "address1", 55, cut=True, at=label),
+                         ctx.text(party, "address2", 55, cut=True, at=label)]
         if party.get("city"):
-            yield "N4", [ctx.text(party, "city", 30, cut=True, label=f"{label}.city"),
-                         ctx.text(party, "state", 2, label=f"{label}.state"),
-                         ctx.text(party, "postal_code", 15, label=f"{label}.postal_code"),
-                         ctx.text(party, "country", 3, label=f"{label}.country")]
+            yield "N4", [ctx.text(party, "city", 30, cut=True, at=label),
+                         ctx.text(party, "state", 2, at=label),
+                         ctx.text(party, "postal_code", 15, at=label),
+                         ctx.text(party, "country", 3, at=label)]
 
 
 def _lines(ctx: RecordFields, tag: str) -> tuple[list[Seg], Decimal, int]:
@@ -69,9 +69,9 @@ def _lines(ctx: RecordFields, tag: str) -> tuple[list[Seg], Decimal, int]:
         raise ctx.fail("has no lines", "lines")
     for i, line in enumerate(lines, 1):
         label = f"lines[{i}]"
-        quantity = ctx.amount(line, "quantity", label=f"{label}.quantity")
-        price = ctx.amount(line, "unit_price", label=f"{label}.unit_price")
-        amount = ctx.amount(line, "amount", label=f"{label}.amount")
+        quantity = ctx.amount(line, "quantity", at=label)
+        price = ctx.amount(line, "unit_price", at=label)
+        amount = ctx.amount(line, "amount", at=label)
         if quantity is None and price is None:
             if amount is None:
                 raise ctx.fail("needs quantity and unit_price, or amount", label)
@@ -81,12 +81,12 @@ def _lines(ctx: RecordFields, tag: str) -> tuple[list[Seg], Decimal, int]:
         elif amount is not None and cents(quantity * price) != cents(amount):
             raise ctx.fail(f"amount {amount} is not quantity {quantity} x unit_price {price}", f"{label}.amount")
         total += quantity * price
-        item = ctx.text(line, "item_id", 48, label=f"{label}.item_id")
+        item = ctx.text(line, "item_id", 48, at=label)
         segments.append((tag, [
-            ctx.text(line, "number", 20, label=f"{label}.number") or str(i), decimal_text(quantity),
-            ctx.text(line, "uom", 2, label=f"{label}.uom") or "EA", decimal_text(price), None,
+            ctx.text(line, "number", 20, at=label) or str(i), decimal_text(quantity),
+            ctx.text(line, "uom", 2, at=label) or "EA", decimal_text(price), None,
             (line.get("item_qualifier") or "VP") if item else None, item]))
-        description = ctx.text(line, "description", 80, cut=True, label=f"{label}.description")
+        description = ctx.text(line, "description", 80, cut=True, at=label)
         if description:
             segments.append(("PID", ["F", None, None, None, description]))
         segments += _references(ctx, line, label)
@@ -100,10 +100,10 @@ def _references(ctx: RecordFields, line: Mapping[str, Any], label: str) -> list[
     segments: list[Seg] = []
     for j, ref in enumerate(line.get("references") or [], 1):
         where = f"{label}.references[{j}]"
-        value = ctx.text(ref, "id", 30, label=f"{where}.id")
+        value = ctx.text(ref, "id", 30, at=where)
         if value:
-            segments.append(("REF", [ctx.text(ref, "qualifier", 3, required=True, label=f"{where}.qualifier"), value,
-                                     ctx.text(ref, "description", 80, cut=True, label=f"{where}.description")]))
+            segments.append(("REF", [ctx.text(ref, "qualifier", 3, required=True, at=where), value,
+                                     ctx.text(ref, "description", 80, cut=True, at=where)]))
     return segments
 
 
@@ -171,11 +171,11 @@ def payment_820(record: Mapping[str, Any], index: int | None = None, *, length: 
     rmr: list[Seg] = []
     for i, item in enumerate(remittances, 1):
         label = f"remittances[{i}]"
-        item_paid = cents(ctx.amount(item, "amount_paid", required=True, label=f"{label}.amount_paid"))  # type: ignore[arg-type]
+        item_paid = cents(ctx.amount(item, "amount_paid", required=True, at=label))  # type: ignore[arg-type]
         paid += item_paid
-        total = ctx.amount(item, "invoice_total", label=f"{label}.invoice_total")
-        discount = ctx.amount(item, "discount", label=f"{label}.discount")
-        rmr.append(("RMR", ["IV", ctx.text(item, "invoice_number", 30, required=True, label=f"{label}.invoice_number"),
+        total = ctx.amount(item, "invoice_total", at=label)
+        discount = ctx.amount(item, "discount", at=label)
+        rmr.append(("RMR", ["IV", ctx.text(item, "invoice_number", 30, required=True, at=label),
                             None, decimal_text(item_paid), decimal_text(cents(total)) if total is not None else None,
                             decimal_text(cents(discount)) if discount else None]))
     if paid != amount:
@@ -212,11 +212,11 @@ def ship_notice_856(record: Mapping[str, Any], index: int | None = None, *, leng
         raise ctx.fail("has no lines", "lines")
     for i, line in enumerate(lines, 1):
         label = f"lines[{i}]"
-        quantity = ctx.amount(line, "quantity", required=True, label=f"{label}.quantity")
+        quantity = ctx.amount(line, "quantity", required=True, at=label)
         segs += [("HL", [str(i + 2), "2", "I", "0"]),
                  ("LIN", [None, line.get("item_qualifier") or "VP",
-                          ctx.text(line, "item_id", 48, required=True, label=f"{label}.item_id")]),
-                 ("SN1", [None, decimal_text(quantity), ctx.text(line, "uom", 2, label=f"{label}.uom") or "EA"])]  # type: ignore[arg-type]
+                          ctx.text(line, "item_id", 48, required=True, at=label)]),
+                 ("SN1", [None, decimal_text(quantity), ctx.text(line, "uom", 2, at=label) or "EA"])]  # type: ignore[arg-type]
     segs.append(("CTT", [str(len(lines) + 2)]))
     return segs
 
