@@ -1,9 +1,10 @@
 """The renderer against a bare writer that produces the same bytes (issue 21), per format, at 10,000 and 100,000
 AP bills of 3 lines each: X12 810, EDIFACT INVOIC, CSV (one row per bill line) and fixed-width, each through its
-shipped mapping. The bare writers below are plain loops of f-strings and joins that know the data is clean; each
-is checked byte-identical to the renderer's output before anything is timed. They take every value they write
-from the record (dates, amounts, totals, counts), as any exporter must; they check nothing. For EDIFACT, pydifact serialising
-the same segments is timed too.
+shipped mapping. The bare writers below are plain loops of f-strings and joins that know the data is clean; they
+take every value they write from the record (dates, amounts, totals, counts), as any exporter must, and check
+nothing. Each is checked byte-identical to the renderer's output before anything is timed. For EDIFACT, pydifact
+serialising the same segments is timed too; for X12, pyx12's writer given the same segments (its bytes checked
+identical too).
 
 Each (format, N) runs in a fresh process: the renderer first (its peak RSS is the figure), then the bare writer,
 in the same process, so the ratio compares like with like. Run with ``make bench``; writes
@@ -152,6 +153,43 @@ def pydifact_edifact(out, records) -> None:
     out.write(interchange.serialize().encode())
 
 
+def pyx12_x12(out, records) -> None:
+    """The same 810 written through pyx12's X12Writer (it parses each segment and keeps the SE/GE/IEA counts):
+    the same bytes as ours, checked like the bare writer's."""
+    import pyx12.segment
+    import pyx12.x12file
+
+    text = io.TextIOWrapper(out, encoding="ascii", newline="", write_through=False)
+    writer = pyx12.x12file.X12Writer(text, seg_term="~", ele_term="*", subele_term=">", eol="\n")
+
+    def put(segment: str) -> None:
+        writer.Write(pyx12.segment.Segment(segment, "~", "*", ">"))
+
+    put("ISA*00*          *00*          *ZZ*MLCBUYER       *ZZ*ACMESUPPLY     *261121*0600*U*00401*000000001*0*P*>")
+    put("GS*IN*MLCBUYER*ACMESUPPLY*20261121*0600*1*X*004010")
+    for n, bill in enumerate(records, 1):
+        lines = bill["APBILLITEMS"]["APBILLITEM"]
+        for segment in (f"ST*810*{n:04d}", f"BIG*{bill['WHENCREATED'][:10].replace('-', '')}*{bill['RECORDID']}**"
+                        f"{bill['DOCNUMBER']}", f"CUR*SE*{bill['CURRENCY']}",
+                        f"N1*RE*{bill['VENDORNAME']}*92*{bill['VENDORID']}", "N1*BT*MLC DEMO BUYER*92*MLCBUYER",
+                        f"ITD*01*3****{bill['WHENDUE'][:10].replace('-', '')}******{bill['TERMNAME']}"):
+            put(segment)
+        total = Decimal(0)
+        for line in lines:
+            amount = Decimal(line["TRX_AMOUNT"])
+            total += amount
+            put(f"IT1*{line['LINE_NO']}*1*EA*{_plain(amount)}")
+            put(f"PID*F****{line['ENTRYDESCRIPTION']}")
+            put(f"REF*ZZ*{line['ACCOUNTNO']}*GL ACCOUNT")
+        put(f"TDS*{int(total * 100)}")
+        put(f"CTT*{len(lines)}")
+        put(f"SE*0*{n:04d}")  # pyx12 writes the count
+    put("GE*0*1")
+    put("IEA*0*000000001")
+    writer.close()
+    text.detach()
+
+
 def child(fmt: str, n: int) -> dict:
     state = Path(os.environ.get("TMPDIR", "/tmp")) / f"mlc-render-bench-{os.getpid()}.cn.json"
     check_project, check_bare = io.BytesIO(), io.BytesIO()
@@ -159,6 +197,11 @@ def child(fmt: str, n: int) -> dict:
     BARE[fmt](check_bare, bills(50))
     if check_project.getvalue() != check_bare.getvalue():
         raise SystemExit(f"{fmt}: the bare writer's bytes differ from the renderer's: the comparison would be unfair")
+    if fmt == "x12":
+        check_pyx12 = io.BytesIO()
+        pyx12_x12(check_pyx12, bills(50))
+        if check_pyx12.getvalue() != check_project.getvalue():
+            raise SystemExit("x12: pyx12's bytes differ from the renderer's: the comparison would be unfair")
     figures: dict = {"format": fmt, "bills": n}
     with open(os.devnull, "wb") as sink:
         started = time.perf_counter()
@@ -169,6 +212,10 @@ def child(fmt: str, n: int) -> dict:
         started = time.perf_counter()
         BARE[fmt](io.BufferedWriter(io.FileIO(sink.fileno(), "wb", closefd=False), 1 << 20), bills(n))
         figures["bare_seconds"] = time.perf_counter() - started
+        if fmt == "x12":
+            started = time.perf_counter()
+            pyx12_x12(io.BufferedWriter(io.FileIO(sink.fileno(), "wb", closefd=False), 1 << 20), bills(n))
+            figures["pyx12_seconds"] = time.perf_counter() - started
         if fmt == "edifact":
             started = time.perf_counter()
             pydifact_edifact(io.BytesIO(), bills(n))
@@ -193,9 +240,10 @@ def main() -> int:
             rows.append((f"{fmt} {n:,} bills: renderer / bare writer", ratio, "<= 2.0" if n == max(SIZES) else "",
                          ratio))
             rows.append((f"{fmt} {n:,} bills: bills/s", n / result["renderer_seconds"], ""))
-            if "pydifact_seconds" in result:
-                rows.append((f"{fmt} {n:,} bills: renderer / pydifact", result["renderer_seconds"]
-                             / result["pydifact_seconds"], "< 1.0"))
+            for library in ("pydifact", "pyx12"):
+                if f"{library}_seconds" in result:
+                    rows.append((f"{fmt} {n:,} bills: renderer / {library}", result["renderer_seconds"]
+                                 / result[f"{library}_seconds"], "< 1.0"))
         small, big = raw[f"{fmt}_{min(SIZES)}"], raw[f"{fmt}_{max(SIZES)}"]
         rows.append((f"{fmt} peak RSS MB at {max(SIZES):,} (x at {min(SIZES):,})", big["peak_rss_mb"],
                      f"<= 1.2x: {big['peak_rss_mb'] / small['peak_rss_mb']:.2f}x"))

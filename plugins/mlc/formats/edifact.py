@@ -9,6 +9,7 @@ are transliterated or refused). UNA is always written, so printable delimiters a
 from __future__ import annotations
 
 import codecs
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,9 +125,9 @@ class EdifactWriter:
         return self.syntax.escape(self.text.apply(str(value), record=record, field=name))
 
     def format_segment(self, tag: str, elements: Sequence[Element], *, record: int | None = None) -> str:
-        fast = self._plain_segment(tag, elements)
+        fast = self._plain_segments(((tag, elements),))
         if fast is not None:
-            return fast
+            return fast[0]
         parts = []
         for i, element in enumerate(elements, 1):
             name = f"{tag}{i:02d}"
@@ -141,37 +142,39 @@ class EdifactWriter:
             parts.pop()
         return self.syntax.element.join([tag, *parts])
 
-    def _plain_segment(self, tag: str, elements: Sequence[Element]) -> str | None:
-        """The segment when every value is text that needs no cleaning and no escaping (the common case), else
-        ``None`` for the element-by-element path; the same bytes either way."""
+    def _plain_segments(self, segments: Sequence[tuple[str, Sequence[Element]]]) -> list[str] | None:
+        """The segments when every value is text that needs no cleaning and no escaping (the common case), with one
+        check of all their values at once, else ``None`` for the element-by-element path; the same bytes either
+        way."""
         safe = self._plain
         if safe is None:
             return None
-        parts: list[str] = []
-        for element in elements:
-            if element is None:
-                parts.append("")
-            elif element.__class__ is str:
-                if not safe.issuperset(element):
-                    return None
-                parts.append(element)
-            elif isinstance(element, (list, tuple)):
-                comps: list[str] = []
-                for comp in element:
-                    if comp is None or comp == "":
-                        comps.append("")
-                    elif comp.__class__ is str and safe.issuperset(comp):
-                        comps.append(comp)
+        element_sep, component_sep = self.syntax.element, self.syntax.component
+        lines: list[str] = []
+        values: list[str] = []
+        try:
+            for tag, elements in segments:
+                parts: list[str] = []
+                for element in elements:
+                    if element is None:
+                        parts.append("")
+                    elif element.__class__ is str:
+                        parts.append(element)
+                        values.append(element)
+                    elif element.__class__ is list or element.__class__ is tuple:
+                        comps = ["" if comp is None else comp for comp in element]
+                        while comps and comps[-1] == "":
+                            comps.pop()
+                        parts.append(component_sep.join(comps))
+                        values += comps
                     else:
                         return None
-                while comps and comps[-1] == "":
-                    comps.pop()
-                parts.append(self.syntax.component.join(comps))
-            else:
-                return None
-        while parts and parts[-1] == "":
-            parts.pop()
-        return self.syntax.element.join([tag, *parts])
+                while parts and parts[-1] == "":
+                    parts.pop()
+                lines.append(element_sep.join([tag, *parts]))
+            return lines if safe.issuperset("".join(values)) else None
+        except TypeError:  # a component that is not text
+            return None
 
     def write_message(self, message_type: Sequence[str], segments: Iterable[tuple[str, list[Element]]], *,
                       record: int | None = None) -> str:
@@ -184,9 +187,13 @@ class EdifactWriter:
         reference = str(self.messages + 1)
         lines = [self.format_segment("UNH", [reference, list(message_type)], record=record)]
         count = 1
-        for tag, elements in segments:
-            lines.append(self.format_segment(tag, elements, record=record))
-            count += 1
+        pending = iter(segments)
+        while chunk := list(itertools.islice(pending, FLUSH_SEGMENTS)):
+            formatted = self._plain_segments(chunk)
+            if formatted is None:
+                formatted = [self.format_segment(tag, elements, record=record) for tag, elements in chunk]
+            lines += formatted
+            count += len(chunk)
             if len(lines) >= FLUSH_SEGMENTS:
                 self._emit(self._eol.join(lines) + self._eol)
                 lines = []
