@@ -96,6 +96,8 @@ def invoic(record: Mapping[str, Any], index: int | None = None, *, syntax: Edifa
         # SG29 of the LIN group: the line's GL account (ADE, account number) and cost dimensions, each RFF with the
         # qualifier the mapping gives it and, for a mutually defined one (ZZZ), its name in C506's 4000.
         for j, ref in enumerate(line.get("references") or [], 1):
+            if ref.get("id") in (None, ""):
+                continue  # a dimension the line does not carry (the common case), before any other work
             where = f"{label}.references[{j}]"
             value = ctx.text(ref, "id", 70, at=where)
             if value:

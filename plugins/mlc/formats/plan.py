@@ -67,16 +67,21 @@ class _Plan:
         plain = spec.get("lookup") is None and spec.get("type", "text") == "text"
         if "const" in spec and const not in (None, "") and plain:
             return repr(str(const))
-        if path and "." not in path and plain and spec.get("default") is None and "const" not in spec:
+        leaf = f"{self._name('_leaf', compile_leaf(spec, name))}(r, index)"
+        if not path or "." in path or "const" in spec:
+            return leaf
+        self.counter += 1
+        value = f"_v{self.counter}"
+        if plain and spec.get("default") is None:
             # The common leaf, inline: a plain field copied as text (a string as it is, anything else as str()).
-            self.counter += 1
-            value = f"_v{self.counter}"
-            if spec.get("required"):
-                fallback = f"_required({value}, index, {name!r})"
-            else:
-                fallback = f"_optional({value})"
+            fallback = f"_required({value}, index, {name!r})" if spec.get("required") else f"_optional({value})"
             return f"({value} if ({value} := r.get({path!r})).__class__ is str and {value} else {fallback})"
-        return f"{self._name('_leaf', compile_leaf(spec, name))}(r, index)"
+        if plain:  # with a default: a value that is there is taken as it is, the leaf decides the rest
+            return f"({value} if ({value} := r.get({path!r})).__class__ is str and {value} else {leaf})"
+        if spec.get("type") == "amount" and spec.get("lookup") is None:  # already two places: as it is
+            self.names["_two_places"] = _TWO_PLACES.match
+            return f"({value} if ({value} := r.get({path!r})).__class__ is str and _two_places({value}) else {leaf})"
+        return leaf
 
 
 def _required(value: Any, index: int | None, name: str) -> str:

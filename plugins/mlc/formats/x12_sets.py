@@ -99,6 +99,8 @@ def _references(ctx: RecordFields, line: Mapping[str, Any], label: str) -> list[
     value is left out; one too long for REF02 (30) is refused, never cut: a cut account code is another account."""
     segments: list[Seg] = []
     for j, ref in enumerate(line.get("references") or [], 1):
+        if ref.get("id") in (None, ""):
+            continue  # a dimension the line does not carry (the common case), before any other work
         where = f"{label}.references[{j}]"
         value = ctx.text(ref, "id", 30, at=where)
         if value:
