@@ -57,3 +57,26 @@ def test_a_mappings_text_is_data_in_the_plan_never_code(text):
     assert plan({text: "v"}, 1) == {text: "v", "c": text, "d": "v"}
     assert outcome(plan, {}) == ("error", (3, f"{text}.{text}", "is required"))
     assert len(plan.__doc__.splitlines()) == 2  # its source: the def line and one return, the text quoted inside
+
+
+@pytest.mark.parametrize("text", ["11/02/2026", "02/29/2024", "02/29/2026", "13/01/2026", "00/10/2026", "1/02/2026",
+                                  "11/02/2026 10:00", "+1/02/2026", "11/0 /2026", "11/02/0000", "１１/02/2026",
+                                  "12/31/9999", "2026-11-02", "2026-11-02T10:00:00", "20261102", "2026-13-02", "x"])
+def test_dates_read_without_strptime_read_as_strptime_reads_them(text):
+    from datetime import datetime
+
+    from mlc.formats.values import as_date
+
+    def by_strptime(value: str):
+        for fmt in ("%Y-%m-%d", "%Y%m%d", "%m/%d/%Y"):
+            try:
+                return datetime.strptime(value[:10] if fmt != "%Y%m%d" else value, fmt).date()
+            except ValueError:
+                continue
+        return "not a date"
+
+    try:
+        ours = as_date(text, "date", 1)
+    except RenderError as exc:
+        ours = "not a date" if "is not a date" in exc.reason else exc.reason
+    assert ours == by_strptime(text)

@@ -98,3 +98,41 @@ def test_each_delivered_file_has_an_acknowledgment_state(tmp_path):
     acks.alerted_all(where, ["b.x12" * 8])
     assert [f["remote_path"] for f in acks.overdue(where, datetime(2026, 12, 3, tzinfo=timezone.utc))] == [
         "outbound/c.x12"]
+
+
+def test_the_render_gate_reads_the_staged_file_once_asking_the_ledger_chunk_by_chunk(tmp_path, monkeypatch):
+    import io
+    import json
+    from datetime import datetime
+
+    from mlc.formats.control_numbers import FileControlNumberStore
+    from mlc.formats.render import digest, render
+    from mlc.operators import progress
+    from mlc.operators.progress import LedgerGate
+
+    monkeypatch.setattr(progress, "LOOKUP_CHUNK", 3)
+    mapping = {"format": "csv", "record_key": "ID", "columns": [{"name": "id", "path": "ID"}, {"name": "v", "path": "V"}]}
+    staged = tmp_path / "staged.jsonl"
+    staged.write_text("".join(json.dumps({"ID": str(n), "V": "x"}) + "\n" for n in range(1, 8)))
+    ledger = SentRecords("sftp://sftp_default/outbound", f"sqlite:///{tmp_path / 'state.db'}")
+    ledger.record([("2", digest({"id": "2", "v": "x"})), ("6", digest({"id": "6", "v": "x"})),
+                   ("7", digest({"id": "7", "v": "old"}))], "f0.csv", "r0")
+    asked = []
+    versions = ledger.versions
+    monkeypatch.setattr(ledger, "versions", lambda keys: asked.append(list(keys)) or versions(asked[-1]))
+
+    def run(force: bool):
+        sidecar = io.StringIO()
+        gate = LedgerGate(mapping, ledger, {"4"}, force, sidecar)
+        result = render(mapping, gate.records(f"file://{staged}"), io.BytesIO(), timestamp=datetime(2026, 11, 2),
+                        run_key="r", store=FileControlNumberStore(tmp_path / "cn.json"), gate=gate)
+        return result, [json.loads(line)[0] for line in sidecar.getvalue().splitlines()]
+
+    result, written = run(force=False)
+    assert asked == [["1", "2", "3"], ["4", "5", "6"], ["7"]]  # one look-up per chunk, as the file is read
+    assert written == ["1", "3", "5", "7"]  # 7 changed since it was sent
+    assert [(p["key"], p["reason"]) for p in result.passed] == [("2", "already sent"), ("4", "waived"),
+                                                                ("6", "already sent")]
+    asked.clear()
+    result, written = run(force=True)
+    assert asked == [] and written == ["1", "2", "3", "5", "6", "7"]  # force: the ledger is not asked

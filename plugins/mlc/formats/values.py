@@ -6,6 +6,7 @@ them into what a format wants and raise :class:`RenderError` naming the field wh
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -14,6 +15,9 @@ from mlc.formats.errors import RenderError
 
 # 999 trillion: larger is a typing or export error, and would overflow Intacct's and Exact's amounts.
 MAX_INTEGER_DIGITS = 15
+
+
+_MM_DD_YYYY = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})")
 
 
 def as_date(value: Any, field: str, record: int | None = None) -> date:
@@ -26,6 +30,11 @@ def as_date(value: Any, field: str, record: int | None = None) -> date:
     if len(text) >= 10 and text[4] == "-":
         try:
             return date.fromisoformat(text[:10])  # the common case, in C
+        except ValueError:
+            pass
+    elif (us := _MM_DD_YYYY.match(text)) is not None:
+        try:  # Intacct's MM/DD/YYYY, without strptime (a fifth of a render's time when every date took it)
+            return date(int(us[3]), int(us[1]), int(us[2]))
         except ValueError:
             pass
     for fmt in ("%Y-%m-%d", "%Y%m%d", "%m/%d/%Y"):

@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import IO, Any
 
@@ -34,12 +35,25 @@ def waived_keys(value: Any) -> set[str]:
 
 
 class LedgerGate:
-    """A :class:`mlc.formats.render.RecordGate` over one destination's ledger and the run's waivers."""
+    """A :class:`mlc.formats.render.RecordGate` over one destination's ledger and the run's waivers.
 
-    def __init__(self, mapping: Mapping[str, Any], known: dict[str, set[str]], waived: set[str], force: bool,
+    It knows the ledger's versions of the records in hand only: :meth:`records` asks the ledger about each chunk
+    of staged records as it reads them, so the staged file is read once and memory stays flat in its size.
+    """
+
+    def __init__(self, mapping: Mapping[str, Any], ledger: SentRecords, waived: set[str], force: bool,
                  sidecar: IO[str]) -> None:
-        self.mapping, self.known, self.waived, self.force, self.sidecar = mapping, known, waived, force, sidecar
+        self.mapping, self.ledger, self.waived, self.force, self.sidecar = mapping, ledger, waived, force, sidecar
+        self.known: dict[str, set[str]] = {}
         self.written_count = 0
+
+    def records(self, uri: str) -> Iterator[dict[str, Any]]:
+        """The records staged at ``uri``, each chunk's versions in the ledger looked up before it is handed on."""
+        staged = staged_records(uri)
+        while chunk := list(itertools.islice(staged, LOOKUP_CHUNK)):
+            self.known = {} if self.force else self.ledger.versions(
+                key for key in (record_key(self.mapping, record) for record in chunk) if key)
+            yield from chunk
 
     def admit(self, record: Mapping[str, Any], key: str, digest: str) -> str | None:
         shown = get_path(record, self.mapping["record_key"]) if self.mapping.get("record_key") else None
@@ -55,9 +69,8 @@ class LedgerGate:
             self.written_count += 1
 
 
-def known_versions(mapping: Mapping[str, Any], uri: str, ledger: SentRecords) -> dict[str, set[str]]:
-    """What the ledger knows of the records staged at ``uri`` (one pass over the file for their keys)."""
-    return ledger.versions(key for key in (record_key(mapping, r) for r in staged_records(uri)) if key)
+#: staged records read (and looked up in the ledger) at a time
+LOOKUP_CHUNK = 2000
 
 
 def _sent(uri: str | None) -> Iterable[tuple[str, str]]:

@@ -27,7 +27,7 @@ from mlc.formats.partner import with_partner
 from mlc.formats.render import file_name, render
 from mlc.operators.audit import audit
 from mlc.operators.checks import truthy
-from mlc.operators.progress import LedgerGate, commit_watermark, known_versions, waived_keys
+from mlc.operators.progress import LedgerGate, commit_watermark, waived_keys
 from mlc.operators.staging import staged_records, staging_dir
 from mlc.state.control_numbers import control_number_store
 from mlc.state.ledgers import DeliveryLedger, content_key, normalize_destination
@@ -92,12 +92,12 @@ class RenderFileOperator(BaseOperator):
         with partial.open("wb") as out, sent_file.open("w", encoding="utf-8") as sidecar:
             if self.destination and mapping.get("records", "changes") == "changes":  # "all": a list sent whole
                 ledger = SentRecords(normalize_destination(self.destination))
-                gate = LedgerGate(mapping, known_versions(mapping, staged["uri"], ledger), waived_keys(self.waive),
-                                  truthy(self.force), sidecar)
+                gate = LedgerGate(mapping, ledger, waived_keys(self.waive), truthy(self.force), sidecar)
             # The records' hash is in the key: a replay of the same records gets the same control numbers, a
             # re-extract that found other records gets new ones (never the old ISA13 on new content).
             run_key = f"{ti.dag_id}|{ti.run_id}|{ti.task_id}|{staged['sha256'][:16]}"
-            result = render(mapping, staged_records(staged["uri"]), out, timestamp=timestamp, run_key=run_key,
+            records = gate.records(staged["uri"]) if gate else staged_records(staged["uri"])
+            result = render(mapping, records, out, timestamp=timestamp, run_key=run_key,
                             store=control_number_store(), gate=gate)
         control = result.control_numbers.get("isa13") or result.control_numbers.get("unb") or ""
         name = file_name(mapping, timestamp=timestamp, run_id=ti.run_id, control=control)
