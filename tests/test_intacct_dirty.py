@@ -149,6 +149,21 @@ def test_the_cleaner_keeps_what_xml_allows():
                                                                                        True, False]
 
 
+def test_the_cleaners_quick_look_never_lets_a_forbidden_byte_through():
+    import random
+
+    from mlc.hooks import intacct_clean
+
+    pieces = [b"a", b" ", b"&#1;", b"&#65;", b"\x00", b"\x09", b"\x1f", b"\xed\xa0\x80", b"\xed\x9f\xbf",
+              b"\xef\xbf\xbe", b"\xef\xbf\xbd", b"\xc3\xa9", b"&amp;"]
+    rng = random.Random(21)
+    for _ in range(2000):
+        data = b"".join(rng.choices(pieces, k=rng.randint(1, 6)))
+        cleaner = AnswerCleaner()
+        assert cleaner.feed(data) + cleaner.close() == intacct_clean._FORBIDDEN.sub(AnswerCleaner()._replace, data)
+    assert not intacct_clean._suspect(b"<NAME>Acme \xc3\xa9 &amp; Co</NAME>\n\t")
+
+
 def test_take_marks_names_nested_fields():
     record = {"NAME": f"A{MARK}B", "APBILLITEMS": {"APBILLITEM": [{"MEMO": "ok"}, {"MEMO": f"{MARK}x"}]}}
     assert take_marks(record) == ["NAME", "APBILLITEMS.APBILLITEM.1.MEMO"]

@@ -424,3 +424,28 @@ def test_an_expired_result_id_is_an_error_not_a_silent_stop(use_connections):
         use_connections(gw.connections())
         with pytest.raises(IntacctError, match="Invalid or expired resultId"):
             list(hook().iter_read_by_query("APBILL", "RECORDNO", "", pagesize=5))
+
+
+@pytest.mark.parametrize("text", ["11/02/2026 10:04:05", "11/02/2026", "03/08/2026 02:30:00", "02/29/2026 00:00:00",
+                                  "11/02/2026 24:00:00", "1/2/2026 1:02:03", "11/02/2026 10:04", " 11/02/2026 ", "x"])
+def test_intacct_timestamps_read_without_strptime_read_as_strptime_reads_them(text):
+    from zoneinfo import ZoneInfo
+
+    from mlc.hooks.intacct_reads import WHEN_FORMAT, IntacctReads
+
+    reads = IntacctReads()
+    reads.tz = ZoneInfo("America/New_York")  # 03/08/2026 02:30 does not exist there: both read it the same way
+
+    def by_strptime(value: str):
+        for fmt in (WHEN_FORMAT, "%m/%d/%Y"):
+            try:
+                return datetime.strptime(value.strip(), fmt).replace(tzinfo=reads.tz).astimezone(timezone.utc)
+            except ValueError:
+                continue
+        return "not a timestamp"
+
+    try:
+        ours = reads.parse_when(text)
+    except ValueError:
+        ours = "not a timestamp"
+    assert ours == by_strptime(text)

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WHEN_FORMAT = "%m/%d/%Y %H:%M:%S"
+_WHEN = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})(?: ([0-9]{2}):([0-9]{2}):([0-9]{2}))?")
 CONTACT = "DISPLAYCONTACT"
 FIELDS: dict[str, tuple[str, ...]] = {
     "VENDOR": ("RECORDNO", "VENDORID", "NAME", "STATUS", "VENDTYPE", "TERMNAME", "TAXID", "CURRENCY", "ONHOLD",
@@ -120,6 +122,12 @@ class IntacctReads:
         if not text or not text.strip():
             return None
         text = text.strip()
+        if (parts := _WHEN.fullmatch(text)) is not None:  # the usual shape, without strptime
+            try:
+                month, day, year, hour, minute, second = (int(p) if p else 0 for p in parts.groups())
+                return datetime(year, month, day, hour, minute, second, tzinfo=self.tz).astimezone(timezone.utc)
+            except ValueError:
+                pass  # strptime below says what is wrong
         for fmt in (WHEN_FORMAT, "%m/%d/%Y"):
             try:
                 return datetime.strptime(text, fmt).replace(tzinfo=self.tz).astimezone(timezone.utc)
