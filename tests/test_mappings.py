@@ -345,3 +345,17 @@ def test_every_shipped_mapping_renders_its_samples_into_a_file_both_validators_a
 
     assert result.rejected == [] and result.records == len(records) >= 2
     assert_validators_accept(mapping, data, len(records))
+
+
+def test_the_formula_guard_neutralises_every_cell_a_spreadsheet_would_run_and_only_those():
+    import io
+
+    from mlc.formats.csvfile import CsvOptions, write_csv
+
+    rows = [("=SUM(A1)", "ok", None), ("a", "=1+1", "@cmd"), ("b", "c", "\tx"), ("-12.50", "+1", "a=b"),
+            ("-x", 7, "+cmd"), ("d\x00=e", "f", "g")]
+    out = io.BytesIO()
+    write_csv(out, ["one", "two", "three"], rows, CsvOptions(formula_guard=True, line_ending="lf"))
+
+    assert out.getvalue().decode().splitlines()[1:] == [
+        "'=SUM(A1),ok,", "a,'=1+1,'@cmd", "b,c,'\tx", "-12.50,+1,a=b", "'-x,7,'+cmd", "d\x00=e,f,g"]

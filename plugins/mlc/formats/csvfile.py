@@ -50,10 +50,16 @@ def neutralise(value: str) -> str:
     return value
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    return value
+_CELL_STARTS_FORMULA = re.compile("(?:^|\x00)[=+\\-@\t\r]")
+
+
+def _may_hold_formula(cells: list[Any]) -> bool:
+    """Whether a cell of the row may start as a formula does: one search over the row (a cell's text never
+    starts a formula without this finding it), instead of a look at each cell."""
+    try:
+        return _CELL_STARTS_FORMULA.search("\x00".join(cells)) is not None
+    except TypeError:  # a cell that is not text (a number): cell by cell
+        return True
 
 
 def write_csv(out: IO[bytes], columns: Sequence[str], rows: Iterable[Sequence[Any]],
@@ -72,8 +78,8 @@ def write_csv(out: IO[bytes], columns: Sequence[str], rows: Iterable[Sequence[An
         for count, row in enumerate(rows, 1):
             if len(row) != len(columns):
                 raise RenderError(f"has {len(row)} values for {len(columns)} columns", record=count)
-            cells = [_cell(v) for v in row]
-            if options.formula_guard:
+            cells = ["" if v is None else v for v in row]
+            if options.formula_guard and _may_hold_formula(cells):
                 cells = [neutralise(c) if isinstance(c, str) else c for c in cells]
             try:
                 writer.writerow(cells)

@@ -13,7 +13,7 @@ The generated source only ever holds names it made and ``repr``-quoted strings o
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mlc.formats.errors import RenderError
@@ -28,12 +28,40 @@ _TWO_PLACES = re.compile(r"-?(?:0|[1-9][0-9]{0,30})\.[0-9][0-9]\Z")
 def compile_spec(spec: Any, name: str = "") -> Resolver:
     """Turn a field spec (leaf, group, list or repeat) into its render plan: one function of (record, number)."""
     plan = _Plan()
-    body = plan.expression(spec, name)
-    source = f"def _plan(r, index):\n    return {body}\n"
+    return _function(plan, "r, index", plan.expression(spec, name), name or "fields")
+
+
+def compile_rows(columns: Sequence[tuple[str, Mapping[str, Any]]], *, line_prefix: str | None = None
+                 ) -> tuple[Callable[[Mapping[str, Any], int | None], tuple[Any, ...]],
+                            Callable[[tuple[Any, ...], Mapping[str, Any], int | None], tuple[Any, ...]]]:
+    """The render plan of a flat file's rows: ``(of_record, of_line)``.
+
+    ``of_record(record, number)`` gives the values of the columns that come from the record; ``of_line(those
+    values, line, number)`` the whole row, in column order, the columns whose path starts with ``line_prefix``
+    read from the line. A record's own columns are resolved once, however many lines it has. Without
+    ``line_prefix`` every column is the record's and ``of_line(values, None, number)`` is the row.
+    """
+    record_plan, line_plan = _Plan(), _Plan()
+    own: list[str] = []
+    row: list[str] = []
+    for name, spec in columns:
+        path = str(spec.get("path") or "")
+        if line_prefix and path.startswith(line_prefix):
+            row.append(line_plan.expression({**spec, "path": path[len(line_prefix):]}, name, source="l"))
+        else:
+            row.append(f"o[{len(own)}]")
+            own.append(record_plan.expression(spec, name))
+    of_record = _function(record_plan, "r, index", f"({', '.join(own)},)" if own else "()", "record columns")
+    of_line = _function(line_plan, "o, l, index", f"({', '.join(row)},)" if row else "()", "row")
+    return of_record, of_line
+
+
+def _function(plan: _Plan, arguments: str, body: str, what: str) -> Callable[..., Any]:
+    source = f"def _plan({arguments}):\n    return {body}\n"
     namespace = dict(plan.names)
-    exec(compile(source, f"<render plan {name or 'fields'}>", "exec"), namespace)  # noqa: S102 - our own source
+    exec(compile(source, f"<render plan {what}>", "exec"), namespace)  # noqa: S102 - our own source
     function = namespace["_plan"]
-    function.__doc__ = source  # what the plan is, for whoever debugs it
+    function.__doc__ = source
     return function
 
 
@@ -50,24 +78,26 @@ class _Plan:
         self.names[name] = value
         return name
 
-    def expression(self, spec: Any, name: str) -> str:
+    def expression(self, spec: Any, name: str, source: str = "r") -> str:
+        """The Python expression of ``spec`` read from the variable ``source`` (``r``, the record; ``l``, a line)."""
         if isinstance(spec, list):
-            return "[" + ", ".join(self.expression(item, f"{name}[{i}]") for i, item in enumerate(spec, 1)) + "]"
+            return "[" + ", ".join(self.expression(item, f"{name}[{i}]", source) for i, item in enumerate(spec, 1)) + "]"
         if isinstance(spec, dict) and "fields" in spec:
             inner = self._name("_each", compile_spec(spec["fields"], name))
             children = self._name("_children", _children_of(spec["path"]))
-            return f"[{inner}(c, index) for c in {children}(r)]"
+            return f"[{inner}(c, index) for c in {children}({source})]"
         if isinstance(spec, dict) and not (set(spec) & LEAF_KEYS):
-            return "{" + ", ".join(f"{key!r}: {self.expression(sub, f'{name}.{key}' if name else key)}"
+            return "{" + ", ".join(f"{key!r}: {self.expression(sub, f'{name}.{key}' if name else key, source)}"
                                    for key, sub in spec.items()) + "}"
-        return self._leaf(spec, name)
+        return self._leaf(spec, name, source)
 
-    def _leaf(self, spec: Mapping[str, Any], name: str) -> str:
+    def _leaf(self, spec: Mapping[str, Any], name: str, source: str = "r") -> str:
         const, path = spec.get("const"), spec.get("path")
         plain = spec.get("lookup") is None and spec.get("type", "text") == "text"
         if "const" in spec and const not in (None, "") and plain:
             return repr(str(const))
-        leaf = f"{self._name('_leaf', compile_leaf(spec, name))}(r, index)"
+        r = source
+        leaf = f"{self._name('_leaf', compile_leaf(spec, name))}({r}, index)"
         if not path or "." in path or "const" in spec:
             return leaf
         self.counter += 1
@@ -75,12 +105,12 @@ class _Plan:
         if plain and spec.get("default") is None:
             # The common leaf, inline: a plain field copied as text (a string as it is, anything else as str()).
             fallback = f"_required({value}, index, {name!r})" if spec.get("required") else f"_optional({value})"
-            return f"({value} if ({value} := r.get({path!r})).__class__ is str and {value} else {fallback})"
+            return f"({value} if ({value} := {r}.get({path!r})).__class__ is str and {value} else {fallback})"
         if plain:  # with a default: a value that is there is taken as it is, the leaf decides the rest
-            return f"({value} if ({value} := r.get({path!r})).__class__ is str and {value} else {leaf})"
+            return f"({value} if ({value} := {r}.get({path!r})).__class__ is str and {value} else {leaf})"
         if spec.get("type") == "amount" and spec.get("lookup") is None:  # already two places: as it is
             self.names["_two_places"] = _TWO_PLACES.match
-            return f"({value} if ({value} := r.get({path!r})).__class__ is str and _two_places({value}) else {leaf})"
+            return f"({value} if ({value} := {r}.get({path!r})).__class__ is str and _two_places({value}) else {leaf})"
         return leaf
 
 

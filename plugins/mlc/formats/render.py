@@ -28,7 +28,7 @@ from mlc.formats.edifact_sets import invoic
 from mlc.formats.errors import RenderError
 from mlc.formats.fixed_width import RECORD_HEADER, Column, RecordLayout, write_fixed
 from mlc.formats.mapping import LEAF_KEYS, get_path
-from mlc.formats.plan import Resolver, compile_leaf, compile_spec
+from mlc.formats.plan import compile_leaf, compile_rows, compile_spec
 from mlc.formats.text import X12_BASIC, X12_EXTENDED, TextPolicy
 from mlc.formats.x12 import FUNCTIONAL_IDS, Party, X12Separators, X12Writer
 from mlc.formats.x12_sets import BUILDERS
@@ -283,65 +283,63 @@ class _Position:
 
 def _flat_rows(mapping, records, result, gate: RecordGate | None = None,
                marks: dict[int, tuple[str, str]] | None = None,
-               check: Callable[[dict[str, Any], int], None] | None = None,
-               position: _Position | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+               check: Callable[[Any, int], None] | None = None,
+               position: _Position | None = None, as_dicts: bool = False) -> Iterator[tuple[int, Any]]:
     """Yield (record number, row) for a flat file: one row per record, or with ``lines: <path>`` in the mapping
-    one row per line of the record (the record's fields repeated on each, the line's under ``line.``). A record
+    one row per line of the record (the record's fields repeated on each, the line's under ``line.``). A row is
+    the tuple of its columns' values (:func:`flat_columns`), or with ``as_dicts`` a dict by column name. A record
     goes whole or not at all: every row is resolved and ``check``-ed (it fits the file) before the first is
     yielded, and a record one of whose rows fails is rejected with every row, never written in part."""
-    if mapping["format"] == "csv":
-        columns, keys_used = mapping["columns"], LEAF_KEYS
-    else:
-        # The layout's Column types and formats the value; resolving only finds it.
-        columns = [c for c in mapping["fixed_width"]["detail"]["columns"] if set(c) & {"path", "const", "default"}]
-        keys_used = LEAF_KEYS - {"type", "format"}
     key_field, lines_path = mapping.get("record_key"), mapping.get("lines")
-    # A line's own columns (path line.X) are resolved on the line itself, the record's once per record.
-    resolvers: list[tuple[str, Resolver, bool]] = []
-    for c in columns:
-        spec = {k: v for k, v in c.items() if k in keys_used}
-        on_line = bool(lines_path) and str(spec.get("path") or "").startswith("line.")
-        if on_line:
-            spec["path"] = spec["path"][len("line."):]
-        resolvers.append((c["name"], compile_leaf(spec, c["name"]), on_line))
-    record_resolvers = [(name, get) for name, get, on_line in resolvers if not on_line]
-    line_resolvers = [(name, get) for name, get, on_line in resolvers if on_line]
-    names = [name for name, _get, _on_line in resolvers]
+    columns = flat_columns(mapping)
+    names = [name for name, _spec in columns]
+    of_record, of_line = compile_rows(columns, line_prefix="line." if lines_path else None)
     heading = ((mapping.get("fixed_width") or {}).get("record_header") or {}).get("columns") \
         if mapping["format"] == "fixed_width" else None
     header_resolvers = [(c["name"], compile_leaf({k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}},
                                                   c["name"])) for c in heading or () if set(c) & {"path", "const", "default"}]
     for index, record in enumerate(records, 1):
         try:
+            own = of_record(record, index)
             if lines_path:
                 lines = get_path(record, lines_path) or []
                 lines = [lines] if isinstance(lines, Mapping) else list(lines)
                 if not lines:
                     raise RenderError("has no lines", record=index, field=lines_path)
-                own = {name: get(record, index) for name, get in record_resolvers}
-                rows = []
-                for line in lines:
-                    values = {**own, **{name: get(line, index) for name, get in line_resolvers}}
-                    rows.append({name: values[name] for name in names})
-                if heading:  # a header/line layout: the record's own line first, then its lines
-                    rows.insert(0, {RECORD_HEADER: True, **{name: get(record, index) for name, get in header_resolvers}})
+                rows: list[Any] = [of_line(own, line, index) for line in lines]
             else:
-                rows = [{name: get(record, index) for name, get in record_resolvers}]
+                rows = [of_line(own, None, index)]
+            if as_dicts or gate is not None:
+                dicts = [dict(zip(names, row)) for row in rows]
+                if heading:  # a header/line layout: the record's own line first, then its lines
+                    dicts.insert(0, {RECORD_HEADER: True, **{name: get(record, index) for name, get in header_resolvers}})
+                if as_dicts:
+                    rows = dicts
             if check is not None:
                 for row in rows:
                     check(row, index)
         except RenderError as exc:
             result.rejected.append(_rejection(exc, index, record, key_field))
             continue
-        mark = _gate(gate, mapping, record, rows if lines_path else rows[0], index, result)
-        if mark is False:
-            continue
-        if mark and marks is not None:
-            marks[index] = mark
+        if gate is not None:
+            mark = _gate(gate, mapping, record, dicts if lines_path else dicts[0], index, result)
+            if mark is False:
+                continue
+            if marks is not None:
+                marks[index] = mark  # type: ignore[assignment]
         if position is not None:
             position.index, position.record, position.records = index, record, position.records + 1
         for row in rows:
             yield index, row
+
+
+def flat_columns(mapping: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, field spec) of each column a flat file's rows carry: every CSV column; the fixed-width detail columns
+    that read a value (the layout's Column types and formats it; resolving only finds it)."""
+    if mapping["format"] == "csv":
+        return [(c["name"], {k: v for k, v in c.items() if k in LEAF_KEYS}) for c in mapping["columns"]]
+    return [(c["name"], {k: v for k, v in c.items() if k in LEAF_KEYS - {"type", "format"}})
+            for c in mapping["fixed_width"]["detail"]["columns"] if set(c) & {"path", "const", "default"}]
 
 
 def _render_csv(mapping, records, sink, result, gate) -> None:
@@ -350,8 +348,8 @@ def _render_csv(mapping, records, sink, result, gate) -> None:
     marks: dict[int, tuple[str, str]] = {}
     position = _Position(mapping.get("record_key"))
 
-    def fits(row: dict[str, Any], index: int) -> None:  # a cell the encoding cannot hold: the record stays out
-        for name, value in row.items():
+    def fits(row: tuple[Any, ...], index: int) -> None:  # a cell the encoding cannot hold: the record stays out
+        for name, value in zip(names, row):
             if value.__class__ is str and not value.isascii():
                 try:
                     value.encode(options.encoding)
@@ -359,11 +357,9 @@ def _render_csv(mapping, records, sink, result, gate) -> None:
                     raise RenderError(f"{exc.object[exc.start:exc.end]!r} cannot be written in {options.encoding}",
                                       record=index, field=name) from None
 
-    def rows() -> Iterator[tuple[Any, ...]]:
-        for _index, row in _flat_rows(mapping, records, result, gate=gate, marks=marks, check=fits, position=position):
-            yield tuple(row[n] for n in names)
-
-    write_csv(sink, names, rows(), options)
+    rows = (row for _index, row in _flat_rows(mapping, records, result, gate=gate, marks=marks, check=fits,
+                                              position=position))
+    write_csv(sink, names, rows, options)
     result.records = position.records  # records (bills), whatever number of rows their lines made
     for mark in marks.values():  # a CSV row is written as it is given
         gate.written(*mark)
@@ -397,7 +393,8 @@ def _render_fixed(mapping, records, sink, result, gate) -> None:
                                   record=index) from None
 
     def rows() -> Iterator[dict[str, Any]]:
-        for _index, row in _flat_rows(mapping, records, result, gate, marks, check=fits, position=position):
+        for _index, row in _flat_rows(mapping, records, result, gate, marks, check=fits, position=position,
+                                      as_dicts=True):
             yield row
 
     # The writer reports on the row it was just given, which belongs to the record the position is on.
