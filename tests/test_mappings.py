@@ -359,3 +359,26 @@ def test_the_formula_guard_neutralises_every_cell_a_spreadsheet_would_run_and_on
 
     assert out.getvalue().decode().splitlines()[1:] == [
         "'=SUM(A1),ok,", "a,'=1+1,'@cmd", "b,c,'\tx", "-12.50,+1,a=b", "'-x,7,'+cmd", "d\x00=e,f,g"]
+
+
+def test_a_fixed_width_record_refused_halfway_leaves_no_line_behind_for_the_records_after_it(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(MAPPINGS.parents[1] / "bench"))
+    from formats_bench import bills
+
+    mapping = load_mapping(MAPPINGS / "intacct_to_sftp/bills_lines_fixed_width.yaml")
+    good = list(bills(300))
+    mixed = []
+    for n, bill in enumerate(good):
+        mixed.append(bill)
+        if n % 3 == 0:  # its first line renders, its second does not fit: the record goes whole or not at all
+            lines = [dict(line) for line in bill["APBILLITEMS"]["APBILLITEM"]]
+            lines[1]["TRX_AMOUNT"] = "9" * 14
+            mixed.append(dict(bill, RECORDID=f"BAD-{n}", APBILLITEMS={"APBILLITEM": lines}))
+
+    expected, _ = run(mapping, good, tmp_path)
+    data, result = run(mapping, mixed, tmp_path)
+
+    assert data == expected and result.records == 300 and len(result.rejected) == 100
+    assert {r["field"] for r in result.rejected} == {"amount"}

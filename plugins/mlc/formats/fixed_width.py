@@ -44,6 +44,9 @@ class Column:
             raise ValueError(f"column {self.name!r}: pad must be one character")
 
     def render(self, value: Any, record: int | None) -> str:
+        if value.__class__ is str and self.type == "text" and self.align != "right" and self.pad is None \
+                and len(value) <= self.width and "\r" not in value and "\n" not in value:
+            return value.ljust(self.width)  # the common text column, as the general path below writes it
         numeric = self.type in ("number", "amount")
         align = self.align or ("right" if numeric else "left")
         pad = self.pad or ("0" if numeric else " ")
@@ -93,15 +96,20 @@ class RecordLayout:
         end = max((c.start + c.width - 1 for c in self.columns), default=0)
         if self.length is not None and self.length < end:
             raise ValueError(f"record length {self.length} is shorter than its columns (end at {end})")
+        # The line as pieces in position order: the filler before each column, and after the last one.
+        order = sorted(range(len(self.columns)), key=lambda i: self.columns[i].start)
+        gaps, at = [], 1
+        for i in order:
+            gaps.append(self.filler * (self.columns[i].start - at))
+            at = self.columns[i].start + self.columns[i].width
+        object.__setattr__(self, "_order", tuple(zip(gaps, order)))
+        object.__setattr__(self, "_tail", self.filler * ((self.length or end) - at + 1))
 
     def render(self, values: Mapping[str, Any], record: int | None) -> str:
         values = {**self.fields, **values}  # constants of the record type (e.g. its type code)
-        length = self.length or max(c.start + c.width - 1 for c in self.columns)
-        line = [self.filler] * length
-        for col in self.columns:
-            text = col.render(values.get(col.name), record)
-            line[col.start - 1: col.start - 1 + col.width] = list(text)
-        return "".join(line)
+        # Each column renders to exactly its width, in the order declared (the first error is the first column's).
+        texts = [col.render(values.get(col.name), record) for col in self.columns]
+        return "".join([piece for gap, i in self._order for piece in (gap, texts[i])]) + self._tail  # type: ignore[attr-defined]
 
 
 def write_fixed(out: IO[bytes], detail: RecordLayout, rows: Iterable[Mapping[str, Any]], *,
@@ -110,7 +118,8 @@ def write_fixed(out: IO[bytes], detail: RecordLayout, rows: Iterable[Mapping[str
                 header_values: Mapping[str, Any] | None = None, sum_fields: Sequence[str] = (),
                 encoding: str = "ascii", line_ending: str = "\r\n",
                 on_error: Callable[[int, RenderError], None] | None = None, text: str = "clean",
-                on_adjust: Callable[[int | None, str], None] | None = None) -> int:
+                on_adjust: Callable[[int | None, str], None] | None = None,
+                rendered: dict[int, tuple[Mapping[str, Any], str]] | None = None) -> int:
     """Write header, one detail line per row, and a trailer; return the number of detail lines.
 
     A row marked ``{RECORD_HEADER: True}`` is written with ``record_header`` (a header/line layout: one record
@@ -121,7 +130,9 @@ def write_fixed(out: IO[bytes], detail: RecordLayout, rows: Iterable[Mapping[str
     the file, the count and the sums; without it, the error is raised. A character the encoding cannot
     hold (CJK in an ASCII file) is, under ``text="clean"``, transliterated when one character will do
     (``é`` -> ``e``) or replaced by ``?``, keeping every column in place, and ``on_adjust`` is told;
-    under ``text="refuse"`` the row is an error.
+    under ``text="refuse"`` the row is an error. ``rendered``: lines the caller already rendered, as ``id(row)``:
+    ``(row, line)`` (a check that each line of a record fits before any is written), taken instead of rendering
+    again when it is that very row.
     """
     if text not in ("clean", "refuse"):
         raise ValueError(f"fixed_width text must be 'clean' or 'refuse', not {text!r}")
@@ -148,7 +159,11 @@ def write_fixed(out: IO[bytes], detail: RecordLayout, rows: Iterable[Mapping[str
     for number, row in enumerate(rows, 1):
         heading = bool(row.get(RECORD_HEADER)) and record_header is not None
         try:
-            data = encode((record_header if heading else detail).render(row, number), number)  # type: ignore[union-attr]
+            done = rendered.pop(id(row), None) if rendered else None
+            line = done[1] if done is not None and done[0] is row else None
+            if line is None:
+                line = (record_header if heading else detail).render(row, number)  # type: ignore[union-attr]
+            data = encode(line, number)
             amounts = {} if heading else {n: as_decimal(row[n], n, number) for n in sum_fields
                                           if row.get(n) not in (None, "")}
         except RenderError as exc:

@@ -383,8 +383,17 @@ def _render_fixed(mapping, records, sink, result, gate) -> None:
     position = _Position(mapping.get("record_key"))
     refused: set[int] = set()  # records the writer refused a row of (only those: bad records)
 
+    # The lines of the record in hand, each with its row, so each is rendered once. Emptied when the next record is
+    # checked: a record refused or passed by leaves nothing behind.
+    rendered: dict[int, tuple[dict[str, Any], str]] = {}
+    checking = [0]
+
     def fits(row: dict[str, Any], index: int) -> None:  # each line of a record fits its columns before any is written
+        if checking[0] != index:
+            checking[0] = index
+            rendered.clear()
         line = (record_header if row.get(RECORD_HEADER) and record_header is not None else detail).render(row, index)
+        rendered[id(row)] = (row, line)
         if text == "refuse":
             try:
                 line.encode(encoding)
@@ -412,7 +421,7 @@ def _render_fixed(mapping, records, sink, result, gate) -> None:
     write_fixed(sink, detail, rows(), header=header, trailer=trailer, record_header=record_header,
                 sum_fields=conf.get("sums", ()),
                 encoding=encoding, line_ending={"lf": "\n"}.get(conf.get("line_ending", "crlf"), "\r\n"),
-                on_error=rejected, text=text, on_adjust=adjusted)
+                on_error=rejected, text=text, on_adjust=adjusted, rendered=rendered)
     result.records = position.records - len(refused)  # records, whatever number of lines they made
     for mark in marks.values():
         gate.written(*mark)
