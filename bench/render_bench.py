@@ -4,7 +4,8 @@ shipped mapping. The bare writers below are plain loops of f-strings and joins t
 take every value they write from the record (dates, amounts, totals, counts), as any exporter must, and check
 nothing. Each is checked byte-identical to the renderer's output before anything is timed. For EDIFACT, pydifact
 serialising the same segments is timed too; for X12, pyx12's writer given the same segments (its bytes checked
-identical too).
+identical too), and ``checked_x12``, the same 810 written by hand with the renderer's checks: how far below the
+bare writer any writer that checks what we check can get.
 
 Each (format, N) runs in a fresh process: the renderer first (its peak RSS is the figure), then the bare writer,
 in the same process, so the ratio compares like with like. Run with ``make bench``; writes
@@ -16,11 +17,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -108,6 +110,70 @@ def bare_fixed_width(out, records) -> None:
         w((f"D{bill['RECORDID']:<20}{bill['VENDORID']:<10}{bill['VENDORNAME']:<25}"
            f"{bill['WHENCREATED'][:10].replace('-', '')}{int(amount * 100):013d}{bill['CURRENCY']}\r\n").encode())
     w((f"T{n:09d}{int(total * 100):015d}".ljust(80) + "\r\n").encode())
+
+
+# -- the floor: the same 810 written by hand for this one mapping, with the checks the renderer makes ----------
+_X12_SAFE = frozenset(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 !\"&'()+,-./:;?="
+                      "%@[]_{}\\|<#$")  # X12 extended, less the separators in use (* > ~ ^)
+_PLAIN_AMOUNT = re.compile(r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,12})?\Z")
+
+
+def _text(value, most: int, required: bool = False) -> str:
+    text = "" if value is None else value.strip() if value.__class__ is str else str(value).strip()
+    if (required and not text) or len(text) > most:
+        raise ValueError(f"{value!r}: required or too long")
+    return text
+
+
+def _d8(value) -> str:
+    return date.fromisoformat(value[:10]).strftime("%Y%m%d")  # refuses a day that does not exist
+
+
+def _amount(value) -> Decimal:
+    if value.__class__ is str and _PLAIN_AMOUNT.match(value):
+        return Decimal(value)
+    raise ValueError(f"{value!r} is not an amount")
+
+
+def checked_x12(out, records) -> None:
+    """What a careful hand-written 810 writer for this partner costs: each value required or not, no longer than its
+    element, dates that exist, amounts that parse, lines that add up to the stated total, every value in the
+    partner's character set and free of separators. No mapping, no error reports naming fields: the floor under any
+    writer that checks what the renderer checks."""
+    w = out.write
+    w(b"ISA*00*          *00*          *ZZ*MLCBUYER       *ZZ*ACMESUPPLY     *261121*0600*U*00401*000000001*0*P*>~\n"
+      b"GS*IN*MLCBUYER*ACMESUPPLY*20261121*0600*1*X*004010~\n")
+    n = 0
+    for n, bill in enumerate(records, 1):
+        segs = [f"ST*810*{n:04d}", "*".join(["BIG", _d8(bill.get("WHENCREATED")), _text(bill.get("RECORDID"), 22, True),
+                                             "", _text(bill.get("DOCNUMBER"), 22)]),
+                "CUR*SE*" + _text(bill.get("CURRENCY") or "USD", 3),
+                "*".join(["N1", "RE", _text(bill.get("VENDORNAME"), 60, True), "92", _text(bill.get("VENDORID"), 80)]),
+                "N1*BT*MLC DEMO BUYER*92*MLCBUYER",
+                "ITD*01*3****" + _d8(bill.get("WHENDUE")) + "******" + _text(bill.get("TERMNAME"), 80)]
+        total = Decimal(0)
+        lines = bill["APBILLITEMS"]["APBILLITEM"]
+        for line in lines:
+            amount = _amount(line.get("TRX_AMOUNT"))
+            total += amount
+            segs.append(f"IT1*{_text(line.get('LINE_NO'), 20)}*1*EA*{_plain(amount)}")
+            description = _text(line.get("ENTRYDESCRIPTION"), 80)
+            if description:
+                segs.append("PID*F****" + description)
+            for qualifier, path, named in (("ZZ", "ACCOUNTNO", "GL ACCOUNT"), ("DP", "DEPARTMENTID", None),
+                                           ("LU", "LOCATIONID", None), ("ZZ", "CLASSID", "CLASS"),
+                                           ("PJ", "PROJECTID", None)):
+                if line.get(path):
+                    value = _text(line[path], 30)
+                    segs.append(f"REF*{qualifier}*{value}*{named}" if named else f"REF*{qualifier}*{value}")
+        if _amount(bill.get("TOTALENTERED")) != total:
+            raise ValueError("total does not add up")
+        segs += [f"TDS*{int(total * 100)}", f"CTT*{len(lines)}"]
+        body = "~\n".join(segs)
+        if not _X12_SAFE.issuperset(body.replace("*", "").replace("~\n", "")):
+            raise ValueError("a value outside the character set or holding a separator")
+        w((body + f"~\nSE*{len(segs) + 1}*{n:04d}~\n").encode())
+    w(f"GE*{n}*1~\nIEA*1*000000001~\n".encode())
 
 
 BARE = {"x12": bare_x12, "edifact": bare_edifact, "csv": bare_csv, "fixed_width": bare_fixed_width}
@@ -198,6 +264,10 @@ def child(fmt: str, n: int) -> dict:
     if check_project.getvalue() != check_bare.getvalue():
         raise SystemExit(f"{fmt}: the bare writer's bytes differ from the renderer's: the comparison would be unfair")
     if fmt == "x12":
+        check_checked = io.BytesIO()
+        checked_x12(check_checked, bills(50))
+        if check_checked.getvalue() != check_project.getvalue():
+            raise SystemExit("x12: the checked hand-written writer's bytes differ from the renderer's")
         check_pyx12 = io.BytesIO()
         pyx12_x12(check_pyx12, bills(50))
         if check_pyx12.getvalue() != check_project.getvalue():
@@ -213,6 +283,9 @@ def child(fmt: str, n: int) -> dict:
         BARE[fmt](io.BufferedWriter(io.FileIO(sink.fileno(), "wb", closefd=False), 1 << 20), bills(n))
         figures["bare_seconds"] = time.perf_counter() - started
         if fmt == "x12":
+            started = time.perf_counter()
+            checked_x12(io.BufferedWriter(io.FileIO(sink.fileno(), "wb", closefd=False), 1 << 20), bills(n))
+            figures["checked_seconds"] = time.perf_counter() - started
             started = time.perf_counter()
             pyx12_x12(io.BufferedWriter(io.FileIO(sink.fileno(), "wb", closefd=False), 1 << 20), bills(n))
             figures["pyx12_seconds"] = time.perf_counter() - started
@@ -240,6 +313,11 @@ def main() -> int:
             rows.append((f"{fmt} {n:,} bills: renderer / bare writer", ratio, "<= 2.0" if n == max(SIZES) else "",
                          ratio))
             rows.append((f"{fmt} {n:,} bills: bills/s", n / result["renderer_seconds"], ""))
+            if "checked_seconds" in result:
+                rows.append((f"{fmt} {n:,} bills: hand-written with the renderer's checks / bare writer",
+                             result["checked_seconds"] / result["bare_seconds"], "the floor of any checking writer"))
+                rows.append((f"{fmt} {n:,} bills: renderer / hand-written with its checks",
+                             result["renderer_seconds"] / result["checked_seconds"], ""))
             for library in ("pydifact", "pyx12"):
                 if f"{library}_seconds" in result:
                     rows.append((f"{fmt} {n:,} bills: renderer / {library}", result["renderer_seconds"]
