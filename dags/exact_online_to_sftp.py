@@ -46,12 +46,9 @@ from airflow.sdk import DAG, Param
 from mlc.operators.ack_generate import AckGenerateOperator
 from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
 from mlc.operators.exact_extract import ExactExtractOperator
-from mlc.operators.partner_dags import (FOLDER_PATTERN, broken_profile_dags, document_params, partner_dag,
-                                        profiles)
-from mlc.operators.render_file import RenderFileOperator
-from mlc.operators.sftp_deliver import SftpDeliverOperator
+from mlc.operators.partner_dags import (broken_profile_dags, document_params, folder_param, partner_dag, profiles,
+                                        render_and_deliver)
 from mlc.operators.watcher import watch
-from mlc.state.ledgers import sftp_destination
 
 INTEGRATION = "exact_online_to_sftp"
 DEFAULTS = task_defaults(retries=3, retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=20),
@@ -69,16 +66,13 @@ for partner, part in found.parts:
             **window_params("the period before the run", 120,
                             "Exact's clock is Amsterdam wall-clock time: widen the window's start."),
             **document_params(part.documents),
-            "remote_dir": Param(folders["remote_dir"], type="string", title="Partner inbound folder",
-                                pattern=FOLDER_PATTERN),
+            "remote_dir": folder_param(folders["remote_dir"], "Partner inbound folder"),
             **send_params(),
             **waive_param(),
             "generate_acks": Param(True, type="boolean",
                                    title="Write 997 / CONTRL for files the partner has processed"),
-            "processed_dir": Param(folders["processed_dir"], type="string",
-                                   title="Where the partner moves processed files", pattern=FOLDER_PATTERN),
-            "acks_dir": Param(folders["acks_dir"], type="string", title="Acknowledgment folder",
-                              pattern=FOLDER_PATTERN),
+            "processed_dir": folder_param(folders["processed_dir"], "Where the partner moves processed files"),
+            "acks_dir": folder_param(folders["acks_dir"], "Acknowledgment folder"),
         },
     ) as dag:
         acknowledge = AckGenerateOperator(
@@ -93,15 +87,8 @@ for partner, part in found.parts:
                 window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
                 overlap_minutes="{{ params.overlap_minutes }}", exact_online_conn_id=conns["exact_online_conn_id"],
                 division=part.division, pool=part.pool)
-            render = RenderFileOperator(
-                task_id=f"render_{export}", source_task_id=extract.task_id,
-                mapping=f"{{{{ params.{export}_mapping }}}}", force="{{ params.force }}", waive="{{ params.waive }}",
-                destination=sftp_destination(conns["sftp_conn_id"], "{{ params.remote_dir }}"),
-                interchange=part.interchange, ack_within_hours=part.ack_within_hours)
-            deliver = SftpDeliverOperator(task_id=f"deliver_{export}", source_task_id=render.task_id,
-                                          sftp_conn_id=conns["sftp_conn_id"], remote_dir="{{ params.remote_dir }}",
-                                          force="{{ params.force }}", dry_run="{{ params.dry_run }}")
-            extract >> render >> deliver >> acknowledge
+            deliver = render_and_deliver(export, extract, part)
+            deliver >> acknowledge
         watch(dag)  # acknowledge runs whatever happened: the watcher makes a failure fail the run
 
 broken_profile_dags(INTEGRATION, found, DEFAULTS)

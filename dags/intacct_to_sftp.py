@@ -45,12 +45,9 @@ from airflow.sdk import DAG, Param
 from mlc.operators.ack_poll import AckPollOperator
 from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
 from mlc.operators.intacct_extract import IntacctExtractOperator
-from mlc.operators.partner_dags import (FOLDER_PATTERN, broken_profile_dags, document_params, partner_dag,
-                                        profiles)
-from mlc.operators.render_file import RenderFileOperator
-from mlc.operators.sftp_deliver import SftpDeliverOperator
+from mlc.operators.partner_dags import (broken_profile_dags, document_params, folder_param, partner_dag, profiles,
+                                        render_and_deliver)
 from mlc.operators.watcher import watch
-from mlc.state.ledgers import sftp_destination
 
 INTEGRATION = "intacct_to_sftp"
 DEFAULTS = task_defaults(retries=3, retry_delay=timedelta(minutes=1), max_retry_delay=timedelta(minutes=15),
@@ -68,11 +65,9 @@ for partner, part in found.parts:
             **window_params("the period before the run", 15,
                             "Widen the window's start; Intacct timestamps carry no zone."),
             **document_params(part.documents),
-            "remote_dir": Param(folders["remote_dir"], type="string", title="Partner folder",
-                                pattern=FOLDER_PATTERN),
+            "remote_dir": folder_param(folders["remote_dir"], "Partner folder"),
             "read_acks": Param(True, type="boolean", title="Read 997 / CONTRL acknowledgments from acks/"),
-            "acks_dir": Param(folders["acks_dir"], type="string", title="Partner's acknowledgment folder",
-                              pattern=FOLDER_PATTERN),
+            "acks_dir": folder_param(folders["acks_dir"], "Partner's acknowledgment folder"),
             **send_params(),
             **waive_param(),
         },
@@ -87,15 +82,7 @@ for partner, part in found.parts:
                 window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
                 overlap_minutes="{{ params.overlap_minutes }}", intacct_conn_id=conns["intacct_conn_id"],
                 pool=part.pool)
-            render = RenderFileOperator(
-                task_id=f"render_{export}", source_task_id=extract.task_id,
-                mapping=f"{{{{ params.{export}_mapping }}}}", force="{{ params.force }}", waive="{{ params.waive }}",
-                destination=sftp_destination(conns["sftp_conn_id"], "{{ params.remote_dir }}"),
-                interchange=part.interchange, ack_within_hours=part.ack_within_hours)
-            deliver = SftpDeliverOperator(task_id=f"deliver_{export}", source_task_id=render.task_id,
-                                          sftp_conn_id=conns["sftp_conn_id"], remote_dir="{{ params.remote_dir }}",
-                                          force="{{ params.force }}", dry_run="{{ params.dry_run }}")
-            extract >> render >> deliver
+            deliver = render_and_deliver(export, extract, part)
             deliver >> poll_acks
         watch(dag)  # poll_acks runs whatever happened: the watcher makes a failure fail the run
 

@@ -68,7 +68,12 @@ def record_key(mapping: Mapping[str, Any], record: Mapping[str, Any]) -> str:
 
 def digest(value: Any) -> str:
     """A digest of what the partner sees of one record (its mapped form)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+    return hashlib.sha256(_DIGEST_JSON.encode(value).encode()).hexdigest()
+
+
+# What digests are made of, and must stay (the ledger keeps them): json.dumps(value, sort_keys=True,
+# separators=(",", ":"), default=str), its encoder made once.
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 
 
 class _Counting:

@@ -26,6 +26,9 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from mlc.formats.errors import MappingError
 from mlc.formats.partner import Partner, PartnerIntegration, dag_id, load_partner, partners_dir
 from mlc.operators.dag_params import schedule
+from mlc.operators.render_file import RenderFileOperator
+from mlc.operators.sftp_deliver import SftpDeliverOperator
+from mlc.state.ledgers import sftp_destination
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +135,27 @@ class ProfileErrorOperator(BaseOperator):
         raise AirflowFailException(f"The partner profile does not load, so this partner's DAG cannot be built: "
                                    f"{self.error}. Fix the file (mlc partner check names the line); the DAG "
                                    "comes back at the next parse.")
+
+
+def folder_param(default: str, title: str) -> Param:
+    """A partner folder Param: the profile's folder by default, never one that climbs out with ``..``."""
+    return Param(default, type="string", title=title, pattern=FOLDER_PATTERN)
+
+
+def render_and_deliver(export: str, extract: BaseOperator, part: PartnerIntegration) -> BaseOperator:
+    """``extract >> render_<export> >> deliver_<export>``, as both SFTP integrations send a document to the partner's
+    folder (Params ``<export>_mapping``, ``remote_dir``, ``force``, ``waive``, ``dry_run``); the delivery task."""
+    sftp_conn_id = part.connections["sftp_conn_id"]
+    render = RenderFileOperator(
+        task_id=f"render_{export}", source_task_id=extract.task_id,
+        mapping=f"{{{{ params.{export}_mapping }}}}", force="{{ params.force }}", waive="{{ params.waive }}",
+        destination=sftp_destination(sftp_conn_id, "{{ params.remote_dir }}"),
+        interchange=part.interchange, ack_within_hours=part.ack_within_hours)
+    deliver = SftpDeliverOperator(task_id=f"deliver_{export}", source_task_id=render.task_id,
+                                  sftp_conn_id=sftp_conn_id, remote_dir="{{ params.remote_dir }}",
+                                  force="{{ params.force }}", dry_run="{{ params.dry_run }}")
+    extract >> render >> deliver
+    return deliver
 
 
 def broken_profile_dags(integration: str, found: Profiles, owner: dict[str, Any]) -> None:
