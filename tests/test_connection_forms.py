@@ -9,13 +9,8 @@ asks: the connection form's metadata (``/ui/connections/hook_meta``), then the T
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 import requests
@@ -24,46 +19,19 @@ from sandbox.exact import ExactSandbox
 from sandbox.exact_data import ExactSeed
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
-from sandbox.airflow import airflow_env
-from sandbox.processes import child_setup, free_port, stop_process
+from sandbox.processes import free_port
 from sandbox.sterling import SterlingSandbox
+from tests.apiserver import api_server, bearer_session
 
 pytestmark = pytest.mark.system
-AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory) -> Iterator[tuple[str, requests.Session]]:
     """A running api-server (SQLite metadata, connection testing enabled) and a logged-in session."""
-    home = tmp_path_factory.mktemp("api-server")
-    port = free_port()
-    passwords = home / "passwords.json"
-    passwords.write_text(json.dumps({"admin": "forms-test"}))
-    env = airflow_env(home, port, {}, passwords)
-    env["AIRFLOW__CORE__TEST_CONNECTION"] = "Enabled"
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, cwd=home, check=True, capture_output=True, timeout=600)
-    log = (home / "api-server.log").open("ab")
-    proc = subprocess.Popen([AIRFLOW, "api-server"], env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=child_setup(signal.SIGTERM))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (home / "api-server.log").read_text()[-3000:]
-            try:
-                if requests.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "api-server did not start"
-            time.sleep(0.5)
-        token = requests.post(f"{url}/auth/token", json={"username": "admin", "password": "forms-test"}, timeout=10)
-        session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-        yield url, session
-    finally:
-        stop_process(proc, signal.SIGTERM, "api-server", 30)
-        log.close()
+    with api_server(tmp_path_factory.mktemp("api-server"), "forms-test",
+                    {"AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}) as url:
+        yield url, bearer_session(url, "forms-test")
 
 
 def hook_meta(api) -> dict[str, dict]:

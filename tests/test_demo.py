@@ -20,6 +20,7 @@ from sandbox.sftp import CLIENT_KEY
 from sandbox.snowflake import SNOWFLAKE_KEY
 from sandbox.sterling import PASSWORD as STERLING_PASSWORD
 from sandbox.demo import dag_ids
+from tests.apiserver import api_server, bearer_session
 from tests.processes import processes_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,6 +68,15 @@ def test_demo_runs_every_dag_to_success_and_stops_everything(tmp_path):
     leaked = [kind for kind, secret in demo_secrets(tmp_path / "demo") if secret in all_logs]
     assert not leaked, f"secrets reached the task logs: {leaked}"
     assert not JWT.search(all_logs), "a bearer token (JWT) reached the task logs"
+    # What the demo delivered is on the deliveries page, with each file's acknowledgment state.
+    state = f"sqlite:///{tmp_path / 'demo' / 'airflow' / 'mlc-state.db'}"
+    (tmp_path / "api").mkdir()
+    with api_server(tmp_path / "api", "demo-page", {"MLC_STATE_URL": state}) as url:
+        rows = bearer_session(url, "demo-page").get(f"{url}/mlc/api/deliveries", timeout=30).json()["outbound"]
+    sent = sorted((r["partner"], r["file"].rsplit("/", 1)[-1]) for r in rows)
+    assert any(p == "acme" and f.startswith("MLC_810_") for p, f in sent), sent
+    assert any(p == "northwind" and f.startswith("MLC_BILLS_") for p, f in sent), sent
+    assert all(r["ack"] in ("accepted", "pending", "none expected") for r in rows), [(r["file"], r["ack"]) for r in rows]
 
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.")

@@ -29,11 +29,13 @@ def test_plugin_manager_loads_no_flat_copies_and_package_imports_work():
         "flat = sorted(name for name, mod in list(sys.modules.items())\n"
         "              if (getattr(mod, '__file__', None) or '').startswith(plugins)\n"
         "              and not (name == 'mlc' or name.startswith('mlc.')))\n"
-        "print(json.dumps({'flat': flat, 'hook': MlcSFTPHook.__module__}))\n"
+        "names = sorted(p.name for p in plugins_manager._get_plugins()[0])\n"
+        "print(json.dumps({'flat': flat, 'hook': MlcSFTPHook.__module__, 'plugins': names}))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ),
                           timeout=120)
 
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result == {"flat": [], "hook": "mlc.hooks.sftp"}
+    # the one flat module is the plugin file itself (the deliveries page), which imports from the package
+    assert result == {"flat": ["mlc_ui_plugin"], "hook": "mlc.hooks.sftp", "plugins": ["mlc_ui"]}

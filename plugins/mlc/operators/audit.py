@@ -1,7 +1,8 @@
-"""The audit trail: one ``AUDIT {json}`` line in the task log per thing touched.
+"""The audit trail: one ``AUDIT <sentence> {json}`` line in the task log per thing touched.
 
-Task logs are ml-connector's audit trail (DESIGN.md, "Audit trail"). Every line carries
-``event``, ``dag_id``, ``run_id`` (and ``task_id``, ``try_number``) plus the keys of what was
+Task logs are ml-connector's audit trail (DESIGN.md, "Audit trail"). Every line starts with a short sentence a
+person reads (``AUDIT file delivered: MLC_810_20261130_000000001.x12 to outbound (47 records, ISA13 000000001)``),
+then the record: ``event``, ``dag_id``, ``run_id`` (and ``task_id``, ``try_number``) plus the keys of what was
 touched, serialised as compact, key-sorted JSON so that the lines can be grepped and parsed.
 """
 
@@ -40,6 +41,46 @@ def audit_record(event: str, context: Mapping[str, Any] | None, **fields: Any) -
     return record
 
 
+#: what is named first in an event's sentence: the first of these fields the record has
+_SUBJECT = ("file", "name", "key", "vendor", "mailbox", "table", "remote_path", "scope", "connection", "export",
+            "mapping", "destination")
+#: counts worth a person's glance, in this order
+_COUNTS = ("records", "rows", "posted", "rejected", "skipped", "already_sent", "waived", "adjusted", "messages")
+
+
+def sentence(record: Mapping[str, Any]) -> str:
+    """The line's opening for a person: what happened (the event in words), to what, where, how many, and the
+    control numbers or the reason when there are some."""
+    words = str(record.get("event", "")).replace("_", " ")
+    subject = next((str(record[k]) for k in _SUBJECT if record.get(k) not in (None, "")), "")
+    text = f"{words}: {subject}" if subject else words
+    where = record.get("remote_dir") or _folder(record.get("remote_path"), subject) or _short(record.get("destination"),
+                                                                                             subject)
+    if where:
+        text += f" to {where}" if "deliver" in words or "upload" in words else f" at {where}"
+    details = [f"{record[k]:,} {k.replace('_', ' ')}" if isinstance(record[k], int) else f"{record[k]} {k}"
+               for k in _COUNTS if isinstance(record.get(k), (int, str)) and record.get(k) not in ("", 0)
+               and not isinstance(record.get(k), bool)]
+    control = record.get("control")
+    if isinstance(control, Mapping):
+        details += [f"{k.upper()} {control[k]}" for k in ("isa13", "unb") if control.get(k)]
+    details += [f"{k} {record[k]}" for k in ("status", "until", "field") if record.get(k) not in (None, "")]
+    reason = record.get("error") or record.get("reason") or record.get("cause")
+    if reason:
+        details.append(str(reason)[:160])
+    return f"{text} ({', '.join(details)})" if details else text
+
+
+def _folder(remote_path: Any, subject: str) -> str:
+    if not isinstance(remote_path, str) or "/" not in remote_path or remote_path == subject:
+        return ""
+    return remote_path.rsplit("/", 1)[0]
+
+
+def _short(destination: Any, subject: str) -> str:
+    return destination if isinstance(destination, str) and destination != subject else ""
+
+
 def audit(
     event: str,
     context: Mapping[str, Any] | None,
@@ -47,10 +88,11 @@ def audit(
     logger: logging.Logger | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
-    """Write one ``AUDIT {json}`` line and return the record (for XCom summaries and tests)."""
+    """Write one ``AUDIT <sentence> {json}`` line and return the record (for XCom summaries and tests)."""
     record = audit_record(event, context, **fields)
     (logger or _log).info(
-        "%s%s", AUDIT_PREFIX, json.dumps(record, sort_keys=True, separators=(",", ":"), default=_default)
+        "%s%s %s", AUDIT_PREFIX, sentence(record),
+        json.dumps(record, sort_keys=True, separators=(",", ":"), default=_default)
     )
     return record
 
@@ -58,18 +100,26 @@ def audit(
 def parse_audit_line(line: str) -> dict[str, Any] | None:
     """Return the record of a log line that holds an AUDIT entry, else ``None``.
 
-    Accepts console lines (``... AUDIT {json} [logger] loc=...``) and the JSON-lines task log
-    files of Airflow 3, where the entry is the escaped ``event`` of the outer JSON object.
+    Accepts console lines (``... AUDIT <sentence> {json} [logger] loc=...``), lines without the sentence
+    (written before it was), and the JSON-lines task log files of Airflow 3, where the entry is the escaped
+    ``event`` of the outer JSON object.
     """
-    at = line.find(AUDIT_PREFIX + "{")
+    at = line.find(AUDIT_PREFIX)
     if at < 0:
         return None
-    try:
-        record, _ = json.JSONDecoder().raw_decode(line, at + len(AUDIT_PREFIX))
-        return record if isinstance(record, dict) else None
-    except json.JSONDecodeError:
+    decoder = json.JSONDecoder()
+    start = line.find('{"', at)
+    while start >= 0:  # the record is the first JSON object after the sentence that decodes and has an event
         try:
-            outer = json.loads(line)
+            record, _ = decoder.raw_decode(line, start)
         except json.JSONDecodeError:
-            return None
-        return parse_audit_line(str(outer.get("event", ""))) if isinstance(outer, dict) else None
+            start = line.find('{"', start + 1)
+            continue
+        if isinstance(record, dict) and "event" in record:
+            return record
+        start = line.find('{"', start + 1)
+    try:
+        outer = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return parse_audit_line(str(outer.get("event", ""))) if isinstance(outer, dict) else None

@@ -105,9 +105,10 @@ class SftpDeliverOperator(BaseOperator):
             audit("delivery_failed", context, logger=self.log, cause=f"{type(exc).__name__}: {exc}", **fields)
             raise delivery_failure(exc, name, destination) from exc
         status = put.status
-        ledger.record(destination, sha256, final, size, context["ti"].run_id, staged.get("control"))
+        kept = {**(staged.get("control") or {}), "records": staged.get("records")}  # what the deliveries page shows
+        ledger.record(destination, sha256, final, size, context["ti"].run_id, kept)
         if staged.get("content_key"):
-            ledger.record(destination, staged["content_key"], final, size, context["ti"].run_id, staged.get("control"))
+            ledger.record(destination, staged["content_key"], final, size, context["ti"].run_id, kept)
         audit("file_delivered", context, logger=self.log, status=status, **fields)
         finish_delivery(context, staged, destination, final, logger=self.log)
         self._fail_on_pending(staged)

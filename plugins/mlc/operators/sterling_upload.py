@@ -130,7 +130,8 @@ class SterlingUploadOperator(BaseOperator):
                 continue
             counts[status] += 1
             for key in (f"content:{content}", result.sha256):  # what it says, and the document itself (mlc status)
-                ledger.record(destination, key, f"{mailbox}/{name}", result.bytes, ti.run_id, result.control_numbers)
+                ledger.record(destination, key, f"{mailbox}/{name}", result.bytes, ti.run_id,
+                              {**result.control_numbers, "records": result.records})
             audit("document_uploaded", context, logger=self.log, status=status, message_id=message_id,
                   sha256=result.sha256, control=result.control_numbers, **fields)
         self.log.info("Bills to Sterling: %s, failed %s (Sterling calls: %s)", counts, len(failed), hook.calls)

@@ -153,6 +153,12 @@ class InboundLedger:
                                ).mappings().first()
         return dict(row) if row else None
 
+    def recent(self, limit: int = 500) -> list[dict[str, Any]]:
+        """The inbound files last seen, newest first (at most ``limit``)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(INBOUND).order_by(INBOUND.c.updated.desc()).limit(limit)).mappings()
+            return [dict(row) for row in rows]
+
     def mark(self, source: str, sha256: str, name: str, status: str, run: str, **counts: int) -> None:
         now = _now()
         where = (INBOUND.c.source == source, INBOUND.c.sha256 == sha256)
