@@ -172,6 +172,23 @@ class Airflow:
             else:
                 self.api("POST", "/pools", json=body)
 
+    def store_connections(self, connections: dict[str, str]) -> list[str]:
+        """Write ``AIRFLOW_CONN_<ID>`` connections (JSON form) into Airflow's database, so that they are listed on
+        the Connections page, and edited and tested there; an existing one is updated. Return their ids."""
+        stored = []
+        for variable, value in sorted(connections.items()):
+            conn = json.loads(value)
+            conn_id = variable.removeprefix("AIRFLOW_CONN_").lower()
+            body = {"connection_id": conn_id, "conn_type": conn["conn_type"], "description": "the sandbox's",
+                    **{k: conn.get(k) for k in ("host", "login", "password", "port", "schema")},
+                    "extra": json.dumps(conn.get("extra") or {})}
+            if self._session.get(f"{self.url}/api/v2/connections/{conn_id}", timeout=30).status_code == 200:
+                self.api("PATCH", f"/connections/{conn_id}", json=body)
+            else:
+                self.api("POST", "/connections", json=body)
+            stored.append(conn_id)
+        return stored
+
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc, signal.SIGINT, "airflow standalone", 45)

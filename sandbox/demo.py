@@ -281,12 +281,15 @@ def run_up(workdir: Path, api_port: int = 8080) -> int:
     with sandbox(workdir) as state:
         # one database per workdir, kept: make up shows the runs of earlier starts
         database = metadata_database(f"mlc_up_{hashlib.sha256(str(workdir).encode()).hexdigest()[:8]}", fresh=False)
-        airflow = Airflow(workdir / "airflow", api_port, state["env"], database=database and database[1])
+        # The sandbox's connections go into Airflow's database, not its environment: listed on the Connections page,
+        # editable and testable there (an environment variable would hide every edit).
+        airflow = Airflow(workdir / "airflow", api_port, {}, database=database and database[1])
         try:
             airflow.start()
+            stored = airflow.store_connections(state["env"])
             print(f"\nAirflow UI: {airflow.url}   user: admin   password: {airflow.password}")
             print(f"Sandbox SFTP root: {state['sftp_root']}   fault control: {state['control_url']}")
-            print("Connections:", ", ".join(k.removeprefix("AIRFLOW_CONN_").lower() for k in state["env"]))
+            print("Connections (Admin -> Connections):", ", ".join(stored))
             print("Press Ctrl-C to stop everything.\n", flush=True)
             while not stop["now"] and airflow.proc is not None and airflow.proc.poll() is None:
                 time.sleep(0.5)

@@ -81,6 +81,23 @@ def test_the_test_button_reaches_intacct_and_reports_a_wrong_password(api):
     assert bad["status"] is False and "not-the-password" not in bad["message"]
 
 
+def test_the_test_button_of_a_stored_connection_works_as_the_form_sends_it(api):
+    """The list's Test button sends the stored connection with its secrets masked and the hidden port as 0;
+    Airflow refuses a test whose port differs from the stored one (none) unless ml-connector's middleware drops
+    that 0 (plugins/mlc/ui/test_button.py)."""
+    url, session = api
+    with IntacctSandbox(seed=Seed(bills=2, anchor=datetime(2026, 11, 16))) as gateway:
+        conn = gateway.connections()["intacct_default"]
+        stored = {"connection_id": "intacct_stored", "conn_type": "intacct", "host": conn["host"],
+                  "login": conn["login"], "password": conn["password"], "extra": json.dumps(conn["extra"])}
+        assert session.post(f"{url}/api/v2/connections", json=stored, timeout=30).status_code == 201
+        masked = {**conn["extra"], "sender_password": "***"}
+        form = {**stored, "password": "***", "extra": json.dumps(masked), "port": 0, "schema": "", "description": ""}
+        answer = session.post(f"{url}/api/v2/connections/test", json=form, timeout=120)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"status": True, "message": "Logged in to Sage Intacct and opened an API session"}
+
+
 def test_the_test_button_reaches_sterling_and_exact_online(api):
     with SterlingSandbox() as sterling:
         result = _test_button(api, "sterling_default", sterling.connections()["sterling_default"])

@@ -127,3 +127,38 @@ def test_without_a_login_the_page_sends_to_airflows_and_the_json_says_401(state,
         assert http.get("/mlc/api/deliveries").status_code == 401
     finally:
         page.app.dependency_overrides.clear()
+
+
+def test_the_test_button_middleware_drops_only_the_port_the_form_made_up():
+    import json as jsonlib
+
+    from fastapi import FastAPI
+
+    from mlc.ui.test_button import HiddenPortMiddleware, without_hidden_port
+
+    seen = []
+    inner = FastAPI()
+
+    @inner.post("/api/v2/connections/test")
+    async def test_connection(request: Request):
+        seen.append(await request.json())
+        return {"ok": True}
+
+    @inner.post("/api/v2/connections")
+    async def create(request: Request):
+        seen.append(await request.json())
+        return {"ok": True}
+
+    inner.add_middleware(HiddenPortMiddleware)
+    http = TestClient(inner)
+    form = {"conn_type": "intacct", "connection_id": "intacct_default", "host": "https://x", "port": 0,
+            "password": "***"}
+    http.post("/api/v2/connections/test", json=form)
+    http.post("/api/v2/connections/test", json={**form, "conn_type": "exact_online"})
+    http.post("/api/v2/connections/test", json={**form, "conn_type": "sterling", "port": 0})  # its port is shown
+    http.post("/api/v2/connections/test", json={**form, "port": 8443})  # a port someone typed
+    http.post("/api/v2/connections", json=form)  # not a test
+    assert [("port" in body, body.get("port")) for body in seen] == [
+        (False, None), (False, None), (True, 0), (True, 8443), (True, 0)]
+    assert without_hidden_port(b"not json") == b"not json"
+    assert jsonlib.loads(without_hidden_port(b'{"conn_type":"intacct","port":"0"}')) == {"conn_type": "intacct"}
