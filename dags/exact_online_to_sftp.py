@@ -66,13 +66,18 @@ for partner, part in found.parts:
             **window_params("the period before the run", 120,
                             "Exact's clock is Amsterdam wall-clock time: widen the window's start."),
             **document_params(part.documents),
-            "remote_dir": folder_param(folders["remote_dir"], "Partner inbound folder"),
+            "remote_dir": folder_param(folders["remote_dir"], "Partner inbound folder",
+                                       "Where the files are delivered (the profile's folder by default)."),
             **send_params(),
             **waive_param(),
             "generate_acks": Param(True, type="boolean",
-                                   title="Write 997 / CONTRL for files the partner has processed"),
-            "processed_dir": folder_param(folders["processed_dir"], "Where the partner moves processed files"),
-            "acks_dir": folder_param(folders["acks_dir"], "Acknowledgment folder"),
+                                   title="Write 997 / CONTRL for files the partner has processed",
+                                   description="On: acknowledge writes one for each file in the processed folder "
+                                               "that has none yet."),
+            "processed_dir": folder_param(folders["processed_dir"], "Where the partner moves processed files",
+                                          "Each X12 / EDIFACT file found there gets its 997 / CONTRL."),
+            "acks_dir": folder_param(folders["acks_dir"], "Acknowledgment folder",
+                                     "Where the 997 / CONTRL files are written."),
         },
     ) as dag:
         acknowledge = AckGenerateOperator(

@@ -61,12 +61,20 @@ with DAG(
     params={
         **window_params("the day before the run", 60, "Widen the window's start; Intacct timestamps carry no zone."),
         "tables": Param(TABLES + [d.lower() for d in CUSTOM], type="array",
-                        items={"type": "string", "enum": TABLES + [d.lower() for d in CUSTOM]}, title="Tables"),
+                        items={"type": "string", "enum": TABLES + [d.lower() for d in CUSTOM]}, title="Tables",
+                        description="What this run loads; one left out is skipped in this run only."),
         "full_refresh": Param(None, type=["null", "string"], enum=[None, *TABLES, *(d.lower() for d in CUSTOM)],
-                              title="Reload one table whole"),
-        "new_fields": Param("add", type="string", enum=["add", "refuse"], title="A new Intacct field"),
-        "capture_deletes": Param(False, type="boolean", title="Mark deletions from AUDITHISTORY"),
-        "merge_via": Param("connector", type="string", enum=["connector", "sql_api"], title="Run the MERGE through"),
+                              title="Reload one table whole",
+                              description="Empty: every table loads what changed. A table named here is read "
+                                          "whole and MERGEd (rows no longer in Intacct are marked deleted)."),
+        "new_fields": Param("add", type="string", enum=["add", "refuse"], title="A new Intacct field",
+                            description="add: a column is added for it (AUDIT columns_added); refuse: the load "
+                                        "fails, naming it, until a person decides."),
+        "capture_deletes": Param(False, type="boolean", title="Mark deletions from AUDITHISTORY",
+                                 description="On: records deleted in Intacct in the window are marked deleted."),
+        "merge_via": Param("connector", type="string", enum=["connector", "sql_api"], title="Run the MERGE through",
+                           description="connector: the Snowflake provider's connection; sql_api: Snowflake's SQL "
+                                       "REST API (key-pair JWT)."),
         "extra_fields": Param({}, type="object", title="More Intacct fields by object",
                               description='e.g. {"APBILL": ["CUSTOMFIELD"]}: loaded as columns per new_fields'),
     },

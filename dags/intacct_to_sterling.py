@@ -39,7 +39,7 @@ from datetime import timedelta
 from airflow.sdk import DAG, Param
 
 from mlc.formats.partner import vendor_scope
-from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
+from mlc.operators.dag_params import mapping_param, send_params, task_defaults, waive_param, window_params
 from mlc.operators.intacct_extract import IntacctExtractOperator
 from mlc.operators.partner_dags import broken_profile_dags, partner_dag, profiles
 from mlc.operators.sterling_partners import SterlingPartnersOperator
@@ -47,7 +47,6 @@ from mlc.operators.sterling_upload import SterlingUploadOperator
 from mlc.operators.watcher import watch
 
 INTEGRATION = "intacct_to_sterling"
-BILLS_MAPPINGS = ["intacct_to_sterling/bills_x12_810", "intacct_to_sterling/bills_x12_850"]
 DEFAULTS = task_defaults(retries=3, retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=20),
                          execution_timeout=timedelta(hours=2))
 
@@ -65,12 +64,14 @@ for partner, part in found.parts:
         params={
             **window_params("the period before the run", 15,
                             "Widen the window's start; Intacct timestamps carry no zone."),
-            "bills_mapping": Param(bills_mapping, type="string", title="Mapping for bills",
-                                   enum=sorted({bills_mapping, *BILLS_MAPPINGS})),
+            "bills_mapping": mapping_param("bills", bills_mapping),
             "community": Param(part.sterling_partner.get("community", "MLC Suppliers"), type="string",
-                               title="Sterling community for new partners"),
+                               title="Sterling community for new partners",
+                               description="The community a vendor's new trading partner joins in Sterling."),
             "mailbox_template": Param(part.folders["mailbox_template"], type="string",
-                                      title="Partner mailbox ({partner} = VENDORID)"),
+                                      title="Partner mailbox ({partner} = VENDORID)",
+                                      description="Where each vendor's documents go; the mailbox is created when "
+                                                  "missing."),
             **send_params("documents already uploaded"),
             **waive_param(),
         },

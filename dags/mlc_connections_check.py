@@ -41,9 +41,12 @@ with DAG(
     default_args=task_defaults(retries=2, retry_delay=timedelta(seconds=30),
                                max_retry_delay=timedelta(minutes=5), execution_timeout=timedelta(minutes=5)),
     params={
-        "sftp_conn_id": Param("sftp_default", type="string", title="Partner SFTP connection"),
-        "stampli_conn_id": Param("stampli_sftp", type="string", title="Stampli SFTP connection"),
-        "snowflake_conn_id": Param("snowflake_default", type="string", title="Snowflake connection"),
+        "sftp_conn_id": Param("sftp_default", type="string", title="Partner SFTP connection",
+                              description="Its host key is checked, a probe file written, read back and removed."),
+        "stampli_conn_id": Param("stampli_sftp", type="string", title="Stampli SFTP connection",
+                                 description="Checked as the partner's is."),
+        "snowflake_conn_id": Param("snowflake_default", type="string", title="Snowflake connection",
+                                   description="A query is run with it (SELECT CURRENT_VERSION())."),
         "remote_dir": Param(
             ".",
             type="string",

@@ -49,9 +49,13 @@ with DAG(
     params={
         "file_name": Param(None, type=["null", "string"], title="Process this file only",
                            description="A file name in the export folder or its archive; re-processed even if done."),
-        "file_feed": Param("invoices", type="string", enum=list(FEEDS), title="The named file's feed"),
-        "rerun_from": Param(None, type=["null", "string"], format="date-time", title="Re-run archived files from"),
-        "rerun_to": Param(None, type=["null", "string"], format="date-time", title="Re-run archived files until"),
+        "file_feed": Param("invoices", type="string", enum=list(FEEDS), title="The named file's feed",
+                           description="Which export the file above is (its columns and how it posts)."),
+        "rerun_from": Param(None, type=["null", "string"], format="date-time", title="Re-run archived files from",
+                            description="Archived files last changed from this moment are processed again; rows "
+                                        "already posted are found in Intacct and not posted twice."),
+        "rerun_to": Param(None, type=["null", "string"], format="date-time", title="Re-run archived files until",
+                          description="Empty: until now."),
         **{f"{feed}_feed": Param(name, type="string", title=f"Feed settings for {feed}",
                                  description="A file under include/mappings, without .yaml")
            for feed, name in FEEDS.items()},

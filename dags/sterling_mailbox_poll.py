@@ -40,9 +40,12 @@ with DAG(
     tags=["ml-connector", "sterling", "sftp"],
     default_args=task_defaults(retries=2, retry_delay=timedelta(minutes=1), execution_timeout=timedelta(minutes=30)),
     params={
-        "mailboxes": Param(["/MLC/Inbound"], type="array", items={"type": "string"}, title="Mailboxes to poll"),
-        "handoff": Param("sftp", type="string", enum=["sftp", "local"], title="Hand messages on to"),
-        "handoff_dir": Param("from_sterling", type="string", title="SFTP folder or local path"),
+        "mailboxes": Param(["/MLC/Inbound"], type="array", items={"type": "string"}, title="Mailboxes to poll",
+                           description="Sterling mailbox paths; each new message is handed on once."),
+        "handoff": Param("sftp", type="string", enum=["sftp", "local"], title="Hand messages on to",
+                         description="sftp: the folder below on sftp_default; local: a path on the worker."),
+        "handoff_dir": Param("from_sterling", type="string", title="SFTP folder or local path",
+                             description="Where each message's content is written, under its Sterling name."),
     },
 ) as dag:
     SterlingPollOperator(task_id="poll_mailboxes", mailboxes="{{ params.mailboxes | join(',') }}",

@@ -148,3 +148,34 @@ def test_every_export_a_form_offers_has_a_mapping_that_loads(dagbag):
             name = dag.params.get(f"{export}_mapping")
             assert name, f"{dag.dag_id} offers {export} without a {export}_mapping Param"
             assert load_mapping(mapping_path(name))["format"], (dag.dag_id, export)
+
+
+def test_every_param_guides_the_person_filling_the_form(dagbag):
+    """A title and a description on each Param; a mapping chosen from the files that exist."""
+    from mlc.formats.mapping import mapping_path
+
+    missing = []
+    for dag in _dags(dagbag):
+        for name, param in dag.params.items():
+            schema = param.schema
+            if not schema.get("title") or not param.description:
+                missing.append(f"{dag.dag_id}.{name}")
+            if name.endswith("_mapping"):
+                choices = schema.get("enum") or []
+                assert param.value in choices and len(choices) >= 1, (dag.dag_id, name, choices)
+                assert all(mapping_path(choice).is_file() for choice in choices), (dag.dag_id, name)
+    assert missing == []
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 0.0), ("15", 15.0), (1440, 1440.0), (-1, "between 0 and"),
+                                                 (1441, "between 0 and"), ("a day", "a number of minutes")])
+def test_an_overlap_out_of_range_is_refused_not_clamped(value, expected):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlc.operators.extract_base import overlap_minutes
+
+    if isinstance(expected, float):
+        assert overlap_minutes(value) == expected
+    else:
+        with pytest.raises(AirflowFailException, match=expected):
+            overlap_minutes(value)

@@ -16,6 +16,7 @@ path into the source record (``VENDOR.NAME``, ``LINES.0.AMOUNT``). A list of spe
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -116,6 +117,36 @@ def mapping_path(name: str, root: Path | None = None) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"mapping {name!r} not found under {root}")
     return path
+
+
+def alternatives(name: str, root: Path | None = None) -> dict[str, str]:
+    """The mappings a DAG's form may offer instead of ``name``: those beside it that render the same source records
+    (the same ``samples:``), ``name`` first, each with its ``description``. Read from the files' own lines, not
+    parsed (it runs at every DAG parse)."""
+    path = mapping_path(name, root)
+    folder = _described(str(path.parent))
+    mine = folder.get(path.stem, ("", ""))[0]
+    prefix = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+    found = {name: folder.get(path.stem, ("", ""))[1]}
+    for stem, (samples, description) in sorted(folder.items()):
+        if mine and samples == mine:
+            found.setdefault(prefix + stem, description)
+    return found
+
+
+_SAMPLES = re.compile(r"^samples:\s*(\S+)", re.M)
+_DESCRIPTION = re.compile(r"^description:\s*(.+?)\s*$", re.M)
+
+
+@functools.lru_cache(maxsize=64)
+def _described(folder: str) -> dict[str, tuple[str, str]]:
+    """stem -> (samples, description) of each mapping in ``folder``."""
+    found = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        samples, description = _SAMPLES.search(text), _DESCRIPTION.search(text)
+        found[path.stem] = (samples.group(1) if samples else "", description.group(1).strip("'\"") if description else "")
+    return found
 
 
 def samples_path(mapping: dict[str, Any]) -> Path | None:

@@ -33,7 +33,8 @@ def window_params(period: str, overlap_minutes: int, overlap_reason: str) -> dic
     return {
         "window_start": Param(None, type=["null", "string"], format="date-time", title="Window start (UTC)",
                               description=f"Empty: the run's data interval ({period})."),
-        "window_end": Param(None, type=["null", "string"], format="date-time", title="Window end (UTC)"),
+        "window_end": Param(None, type=["null", "string"], format="date-time", title="Window end (UTC)",
+                            description="Empty: the end of the run's data interval (or now, for a manual run)."),
         "overlap_minutes": Param(overlap_minutes, type="integer", minimum=0, maximum=1440, title="Overlap (minutes)",
                                  description=overlap_reason),
     }
@@ -42,9 +43,26 @@ def window_params(period: str, overlap_minutes: int, overlap_reason: str) -> dic
 def send_params(what: str = "files already delivered") -> dict[str, Param]:
     """``force`` (send again what already arrived) and ``dry_run`` (render and stage, send nothing)."""
     return {
-        "force": Param(False, type="boolean", title=f"Re-send {what}"),
-        "dry_run": Param(False, type="boolean", title="Dry run: render and stage, deliver nothing"),
+        "force": Param(False, type="boolean", title=f"Re-send {what}",
+                       description=f"On: {what} go again, and records the partner already has in that version too "
+                                   "(the ledgers normally keep anything from going twice)."),
+        "dry_run": Param(False, type="boolean", title="Dry run: render and stage, deliver nothing",
+                         description="On: the files are rendered and staged (see the render task's log and XCom) "
+                                     "but nothing is sent and no watermark moves."),
     }
+
+
+def mapping_param(document: str, mapping: str) -> Param:
+    """``<document>_mapping``: a drop-down of the mappings that render the same records as ``mapping`` (beside it
+    under include/mappings, the same ``samples:``), ``mapping`` the default, each shown with its description."""
+    from mlc.formats.mapping import alternatives
+
+    choices = alternatives(mapping)
+    return Param(mapping, type="string", enum=list(choices), title=f"Mapping for {document}",
+                 values_display={name: f"{name.rsplit('/', 1)[-1]}: {text}" if text else name
+                                 for name, text in choices.items()},
+                 description=f"How {document} are written for this partner: one of the layouts under "
+                             "include/mappings that render these records (default: the partner profile's).")
 
 
 def waive_param() -> dict[str, Param]:

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlc.operators.audit import audit
 from mlc.operators.staging import staging_dir, write_chunks
@@ -135,7 +135,7 @@ class StagedExtractOperator(BaseOperator):
                       mark=mark.isoformat(), interval_start=interval_start.isoformat(),
                       reason="records changed since the last delivery are read too: runs that were missed, paused "
                              "or failed since then are caught up by this one")
-        overlap = timedelta(minutes=float(self.overlap_minutes or 0))
+        overlap = timedelta(minutes=overlap_minutes(self.overlap_minutes))
         staged = staging_dir(context) / f"{self.export}.jsonl"
         count = {"n": 0}
 
@@ -156,3 +156,19 @@ class StagedExtractOperator(BaseOperator):
               sha256=sha256, bytes=size, window=window, **self.calls_made())
         return {"uri": str(staged), "export": self.export, "records": count["n"], "sha256": sha256, "window": window,
                 "watermark": watermark}
+
+
+#: the most a window's start may be widened (a day), as the form's Param allows
+MAX_OVERLAP_MINUTES = 1440
+
+
+def overlap_minutes(value: Any) -> float:
+    """The ``overlap_minutes`` Param as minutes, refused (not clamped) when it is not 0 to a day."""
+    try:
+        minutes = float(value or 0)
+    except (TypeError, ValueError):
+        raise AirflowFailException(f"overlap_minutes must be a number of minutes, not {value!r}") from None
+    if not 0 <= minutes <= MAX_OVERLAP_MINUTES:
+        raise AirflowFailException(f"overlap_minutes must be between 0 and {MAX_OVERLAP_MINUTES} (a day), not "
+                                   f"{value!r}: widen the window with window_start instead")
+    return minutes

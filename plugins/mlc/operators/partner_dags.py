@@ -25,7 +25,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from mlc.formats.errors import MappingError
 from mlc.formats.partner import Partner, PartnerIntegration, dag_id, load_partner, partners_dir
-from mlc.operators.dag_params import schedule
+from mlc.operators.dag_params import mapping_param, schedule
 from mlc.operators.render_file import RenderFileOperator
 from mlc.operators.sftp_deliver import SftpDeliverOperator
 from mlc.state.ledgers import sftp_destination
@@ -114,10 +114,9 @@ def document_params(documents: dict[str, str]) -> dict[str, Param]:
     names = list(documents)
     return {
         "exports": Param(names, type="array", items={"type": "string", "enum": names}, title="Exports",
-                         examples=names),
-        **{f"{document}_mapping": Param(mapping, type="string", title=f"Mapping for {document}",
-                                        description="A file under include/mappings, without .yaml")
-           for document, mapping in documents.items()},
+                         examples=names, description="What this run sends: the partner profile's documents, all "
+                                                     "by default. One left out is skipped in this run only."),
+        **{f"{document}_mapping": mapping_param(document, mapping) for document, mapping in documents.items()},
     }
 
 
@@ -137,9 +136,10 @@ class ProfileErrorOperator(BaseOperator):
                                    "comes back at the next parse.")
 
 
-def folder_param(default: str, title: str) -> Param:
+def folder_param(default: str, title: str, description: str) -> Param:
     """A partner folder Param: the profile's folder by default, never one that climbs out with ``..``."""
-    return Param(default, type="string", title=title, pattern=FOLDER_PATTERN)
+    return Param(default, type="string", title=title, pattern=FOLDER_PATTERN,
+                 description=f"{description} Relative to the SFTP login folder; '..' is refused.")
 
 
 def render_and_deliver(export: str, extract: BaseOperator, part: PartnerIntegration) -> BaseOperator:
