@@ -73,3 +73,16 @@ def replay_failed(run, dag) -> bool:
             if not (dag.task_dict[task_id].upstream_task_ids & (again - set(order))):
                 order.append(task_id)
     return all(clear_and_rerun(run, dag, task_id) in ("success", "skipped") for task_id in order)
+
+
+def asset_events(run_id: str) -> list[tuple[str, dict, str]]:
+    """(asset name, extra, source task) of each asset event a run emitted, from Airflow's metadata database."""
+    import sqlalchemy as sa
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.execute(sa.select(AssetModel.name, AssetEvent.extra, AssetEvent.source_task_id)
+                               .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+                               .where(AssetEvent.source_run_id == run_id)).all()
+    return [(name, dict(extra or {}), task) for name, extra, task in rows]

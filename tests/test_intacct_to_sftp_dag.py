@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from datetime import datetime, timezone
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dagrun import clear_and_rerun, load_partner_dag
+from tests.dagrun import asset_events, clear_and_rerun, load_partner_dag
 from mlc.operators.audit import parse_audit_line
 from mlc.hooks.retry import RetryPolicy
 from sandbox.intacct import IntacctSandbox
@@ -379,3 +380,16 @@ def test_every_export_the_form_offers_runs(dag, env, export):
         prefix = {"vendors": "MLC_VENDORS", "bills": "MLC_810", "gl_accounts": "MLC_GLACCOUNTS",
                   "dimensions": "MLC_DIMENSIONS", "payments": "MLC_PAYMENTS"}[export]
         assert any(name.startswith(prefix) for name in outbound(sftp)), sorted(outbound(sftp))
+
+
+def test_each_delivery_updates_the_partner_folders_asset_with_what_arrived(dag, env):
+    run = dag.test(run_conf=WINDOW)
+    assert run.state == "success"
+    events = asset_events(run.run_id)
+    files = outbound(env[1])
+    assert sorted((name, task) for name, _extra, task in events) == [
+        ("sftp://sftp_default/outbound", "deliver_bills"), ("sftp://sftp_default/outbound", "deliver_vendors")]
+    bills = next(extra for _name, extra, task in events if task == "deliver_bills")
+    assert bills["file"] in files and bills["sha256"] == hashlib.sha256(files[bills["file"]]).hexdigest()
+    assert bills["records"] == expected_bills(env[0]) and bills["control"]["isa13"] == bills["file"].split("_")[-1][:9]
+    assert bills["remote_path"] == f"outbound/{bills['file']}" and bills["run_id"] == run.run_id

@@ -11,7 +11,7 @@ from mlc.operators.audit import parse_audit_line
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
 from sandbox.snowflake import SnowflakeSandbox
-from tests.dagrun import load_dag
+from tests.dagrun import asset_events, load_dag
 
 pytestmark = pytest.mark.integration
 WINDOW = {"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-09T00:00:00Z", "overlap_minutes": 0}
@@ -65,6 +65,9 @@ def test_first_load_then_changes_then_a_replay_that_changes_nothing(dag, env, ca
     assert float(row[0]) == round(total, 2) and row[1] and row[2] is False
     loaded = {a["table"]: a for a in audits(log) if a["event"] == "table_loaded"}
     assert loaded["ap_bill"]["inserted"] == bills and loaded["ap_bill"]["updated"] == 0
+    events = {name: extra for name, extra, _task in asset_events(run.run_id)}  # each table's asset
+    assert set(events) == {f"snowflake://snowflake_default/{table}" for table in loaded}
+    assert events["snowflake://snowflake_default/ap_bill"]["inserted"] == bills
     # a constant, whatever the number of rows; a child table (bill lines) also stages its parents' keys (4 more)
     assert all(a["statements"] <= (12 if name in ("ap_bill_item", "ap_payment_detail") else 8)
                for name, a in loaded.items())

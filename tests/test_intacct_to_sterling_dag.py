@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dagrun import clear_and_rerun, load_dag, load_partner_dag
+from tests.dagrun import asset_events, clear_and_rerun, load_dag, load_partner_dag
 from mlc.operators.audit import parse_audit_line
 from mlc.hooks.retry import RetryPolicy
 from sandbox.intacct import IntacctSandbox
@@ -66,6 +66,10 @@ def test_partners_then_documents_in_their_mailboxes_and_a_rerun_duplicates_nothi
     synced = [a for a in audits(log) if a["event"] == "partner_synced"]
     assert {a["status"] for a in synced} == {"created"} and all(a["partner"] for a in synced)
     assert len([a for a in audits(log) if a["event"] == "document_uploaded" and a["message_id"]]) == len(bills)
+    events = asset_events(run.run_id)  # each vendor's mailbox asset: one event per document it got
+    assert sorted(name for name, _extra, _task in events) == sorted(
+        f"sterling://sterling_default/{vendor}/Inbox" for _r, vendor, _n in bills)
+    assert all(extra["records"] == 1 and f"{extra['mailbox']}/{extra['file']}" in docs for _n, extra, _t in events)
 
     vendor = next(iter(sterling.partners))
     gateway.store.clock = lambda: datetime(2026, 11, 5, 12, 0, 0)  # the vendor's phone changes in Intacct

@@ -144,7 +144,8 @@ def folder_param(default: str, title: str, description: str) -> Param:
 
 def render_and_deliver(export: str, extract: BaseOperator, part: PartnerIntegration) -> BaseOperator:
     """``extract >> render_<export> >> deliver_<export>``, as both SFTP integrations send a document to the partner's
-    folder (Params ``<export>_mapping``, ``remote_dir``, ``force``, ``waive``, ``dry_run``); the delivery task."""
+    folder (Params ``<export>_mapping``, ``remote_dir``, ``force``, ``waive``, ``dry_run``); the delivery task, whose
+    asset alias gets the folder's asset on each delivery (:mod:`mlc.operators.assets`)."""
     sftp_conn_id = part.connections["sftp_conn_id"]
     render = RenderFileOperator(
         task_id=f"render_{export}", source_task_id=extract.task_id,

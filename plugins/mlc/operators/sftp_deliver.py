@@ -25,6 +25,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from mlc.hooks.sftp import MlcSFTPHook, SftpUnreachable, is_retryable_transfer_error, remote_folder
+from mlc.operators.assets import announce, declare
 from mlc.operators.audit import audit
 from mlc.operators.checks import is_plain_file_name, truthy
 from mlc.operators.progress import finish_delivery
@@ -63,6 +64,7 @@ class SftpDeliverOperator(BaseOperator):
                  force: Any = False, dry_run: Any = False, hook_kwargs: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        declare(self)  # the asset alias its deliveries update
         self.source_task_id, self.remote_dir, self.sftp_conn_id = source_task_id, remote_dir, sftp_conn_id
         self.force, self.dry_run, self.hook_kwargs = force, dry_run, dict(hook_kwargs or {})
 
@@ -110,6 +112,9 @@ class SftpDeliverOperator(BaseOperator):
         if staged.get("content_key"):
             ledger.record(destination, staged["content_key"], final, size, context["ti"].run_id, kept)
         audit("file_delivered", context, logger=self.log, status=status, **fields)
+        announce(self, context, destination, {"file": name, "remote_path": final, "sha256": sha256, "bytes": size,
+                                              "records": staged.get("records"), "control": staged.get("control"),
+                                              "run_id": context["ti"].run_id})
         finish_delivery(context, staged, destination, final, logger=self.log)
         self._fail_on_pending(staged)
         return {**fields, "status": status}

@@ -25,6 +25,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
+from mlc.operators.assets import announce, declare
 from mlc.operators.audit import audit
 from mlc.operators.progress import commit_watermark
 from mlc.operators.staging import staged_records
@@ -69,6 +70,7 @@ class SnowflakeLoadOperator(BaseOperator):
                  snowflake_conn_id: str = "snowflake_default", timezone: str = "UTC",
                  sql_api_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        declare(self)  # the asset alias its deliveries update
         self.sources, self.tables, self.dimensions = sources, tables, dimensions
         self.new_fields, self.full_refresh, self.merge_via = new_fields, full_refresh, merge_via
         self.snowflake_conn_id, self.timezone = snowflake_conn_id, timezone
@@ -127,6 +129,7 @@ class SnowflakeLoadOperator(BaseOperator):
             raise
         finally:
             conn.close()
+        where = table_uri_prefix(hook, self.snowflake_conn_id)
         for plan in plans:
             name = plan["spec"].name
             results[name] = {**statements[name], "rows_staged": plan["rows"], "rejected": plan["rejected"],
@@ -134,6 +137,9 @@ class SnowflakeLoadOperator(BaseOperator):
                              "columns_added": plan["added"]}
             window = staged[plan["spec"].export].get("window")
             audit("table_loaded", context, logger=self.log, table=name, window=window, **results[name])
+            announce(self, context, f"snowflake://{self.snowflake_conn_id}/{name}",
+                     {"table": name, "window": window, "run_id": context["ti"].run_id, **results[name]},
+                     uri=f"{where}/{name}")
         # Each export's mark moves once all its tables are loaded with no row left out.
         left_out = {plan["spec"].export for plan in plans if plan["rejected"]}
         for export, source in staged.items():
@@ -285,3 +291,10 @@ class SnowflakeLoadOperator(BaseOperator):
                 cursor.execute(f"DROP TABLE IF EXISTS {plan['parents']}")
         return results
 
+
+def table_uri_prefix(hook: Any, conn_id: str) -> str:
+    """``snowflake://<account>/<database>/<schema>``: the asset URI of the connection's schema, as the Snowflake
+    provider names tables."""
+    conn = hook.get_connection(conn_id)
+    extra = conn.extra_dejson
+    return f"snowflake://{extra.get('account')}/{extra.get('database')}/{conn.schema or extra.get('schema')}"

@@ -25,6 +25,7 @@ from mlc.formats.mapping import load_mapping, mapping_path
 from mlc.formats.partner import with_partner
 from mlc.formats.render import render
 from mlc.hooks.sterling import SterlingError, SterlingHook, SterlingUnavailable
+from mlc.operators.assets import announce, declare
 from mlc.operators.audit import audit
 from mlc.operators.checks import truthy
 from mlc.operators.progress import commit_watermark, waived_keys
@@ -54,6 +55,7 @@ class SterlingUploadOperator(BaseOperator):
                  hook_kwargs: dict[str, Any] | None = None, partners_task_id: str | None = None, waive: Any = None,
                  interchange: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        declare(self)  # the asset alias its deliveries update
         self.interchange = interchange
         self.partners_task_id, self.waive = partners_task_id, waive
         self.source_task_id, self.mapping, self.mailbox_template = source_task_id, mapping, mailbox_template
@@ -134,6 +136,9 @@ class SterlingUploadOperator(BaseOperator):
                               {**result.control_numbers, "records": result.records})
             audit("document_uploaded", context, logger=self.log, status=status, message_id=message_id,
                   sha256=result.sha256, control=result.control_numbers, **fields)
+            announce(self, context, destination, {"file": name, "mailbox": mailbox, "sha256": result.sha256,
+                                                  "bytes": result.bytes, "records": result.records,
+                                                  "control": result.control_numbers, "run_id": ti.run_id})
         self.log.info("Bills to Sterling: %s, failed %s (Sterling calls: %s)", counts, len(failed), hook.calls)
         if not failed and not truthy(self.dry_run):
             commit_watermark(context, staged.get("watermark"), logger=self.log)
