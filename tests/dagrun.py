@@ -25,7 +25,8 @@ def load_partner_dag(dag_id: str, profile: str, folder: Path):
     import os
 
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{dag_id.split('__')[1]}.yaml").write_text(profile)
+    if "__" in dag_id:  # a DAG that only reads the profiles (mlc_resend) is built from those already there
+        (folder / f"{dag_id.split('__')[1]}.yaml").write_text(profile)
     before = os.environ.get("MLC_PARTNERS_DIR")
     os.environ["MLC_PARTNERS_DIR"] = str(folder)
     try:

@@ -393,3 +393,31 @@ def test_each_delivery_updates_the_partner_folders_asset_with_what_arrived(dag, 
     assert bills["file"] in files and bills["sha256"] == hashlib.sha256(files[bills["file"]]).hexdigest()
     assert bills["records"] == expected_bills(env[0]) and bills["control"]["isa13"] == bills["file"].split("_")[-1][:9]
     assert bills["remote_path"] == f"outbound/{bills['file']}" and bills["run_id"] == run.run_id
+
+
+def test_a_file_the_partner_lost_is_sent_again_by_mlc_resend_not_by_a_clear(dag, env, capsys, tmp_path):
+    _gateway, sftp = env
+    run = dag.test(run_conf={**WINDOW, "exports": ["bills"]})
+    assert run.state == "success"
+    (name,) = outbound(sftp)
+    sent = outbound(sftp)[name]
+    (sftp.home("partner") / "outbound" / name).unlink()  # the partner picked it up and lost it
+
+    assert clear_and_rerun(run, dag, "deliver_bills") == "success"
+    log = capsys.readouterr().out
+    assert outbound(sftp) == {}  # a clear recognises a file that already reached its folder, as retries must
+    assert [a["reason"] for a in audits(log) if a["event"] == "delivery_skipped"] == ["already delivered"]
+
+    resend = load_partner_dag("mlc_resend", ACME_EVERY_EXPORT, tmp_path / "partners")  # the form lists acme's DAG
+    assert "intacct_to_sftp__acme" in resend.params.get_param("source_dag_id").schema["enum"]
+    blank = resend.test(run_conf={"source_dag_id": dag.dag_id, "source_run_id": run.run_id, "export": "bills",
+                                  "reason": "   "})
+    assert blank.state == "failed" and outbound(sftp) == {}  # a reason is kept, so one is needed
+    again = resend.test(run_conf={"source_dag_id": dag.dag_id, "source_run_id": run.run_id, "export": "bills",
+                                  "reason": "ACME lost it (ticket 4711)"})
+    log = capsys.readouterr().out
+    assert again.state == "success" and outbound(sftp) == {name: sent}  # the very bytes and control numbers
+    (resent,) = [a for a in audits(log) if a["event"] == "file_resent"]
+    assert (resent["source_run_id"], resent["reason"], resent["remote_dir"]) == (run.run_id, "ACME lost it (ticket 4711)",
+                                                                                "outbound")
+    assert [a["file"] for a in audits(log) if a["event"] == "file_delivered"] == [name]

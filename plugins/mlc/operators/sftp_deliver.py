@@ -68,10 +68,15 @@ class SftpDeliverOperator(BaseOperator):
         self.source_task_id, self.remote_dir, self.sftp_conn_id = source_task_id, remote_dir, sftp_conn_id
         self.force, self.dry_run, self.hook_kwargs = force, dry_run, dict(hook_kwargs or {})
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def staged_file(self, context: Context) -> dict[str, Any]:
+        """What the render task staged (its XCom): the file to deliver."""
         staged = context["ti"].xcom_pull(task_ids=self.source_task_id)
         if not staged:
             raise AirflowSkipException(f"{self.source_task_id} rendered nothing")
+        return staged
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        staged = self.staged_file(context)
         name, sha256, size = staged["file"], staged["sha256"], int(staged["bytes"])
         if not is_plain_file_name(name):
             raise ValueError(f"refusing to deliver {name!r}: not a plain file name")
