@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import secrets
 import signal
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.airflow import Airflow
+from sandbox.mail import ALERT_ADDRESS
 from sandbox.postgres import create_database, drop_database, reachable
 from sandbox.processes import REPO, free_port, sandbox, say
 
@@ -288,6 +290,7 @@ def run_up(workdir: Path, api_port: int = 8080) -> int:
         database = metadata_database(f"mlc_up_{hashlib.sha256(str(workdir).encode()).hexdigest()[:8]}", fresh=False)
         # The sandbox's connections go into Airflow's database, not its environment: listed on the Connections page,
         # editable and testable there (an environment variable would hide every edit).
+        os.environ["MLC_ALERT_TO"] = ALERT_ADDRESS  # alerts go to the sandbox's mail catcher, to be read there
         airflow = Airflow(workdir / "airflow", api_port, {}, database=database and database[1])
         try:
             airflow.start()
@@ -295,6 +298,7 @@ def run_up(workdir: Path, api_port: int = 8080) -> int:
             print(f"\nAirflow UI: {airflow.url}   user: admin   password: {airflow.password}")
             print(f"Sandbox SFTP root: {state['sftp_root']}   fault control: {state['control_url']}")
             print("Connections (Admin -> Connections):", ", ".join(stored))
+            print(f"Alerts: mailed to {ALERT_ADDRESS}; read them at {state['mail_url']}")
             print("Press Ctrl-C to stop everything.\n", flush=True)
             while not stop["now"] and airflow.proc is not None and airflow.proc.poll() is None:
                 time.sleep(0.5)

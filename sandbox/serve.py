@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             "pid": os.getpid(),
             "control_url": control.url,
             "sftp_root": str((args.workdir / "sftp").resolve()),
+            "mail_url": next((s.url for s in servers if s.name == "mail"), None),  # the alerts' inbox page
             "servers": {s.name: {"host": s.public_host, "port": s.port} for s in servers},
             "env": connection_env(servers),
         }

@@ -17,6 +17,7 @@ from sandbox.exact import ExactSandbox
 from sandbox.exact_data import ExactSeed
 from sandbox.intacct import SECOND_COMPANY_ID, IntacctSandbox
 from sandbox.intacct_data import IntacctStore, Seed
+from sandbox.mail import MailSandbox
 from sandbox.sftp import CLIENT_KEY, SftpSandbox, SftpUser
 from sandbox.snowflake import SnowflakeSandbox
 from sandbox.snowflake_sqlapi import SnowflakeSqlApiSandbox
@@ -76,7 +77,8 @@ def build_servers(
                          **where("exact"))
     snowflake = SnowflakeSandbox(**where("snowflake"))
     sql_api = SnowflakeSqlApiSandbox(snowflake, **where("snowflake_sqlapi"))  # named in snowflake_default (sql_api_url)
-    return [sftp, snowflake, sql_api, intacct, exact, SterlingSandbox(**where("sterling"))]
+    mail = MailSandbox(workdir / "mail", **where("mail"))  # smtp_default: where alerts land (make up reads them)
+    return [sftp, snowflake, sql_api, intacct, exact, SterlingSandbox(**where("sterling")), mail]
 
 
 def seed_stampli_exports(home: Path, store: IntacctStore) -> None:

@@ -133,3 +133,22 @@ def test_without_recipients_the_alert_is_logged_and_nothing_is_sent(smtp_inbox, 
     captured = capsys.readouterr()
     log = captured.out + captured.err
     assert "MLC_ALERT_TO is not set" in log and "RuntimeError: boom" in log
+
+
+def test_make_ups_mail_catcher_keeps_each_alert_for_a_person_to_read(tmp_path, use_connections, monkeypatch):
+    import requests
+
+    from mlc.operators.alerts import MlcAlertNotifier
+    from sandbox.mail import ALERT_ADDRESS, MailSandbox
+
+    with MailSandbox(tmp_path / "mail") as catcher:
+        use_connections(catcher.connections())
+        monkeypatch.setenv("MLC_ALERT_TO", ALERT_ADDRESS)
+        assert "No alert yet" in requests.get(catcher.url, timeout=10).text
+        ti = SimpleNamespace(dag_id="stampli_to_intacct", task_id="post_invoices", run_id="r", try_number=1)
+        MlcAlertNotifier(on="failure").notify({"ti": ti, "exception": RuntimeError("3 rows <rejected> & kept")})
+        page = requests.get(catcher.url, timeout=10).text
+    (kept,) = sorted((tmp_path / "mail").glob("*.eml"))
+    assert "[ml-connector] stampli_to_intacct.post_invoices failed after 1 tries" in page
+    assert "RuntimeError: 3 rows &lt;rejected&gt; &amp; kept" in page and "<rejected>" not in page  # text, not markup
+    assert f"to {ALERT_ADDRESS}" in page and b"post_invoices" in kept.read_bytes()

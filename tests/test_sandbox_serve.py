@@ -45,7 +45,8 @@ def test_state_lists_every_connection_with_pinned_host_keys(served):
     conns = {k: json.loads(v) for k, v in state["env"].items()}
 
     assert sorted(conns) == ["AIRFLOW_CONN_EXACT_ONLINE_DEFAULT", "AIRFLOW_CONN_INTACCT_DEFAULT",
-                             "AIRFLOW_CONN_INTACCT_WEST", "AIRFLOW_CONN_SFTP_DEFAULT", "AIRFLOW_CONN_SNOWFLAKE_DEFAULT",
+                             "AIRFLOW_CONN_INTACCT_WEST", "AIRFLOW_CONN_SFTP_DEFAULT", "AIRFLOW_CONN_SMTP_DEFAULT",
+                             "AIRFLOW_CONN_SNOWFLAKE_DEFAULT",
                              "AIRFLOW_CONN_STAMPLI_SFTP", "AIRFLOW_CONN_STERLING_DEFAULT"]
     assert conns["AIRFLOW_CONN_INTACCT_DEFAULT"]["host"].endswith("/ia/xml/xmlgw.phtml")
     # The second company: the same gateway and sender, its own company id.

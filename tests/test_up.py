@@ -46,6 +46,9 @@ def test_up_lists_the_sandbox_connections_and_their_test_button_works(tmp_path):
                                                              timeout=30).json()["connections"]}
         assert {"intacct_default", "exact_online_default", "sterling_default", "sftp_default"} <= set(listed)
         assert "Admin -> Connections" in printed and "intacct_default" in printed
+        inbox = re.search(r"Alerts: mailed to (\S+); read them at (\S+)", printed)
+        assert inbox and "Sandbox inbox" in requests.get(inbox.group(2), timeout=10).text
+        assert "smtp_default" in listed  # the alerts' SMTP connection is the sandbox's mail catcher
         for conn_id in ("intacct_default", "exact_online_default"):  # as the list's Test button sends it
             stored = listed[conn_id]
             form = {"connection_id": conn_id, "conn_type": stored["conn_type"], "host": stored["host"],
