@@ -36,16 +36,17 @@ def dag_ids(dags_folder: Path) -> list[str]:
     """DAG ids declared in ``dags_folder``, without importing Airflow: ``dag_id="..."`` literals, and for a file
     that builds one DAG per partner (``INTEGRATION = "..."``), ``<integration>__<partner>`` for each switched-on
     partner profile of that integration. A file whose DAG has ``schedule=None`` (triggered by a person, with what
-    to act on) is left out."""
+    to act on) or a list of assets (run by data) is left out."""
     from mlc.formats.partner import dag_id, load_partners, taking_part
 
     partners = load_partners()
     found: list[str] = []
     for path in sorted(dags_folder.glob("*.py")):
         tree = ast.parse(path.read_text(), str(path))
-        if any(isinstance(node, ast.keyword) and node.arg == "schedule" and isinstance(node.value, ast.Constant)
-               and node.value.value is None for node in ast.walk(tree)):
-            continue  # a DAG only a person triggers, with what to act on (mlc_resend): not the demo's
+        if any(isinstance(node, ast.keyword) and node.arg == "schedule"
+               and (isinstance(node.value, ast.List) or isinstance(node.value, ast.Constant) and node.value.value is None)
+               for node in ast.walk(tree)):
+            continue  # a DAG only a person triggers (mlc_resend) or data does (mlc_needs_a_person): not the demo's
         for node in ast.walk(tree):
             if isinstance(node, ast.keyword) and node.arg == "dag_id" and isinstance(node.value, ast.Constant):
                 found.append(str(node.value.value))

@@ -98,6 +98,7 @@ def test_a_failed_task_fails_the_run_even_when_the_last_task_runs_all_done(dagba
 
 
 ON_DEMAND = {"mlc_resend"}  # triggered by a person only, one run per request
+ON_DATA = {"mlc_needs_a_person"}  # a run per asset event (a report of work for a person)
 POLLING = {"stampli_to_intacct", "sterling_mailbox_poll"}  # they take what is there when they look; no data window to extract
 
 
@@ -108,6 +109,9 @@ def test_data_interval_timetable_and_one_active_run(dagbag):
     for dag in _dags(dagbag):
         if dag.dag_id in ON_DEMAND:
             assert type(dag.timetable).__name__ == "NullTimetable", dag.dag_id
+            continue
+        if dag.dag_id in ON_DATA:
+            assert type(dag.timetable).__name__ == "AssetTriggeredTimetable", dag.dag_id
             continue
         expected = CronTriggerTimetable if dag.dag_id in POLLING else CronDataIntervalTimetable
         assert isinstance(dag.timetable, expected), dag.dag_id
@@ -183,3 +187,23 @@ def test_an_overlap_out_of_range_is_refused_not_clamped(value, expected):
     else:
         with pytest.raises(AirflowFailException, match=expected):
             overlap_minutes(value)
+
+
+def test_work_for_a_person_reaches_required_actions_with_what_where_and_what_to_do(dagbag):
+    from types import SimpleNamespace
+
+    from mlc.operators.attention import NEEDS_A_PERSON
+
+    dag = dagbag.dags["mlc_needs_a_person"]
+    task = dag.get_task("acknowledge")
+    assert [a.name for a in dag.timetable.asset_condition.objects] == [NEEDS_A_PERSON.name]  # a run per report
+    assert (task.options, task.defaults, task.response_timeout.days) == (["Handled", "Later"], ["Later"], 7)
+    events = {NEEDS_A_PERSON: [SimpleNamespace(extra={
+        "dag_id": "stampli_to_intacct", "run_id": "scheduled__2026-11-30T05:00:00+00:00", "task_id": "post_invoices",
+        "items": [{"what": "invoices_1130.csv: 2 of 10 rows rejected", "do": "Open the error report errors/x.csv"}]})]}
+    env = dag.get_template_env()
+    subject = task.render_template(task.subject, {"triggering_asset_events": events}, env)
+    body = task.render_template(task.body, {"triggering_asset_events": events}, env)
+    assert subject == "ml-connector: 1 report(s) need a person"
+    assert "**stampli_to_intacct**, run `scheduled__2026-11-30T05:00:00+00:00`, task `post_invoices`" in body
+    assert "1. invoices_1130.csv: 2 of 10 rows rejected" in body and "*What to do:* Open the error report" in body

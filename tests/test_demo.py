@@ -30,6 +30,7 @@ pytestmark = pytest.mark.system
 def test_dag_ids_are_read_without_importing_airflow():
     assert "mlc_connections_check" in dag_ids(REPO / "dags")
     assert "mlc_resend" not in dag_ids(REPO / "dags")  # a person triggers it, naming a run: not the demo's
+    assert "mlc_needs_a_person" not in dag_ids(REPO / "dags")  # its runs come from reports, and wait for a person
 
 
 # The two whole Airflow deployments take turns on one worker: side by side on two cores they would compete for

@@ -228,6 +228,9 @@ def test_a_file_without_its_ack_in_time_is_alerted_once(dag, env, capsys):
     assert alert["what"].startswith("acknowledgment overdue for outbound/MLC_810_")
     assert [a["event"] for a in audits(log)].count("ack_overdue") == 1
     assert second.get_task_instance("poll_acks").xcom_pull(task_ids="poll_acks")["overdue"] == 0
+    reports = [extra for name, extra, _task in asset_events(first.run_id) if name == "mlc_needs_a_person"]
+    assert [[item["what"] for item in r["items"]] for r in reports] == [[alert["what"]]]  # under Required Actions
+    assert [name for name, _extra, _task in asset_events(second.run_id) if name == "mlc_needs_a_person"] == []
 
 
     from mlc.cli import main

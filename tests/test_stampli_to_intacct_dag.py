@@ -18,7 +18,7 @@ from mlc.hooks.retry import RetryPolicy
 from sandbox import stampli
 from sandbox.intacct import IntacctSandbox
 from sandbox.intacct_data import Seed
-from tests.dagrun import load_dag
+from tests.dagrun import asset_events, load_dag
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -115,6 +115,10 @@ def test_invoices_become_bills_and_payments_settle_them_and_defects_are_reported
     assert rejected and all(a["file"] == invoices.name and a["row"] > 1 and a["vendor_name"] and a["error"]
                             for a in rejected)
     assert all(a["vendor_id"] and a["amount"] for a in rejected if a["field"] not in ("vendor_id", "amount"))
+    # the run is green, and the rejected rows wait for a person under Required Actions (mlc_needs_a_person)
+    (report,) = [(extra, task) for name, extra, task in asset_events(run.run_id) if name == "mlc_needs_a_person"]
+    assert report[1] == "post_invoices" and report[0]["run_id"] == run.run_id
+    assert [item["what"] for item in report[0]["items"]] and invoices.name in report[0]["items"][0]["what"]
     assert [p.name for p in (home / "outbound" / "archive" / "invoices").iterdir()] == [invoices.name]
     assert [p.name for p in (home / "outbound" / "archive" / "payments").iterdir()] == [payments.name]
     assert not list((home / "outbound" / "invoices").iterdir())

@@ -22,8 +22,8 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowSkipException
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowSkipException
 
 from mlc.formats.acknowledge import standard_of
 from mlc.formats.edifact_ack import read_contrl
@@ -31,6 +31,7 @@ from mlc.formats.errors import FormatError, ParseError
 from mlc.formats.x12_ack import read_acks
 from mlc.hooks.sftp import MlcSFTPHook, remote_folder
 from mlc.operators.alerts import AckRejected, push_alerts
+from mlc.operators.attention import declare as declare_attention
 from mlc.operators.audit import audit
 from mlc.operators.checks import is_plain_file_name, truthy
 from mlc.state.ledgers import AckLedger, DeliveryLedger, sftp_destination
@@ -116,6 +117,7 @@ class AckPollOperator(BaseOperator):
     def __init__(self, *, sftp_conn_id: str = "sftp_default", remote_dir: str = "outbound", acks_dir: str = "acks",
                  enabled: Any = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        declare_attention(self)  # work it leaves for a person shows under Required Actions
         self.sftp_conn_id, self.remote_dir, self.acks_dir, self.enabled = sftp_conn_id, remote_dir, acks_dir, enabled
 
     def execute(self, context: Context) -> dict[str, Any]:

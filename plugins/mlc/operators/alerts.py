@@ -67,6 +67,9 @@ def push_alerts(context: Context, alerts: list[dict[str, str]]) -> None:
     person. Pushed once, at the end of the task; nothing is pushed when the list is empty."""
     if alerts:
         context["ti"].xcom_push(key=ALERTS_XCOM_KEY, value=alerts)
+        from mlc.operators.attention import ask_a_person
+
+        ask_a_person(context, alerts)  # and under Required Actions (mlc_needs_a_person)
 
 
 def advice_for(exc: BaseException | None) -> str:

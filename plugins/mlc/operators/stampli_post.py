@@ -36,12 +36,12 @@ from mlc.hooks.intacct import IntacctHook
 from mlc.hooks.intacct_writes import WriteOutcome
 from mlc.hooks.sftp import MlcSFTPHook, remote_folder
 from mlc.operators.alerts import push_alerts
+from mlc.operators.attention import declare as declare_attention
 from mlc.operators.audit import audit
 from mlc.operators.feeds import load_named_feed, write_error_report
 from mlc.operators.intacct_reference import IntacctReference
 from mlc.operators.stampli_spool import RowSpool
 from mlc.state.ledgers import InboundLedger
-
 
 GROUPS_PER_BATCH = 500  # bills (or payments) assembled, checked and posted at a time: memory is this, not the file
 
@@ -200,6 +200,7 @@ class StampliPostOperator(BaseOperator):
                  intacct_conn_id: str = "intacct_default", write_batch_size: int = 100, default_terms: str = "",
                  hook_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        declare_attention(self)  # work it leaves for a person shows under Required Actions
         self.feed, self.source_task_id = feed, source_task_id
         self.sftp_conn_id, self.intacct_conn_id = sftp_conn_id, intacct_conn_id
         self.write_batch_size, self.default_terms = write_batch_size, default_terms
