@@ -53,8 +53,50 @@ def test_validate_reports_errors_and_exits_1():
     done = mlc("validate", str(SAMPLES / "staedi_edifact_invoic_d97b_INVALID.edi"))
 
     assert done.returncode == 1
-    assert b"segment at position 21: too many repetitions" in done.stdout
+    out = done.stdout.decode()
+    # each error names the segment's tag and its number as `mlc inspect` shows it, the element and the bad value
+    assert "segment UNS #22 (21 in its message): too many repetitions" in out
+    assert "segment QTY #11 (10 in its message): invalid value\n      QTY01.2: invalid value: '1020A'" in out
+    assert "       11 QTY QTY01.1='47' QTY01.2='1020A'" in mlc("inspect", str(SAMPLES / "staedi_edifact_invoic_d97b_INVALID.edi")).stdout.decode()
     assert done.stdout.endswith(b"INVALID\n")
+
+
+def test_validate_names_an_x12_elements_position_and_value(tmp_path):
+    bad = tmp_path / "bad.x12"
+    bad.write_bytes(b"ISA*00*          *00*          *ZZ*A              *ZZ*B              *261121*0600*U*00401*000000001"
+                    b"*0*P*>~GS*IN*A*B*20261121*0600*1*X*004010~ST*810*0001~BIG*2026X102*INV1~N1*RE*Acme~"
+                    b"IT1*1*ABC*EA*10~TDS*1000~SE*6*0001~GE*1*1~IEA*1*000000001~")
+    out = mlc("validate", str(bad)).stdout.decode()
+    assert "segment BIG #4 (2 in its set): segment has data element errors" in out
+    assert "BIG01 (element 373): invalid date: '2026X102'" in out
+    assert "IT102 (element 358): invalid character in data element: 'ABC'" in out
+
+
+def test_read_ack_summarises_for_a_person():
+    done = mlc("read-ack", "--summary", str(SAMPLES / "staedi_x12_997_5010_reject_837.edi"))
+    assert done.stdout.decode().splitlines() == [
+        "X12 acknowledgment 508121953 from ReceiverID to Sender",
+        "  group HC 000001: rejected (0 of 1 set(s) accepted)",
+        "    set 837 0021: rejected",
+        "      set error 5: one or more segments in error",
+        "      segment NM1 8 in its set: 8 segment has data element errors",
+        "        NM108 (element 66): 7 invalid code value: 'MI'"]
+
+
+def test_the_clis_control_numbers_are_the_dags_when_their_state_is_known(tmp_path, records, monkeypatch):
+    import os
+
+    from mlc.state.control_numbers import SqlControlNumberStore
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    assert SqlControlNumberStore(url).allocate("ISA|ZZ:MLCBUYER|ZZ:ACMESUPPLY", "a DAG's run") == 1
+    env = {**os.environ, "MLC_STATE_URL": url}
+    shared = subprocess.run([sys.executable, str(REPO / "bin" / "mlc"), "render", str(MAPPING), str(records)],
+                            capture_output=True, timeout=120, env=env)
+    assert b"*000000002*" in shared.stdout.split(b"~")[0]  # the next number after the DAG's, never the same
+    assert b"control numbers from the DAGs' state (MLC_STATE_URL)" in shared.stderr
+    own = mlc("render", str(MAPPING), str(records), "--control-file", str(tmp_path / "cn.json"))
+    assert b"*000000001*" in own.stdout.split(b"~")[0] and b"the CLI's own, apart from the DAGs'" in own.stderr
 
 
 def test_contrl_for_edifact_and_reading_it(tmp_path):

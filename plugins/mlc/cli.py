@@ -21,6 +21,7 @@ The sandbox commands (demo, up, sandbox) need a clone of the repository: they ru
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -65,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     formats_cli.add_commands(sub)
     args = parser.parse_args(argv)
     if args.command in formats_cli.COMMANDS:
+        if getattr(args, "control_file", "absent") is None and os.environ.get("MLC_STATE_URL"):
+            from mlc.state.control_numbers import SqlControlNumberStore
+
+            args.store = SqlControlNumberStore()  # the DAGs' own numbers: a file from the CLI never repeats one
         return formats_cli.run(args)
 
     if args.command == "exact-auth":

@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from mlc.formats.acknowledge import acknowledge_into
 from mlc.formats.acknowledge import standard_of as standard
-from mlc.formats.control_numbers import FileControlNumberStore
+from mlc.formats.control_numbers import ControlNumberStore, FileControlNumberStore
 from mlc.formats.edifact import iter_segments as edifact_segments
 from mlc.formats.edifact_ack import SYNTAX_ERRORS, InterchangeCheck, MessageResult, check_edifact, read_contrl
 from mlc.formats.errors import FormatError
@@ -146,6 +146,17 @@ def mapping_file(arg: str) -> Path:
     return Path(arg)
 
 
+def control_store(args: argparse.Namespace) -> tuple[ControlNumberStore, str]:
+    """Where ``render`` and ``ack`` take control numbers, and how to say it: the store the ``mlc`` command put on
+    ``args`` (the DAGs' own, when ``MLC_STATE_URL`` is set: the two never give a partner the same number twice),
+    else the file ``--control-file`` (default ``~/.mlc/control-numbers.json``): the CLI's own numbers."""
+    store = getattr(args, "store", None)
+    if store is not None:
+        return store, "the DAGs' state (MLC_STATE_URL)"
+    path = args.control_file or DEFAULT_STATE
+    return FileControlNumberStore(path), f"{path} (the CLI's own, apart from the DAGs'; MLC_STATE_URL shares theirs)"
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     mapping = load_mapping(mapping_file(args.mapping))
     if args.records is None:  # the sample records the mapping names
@@ -153,7 +164,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         if samples is None:
             raise CliError(f"{args.mapping}: names no sample records (samples:); give a records file")
         args.records = str(samples)
-    store = FileControlNumberStore(args.control_file)
+    store, numbered = control_store(args)
     run_key = args.run_key or f"mlc-render|{datetime.now().isoformat()}|{os.getpid()}"
     target = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
     try:
@@ -166,7 +177,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         key = f" ({item['key']})" if item.get("key") else ""
         say(f"rejected record {item['record']}{key} field {item['field']!r}: {item['error']}", err=True)
     say(f"rendered {result.records} record(s), {result.bytes} bytes, sha256 {result.sha256}"
-        f"{', ' + str(len(result.rejected)) + ' rejected' if result.rejected else ''}", err=True)
+        f"{', ' + str(len(result.rejected)) + ' rejected' if result.rejected else ''}; control numbers from {numbered}",
+        err=True)
     return 1 if result.rejected else 0
 
 
@@ -190,10 +202,10 @@ def _x12_report(handle: IO[bytes]) -> tuple[bool, Iterator[str]]:
         for c in txn.codes:
             say(f"      set error {c}: {SET_ERRORS.get(c, '')}")
         for seg in txn.segments:
-            say(f"      segment {seg.tag} at position {seg.position}: {SEGMENT_ERRORS.get(seg.code, seg.code)}")
+            say(f"      segment {seg.tag} {_where(seg.index, seg.position)}: {SEGMENT_ERRORS.get(seg.code, seg.code)}")
             for el in seg.elements:
                 reference = f" (element {el.reference})" if el.reference else ""
-                data = f" {el.data!r}" if el.data else ""
+                data = f": {el.data!r}" if el.data else ""
                 say(f"        {seg.tag}{el.position:02d}{reference}: {ELEMENT_ERRORS.get(el.code, el.code)}{data}")
 
     def take_group(group: GroupResult) -> None:
@@ -220,13 +232,22 @@ def _edifact_report(handle: IO[bytes]) -> tuple[bool, Iterator[str]]:
         for code, tag in message.errors:
             say(f"    error {code} at {tag}: {SYNTAX_ERRORS.get(code, '')}")
         for position, code, elements in message.segments:
-            say(f"    segment at position {position}: {SYNTAX_ERRORS.get(code, code)}")
+            tag, index, values = message.found.get(position, ("?", 0, {}))
+            say(f"    segment {tag} {_where(index, position, 'message')}: {SYNTAX_ERRORS.get(code, code)}")
             for p, c, e in elements:
-                say(f"      element {p}:{c}: {SYNTAX_ERRORS.get(e, e)}")
+                value = values.get((p, c), "")
+                say(f"      {tag}{p:02d}.{c}: {SYNTAX_ERRORS.get(e, e)}" + (f": {value!r}" if value else ""))
 
     check = check_edifact(handle, on_start=start, on_message=take)
     return check.valid, iter([f"  interchange error {code} at {tag}: {SYNTAX_ERRORS.get(code, '')}"
                               for code, tag in check.errors])
+
+
+def _where(index: int, position: int, within: str = "set") -> str:
+    """Where a segment is, numbered as ``mlc inspect`` numbers it (in the file) and as an acknowledgment does (in
+    its set or message, the header being 1)."""
+    return (f"#{index} ({position} in its {within})" if index
+            else f"(missing; would be {position} in its {within})")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -245,23 +266,71 @@ def cmd_ack(args: argparse.Namespace) -> int:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
         handle.seek(0)
-        store = FileControlNumberStore(args.control_file)
+        store, numbered = control_store(args)
         run_key = f"mlc-ack|{Path(args.file).resolve()}|{digest.hexdigest()}"
         standard, written = acknowledge_into(handle, sys.stdout.buffer, store, run_key, datetime.now())
     if not written:
         kind = "997s" if standard == "x12" else "CONTRLs"
         raise CliError(f"{args.file}: nothing to acknowledge ({kind} are never acknowledged)")
+    say(f"control numbers from {numbered}", err=True)
     return 0
 
 
 def cmd_read_ack(args: argparse.Namespace) -> int:
-    """The ack as JSON; exit 1 when it holds codes outside their code lists (``problems``)."""
+    """The ack as JSON, or with ``--summary`` as lines a person reads; exit 1 when it holds codes outside their
+    code lists (``problems``)."""
     data = _read(args.file)
     report = read_acks(data) if standard_of(data, args.file) == "x12" else read_contrl(data)
-    print(json.dumps(report, indent=2))
+    if args.summary:
+        for line in ack_summary(report):
+            say(line)
+    else:
+        print(json.dumps(report, indent=2))
     for problem in report.get("problems") or []:
         say(f"mlc read-ack: invalid: {problem}", err=True)
     return 1 if report.get("problems") else 0
+
+
+def ack_summary(report: dict[str, Any]) -> Iterator[str]:
+    """What an acknowledgment says, a line per answer: of which interchange, group, set or message, accepted or
+    not, and each error with its segment, element and value."""
+    yield (f"{report['standard']} acknowledgment {report['interchange_control_number']} from {report['sender']} "
+           f"to {report['receiver']}")
+    for ack in report.get("interchange_acks") or []:
+        if report["standard"] == "X12":  # TA1
+            yield (f"  interchange {ack['control_number']} of {ack.get('date')} {ack.get('time')}: "
+                   f"{ {'A': 'accepted', 'E': 'accepted with errors', 'R': 'rejected'}.get(ack['status'], ack['status'])}"
+                   f" (note {ack.get('note_code')})")
+            continue
+        error = f": {ack['error']['code']} {ack['error']['text']}" if ack.get("error") else ""
+        yield f"  interchange {ack['control_number']}: {ack['action_text']}{error}" + (
+            f" at {ack['segment']}" if ack.get("segment") else "")
+        for message in ack.get("messages") or []:
+            yield f"    message {message['reference']} {message.get('type') or ''}: {message['action_text']}"
+            for seg in message.get("segment_errors") or []:
+                what = f": {seg['error']['code']} {seg['error']['text']}" if seg.get("error") else ""
+                yield f"      segment {seg['position']} in the message{what}"
+                for el in seg.get("elements") or []:
+                    yield (f"        element {el['position']}.{el.get('component') or 1}: "
+                           f"{el['error']['code']} {el['error']['text']}" if el.get("error") else
+                           f"        element {el['position']}.{el.get('component') or 1}")
+    for group in report.get("group_acks") or []:
+        yield (f"  group {group['functional_id']} {group['control_number']}: {group['status_text']} "
+               f"({group.get('sets_accepted')} of {group.get('sets_received')} set(s) accepted)")
+        for error in group.get("errors") or []:
+            yield f"    group error {error['code']}: {error['text']}"
+        for txn in group.get("sets") or []:
+            yield f"    set {txn['transaction_set']} {txn['control_number']}: {txn['status_text']}"
+            for error in txn.get("errors") or []:
+                yield f"      set error {error['code']}: {error['text']}"
+            for seg in txn.get("segment_errors") or []:
+                yield f"      segment {seg['segment']} {seg['position']} in its set: {seg['code']} {seg['text']}"
+                for el in seg.get("elements") or []:
+                    value = f": {el['data']!r}" if el.get("data") else ""
+                    reference = f" (element {el['reference']})" if el.get("reference") else ""
+                    yield f"        {seg['segment']}{int(el['position']):02d}{reference}: {el['code']} {el['text']}{value}"
+    for problem in report.get("problems") or []:
+        yield f"  invalid: {problem}"
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -313,10 +382,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        ("read-ack", "print a received 997, TA1 or CONTRL as JSON"),
                        ("inspect", "print the segments as an indented tree")):
         sub.add_parser(name, help=text).add_argument("file")
+    sub.choices["read-ack"].add_argument("--summary", action="store_true",
+                                         help="print lines a person reads instead of JSON")
     add_partner_command(sub)
     for name in ("render", "ack"):
-        sub.choices[name].add_argument("--control-file", type=Path, default=DEFAULT_STATE,
-                                       help=f"control-number state (default {DEFAULT_STATE})")
+        sub.choices[name].add_argument("--control-file", type=Path, default=None,
+                                       help="control numbers from this file instead of the DAGs' state "
+                                            f"(MLC_STATE_URL); without either, {DEFAULT_STATE}")
 
 
 def run(args: argparse.Namespace) -> int:

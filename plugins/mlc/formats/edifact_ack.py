@@ -54,6 +54,9 @@ class MessageResult:
     identifier: list[str]
     errors: list[tuple[str, str]] = field(default_factory=list)  # (0085, 0013 tag) at message level
     segments: list[tuple[int, str, list[tuple[int, int, str]]]] = field(default_factory=list)
+    #: for each position in ``segments``: the segment's tag, its number in the file (as ``mlc inspect`` numbers
+    #: segments; 0 for one that is missing) and the values of its elements in error, by (element, component)
+    found: dict[int, tuple[str, int, dict[tuple[int, int], str]]] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:
@@ -196,12 +199,15 @@ def _check_body(message: MessageResult, body: list[EdifactSegment], decimal: str
         seen[seg.tag] = seen.get(seg.tag, 0) + 1
         if seg.tag == "UNS" and seen["UNS"] > 1:
             message.segments.append((position, "35", NO_ERRORS))
+            message.found[position] = (seg.tag, seg.index, {})
             continue
         if errors := _element_errors(seg, decimal):
             message.segments.append((position, "12", errors))
+            message.found[position] = (seg.tag, seg.index, {(p, c): seg.get(p, c) for p, c, _e in errors})
     for tag in MANDATORY.get(kind, ()):
         if tag not in seen:
             message.segments.append((len(body) + 2, "13", NO_ERRORS))
+            message.found.setdefault(len(body) + 2, (tag, 0, {}))
 
 
 @dataclass(frozen=True)

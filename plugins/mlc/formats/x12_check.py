@@ -80,6 +80,7 @@ class SegmentError:
     position: int  # in the set, ST = 1
     code: str  # 720
     elements: list[ElementError] = field(default_factory=list)
+    index: int = 0  # in the file, as ``mlc inspect`` numbers segments; 0 for one that is missing
 
 
 NO_ERRORS: tuple = ()
@@ -265,7 +266,7 @@ def _check_set(st: Segment, body: list[Segment], se: Segment | None, group_id: s
     hl_ids: set[str] = set()
     for offset, seg in enumerate(body, 2):
         if not SEGMENT_ID.match(seg.tag):
-            result.segments.append(SegmentError(seg.tag[:3] or "?", offset, "1"))
+            result.segments.append(SegmentError(seg.tag[:3] or "?", offset, "1", index=seg.index))
             continue
         elements = _element_errors(seg)
         if seg.tag == "HL":
@@ -275,7 +276,7 @@ def _check_set(st: Segment, body: list[Segment], se: Segment | None, group_id: s
             # standard 723 code names it; "too many data elements" at the empty position is the nearest.
             elements.append(ElementError(len(seg.elements), 0, "3"))
         if elements:
-            result.segments.append(SegmentError(seg.tag, offset, "8", elements))
+            result.segments.append(SegmentError(seg.tag, offset, "8", elements, index=seg.index))
     if result.st01 in MANDATORY:
         present = {seg.tag for seg in body}
         for tag in MANDATORY[result.st01]:
