@@ -76,6 +76,13 @@ def test_owner_tags_and_doc(dagbag):
         assert len(doc) > 300 and "#" in doc, f"{dag.dag_id}: doc_md must tell a person what the DAG does"
 
 
+def test_every_task_ends_its_log_saying_what_it_did(dagbag):
+    from mlc.operators.audit import log_summary
+
+    for dag in _dags(dagbag):
+        assert dag.default_args.get("post_execute") is log_summary, dag.dag_id
+
+
 def test_retries_with_exponential_backoff(dagbag):
     for dag in _dags(dagbag):
         assert (dag.default_args.get("retries") or 0) >= 2, dag.dag_id

@@ -385,9 +385,12 @@ def test_every_export_the_form_offers_runs(dag, env, export):
         assert any(name.startswith(prefix) for name in outbound(sftp)), sorted(outbound(sftp))
 
 
-def test_each_delivery_updates_the_partner_folders_asset_with_what_arrived(dag, env):
+def test_each_delivery_updates_the_partner_folders_asset_with_what_arrived(dag, env, capsys):
     run = dag.test(run_conf=WINDOW)
     assert run.state == "success"
+    summaries = [line[line.index("SUMMARY ") + 8:] for line in capsys.readouterr().out.splitlines() if "SUMMARY " in line]
+    assert len(summaries) == len([ti for ti in run.get_task_instances() if ti.state == "success"])  # one per task
+    assert any(s.startswith("deliver_bills done: MLC_810_") and " records, ISA13 " in s for s in summaries), summaries
     events = asset_events(run.run_id)
     files = outbound(env[1])
     assert sorted((name, task) for name, _extra, task in events) == [

@@ -123,3 +123,24 @@ def parse_audit_line(line: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return parse_audit_line(str(outer.get("event", ""))) if isinstance(outer, dict) else None
+
+
+SUMMARY_PREFIX = "SUMMARY "
+
+
+def log_summary(context: Mapping[str, Any], result: Any) -> None:
+    """Every task's last line (``post_execute`` in every DAG's default_args): what it did, in a sentence, outside
+    the log groups Airflow folds away, so whoever opens the log sees it without scrolling or unfolding."""
+    ti, task = context.get("ti"), context.get("task")
+    logger = getattr(task, "log", None) or _log  # the task's own logger: its lines are the task log's
+    logger.info("%s%s", SUMMARY_PREFIX, summary_line(getattr(ti, "task_id", "task"), result))
+
+
+def summary_line(task_id: str, result: Any) -> str:
+    """``<task> done: <what> (<counts>)`` from a task's result (its XCom)."""
+    if isinstance(result, Mapping):
+        body = sentence({"event": "", **result}).lstrip(": ").strip()
+        return f"{task_id} done: {body}" if body else f"{task_id} done"
+    if isinstance(result, (list, tuple)):
+        return f"{task_id} done: {len(result)} item(s)"
+    return f"{task_id} done" + (f": {result}" if result not in (None, "") else "")

@@ -14,15 +14,17 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from mlc.operators.alerts import alert_callbacks
+from mlc.operators.audit import log_summary
 
 
 def task_defaults(*, retries: int, retry_delay: timedelta, execution_timeout: timedelta,
                   max_retry_delay: timedelta | None = None) -> dict[str, Any]:
-    """Every DAG's ``default_args``: a person is told what failed and what to do (operators/alerts.py), and
-    tasks retry with exponential backoff."""
+    """Every DAG's ``default_args``: a person is told what failed and what to do (operators/alerts.py), tasks
+    retry with exponential backoff, and each ends its log with one line saying what it did."""
     defaults: dict[str, Any] = {"owner": "ml-connector", **alert_callbacks(), "retries": retries,
                                 "retry_delay": retry_delay, "retry_exponential_backoff": True,
-                                "execution_timeout": execution_timeout}
+                                "execution_timeout": execution_timeout,
+                                "post_execute": log_summary}  # each task's last line says what it did
     if max_retry_delay is not None:
         defaults["max_retry_delay"] = max_retry_delay
     return defaults

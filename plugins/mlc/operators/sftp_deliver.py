@@ -84,7 +84,7 @@ class SftpDeliverOperator(BaseOperator):
         destination = sftp_destination(self.sftp_conn_id, remote_dir)
         final = posixpath.join(remote_dir, name)
         fields = {"file": name, "sha256": sha256, "bytes": size, "destination": destination, "remote_path": final,
-                  "control": staged.get("control")}
+                  "records": staged.get("records"), "control": staged.get("control")}
         if int(staged.get("records") or 0) == 0:
             audit("delivery_skipped", context, logger=self.log, reason="no records in the window" if not
                   staged.get("already_sent") else "every record already reached this destination", **fields)
