@@ -3,6 +3,7 @@ are in Airflow's database (the Connections page lists them) and their Test butto
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from sandbox.postgres import drop_database, reachable
 from sandbox.processes import free_port
 from tests.processes import processes_of
 
@@ -61,4 +63,6 @@ def test_up_lists_the_sandbox_connections_and_their_test_button_works(tmp_path):
         proc.wait(timeout=120)
         out.close()
     assert processes_of(str(tmp_path / "up")) == [], "mlc up left processes running"
+    if reachable() is None:  # make up keeps its metadata database per work folder; this folder is gone after the test
+        drop_database(f"mlc_up_{hashlib.sha256(str(tmp_path / 'up').encode()).hexdigest()[:8]}")
     assert json.loads((tmp_path / "up" / "airflow" / "simple_auth_manager_passwords.json").read_text())["admin"]
