@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
+import os
 import io
 import re
 from datetime import datetime, timezone
@@ -388,7 +390,8 @@ def test_every_export_the_form_offers_runs(dag, env, export):
 def test_each_delivery_updates_the_partner_folders_asset_with_what_arrived(dag, env, capsys):
     run = dag.test(run_conf=WINDOW)
     assert run.state == "success"
-    summaries = [line[line.index("SUMMARY ") + 8:] for line in capsys.readouterr().out.splitlines() if "SUMMARY " in line]
+    log = capsys.readouterr().out.splitlines()
+    summaries = [line[line.index("SUMMARY ") + 8:] for line in log if "SUMMARY " in line]
     assert len(summaries) == len([ti for ti in run.get_task_instances() if ti.state == "success"])  # one per task
     assert any(s.startswith("deliver_bills done: MLC_810_") and " records, ISA13 " in s for s in summaries), summaries
     events = asset_events(run.run_id)
@@ -424,6 +427,47 @@ def test_a_file_the_partner_lost_is_sent_again_by_mlc_resend_not_by_a_clear(dag,
     log = capsys.readouterr().out
     assert again.state == "success" and outbound(sftp) == {name: sent}  # the very bytes and control numbers
     (resent,) = [a for a in audits(log) if a["event"] == "file_resent"]
-    assert (resent["source_run_id"], resent["reason"], resent["remote_dir"]) == (run.run_id, "ACME lost it (ticket 4711)",
-                                                                                "outbound")
+    assert (resent["source_run_id"], resent["reason"], resent["remote_dir"]) == (
+        run.run_id, "ACME lost it (ticket 4711)", "outbound")
     assert [a["file"] for a in audits(log) if a["event"] == "file_delivered"] == [name]
+
+
+def test_each_task_reports_what_it_read_and_wrote_to_openlineage(dag, env, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    # In a process of its own: the OpenLineage provider reads its transport once per process, when it loads.
+    events_file = tmp_path / "openlineage.jsonl"
+    script = ("import json, sys\n"
+              "from tests.dagrun import load_partner_dag\n"
+              "from pathlib import Path\n"
+              f"dag = load_partner_dag({dag.dag_id!r}, {ACME_EVERY_EXPORT!r}, Path({str(tmp_path / 'ol')!r}))\n"
+              f"run = dag.test(run_conf={dict(WINDOW, exports=['bills'])!r})\n"
+              "print('STATE', run.state)\n")
+    child = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")]),
+                                "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+                                    {"type": "file", "log_file_path": str(events_file), "append": True}),
+                                "AIRFLOW__OPENLINEAGE__NAMESPACE": "ml-connector-test"})
+    assert "STATE success" in child.stdout, child.stdout[-2000:] + child.stderr[-2000:]
+
+    def completed() -> dict[str, dict]:
+        lines = events_file.read_text().splitlines() if events_file.exists() else []
+        events = [json.loads(line) for line in lines if line.strip()]
+        return {e["job"]["name"].rsplit(".", 1)[-1]: e for e in events if e.get("eventType") == "COMPLETE"}
+
+    deadline = time.monotonic() + 30
+    while not {"extract_bills", "render_bills", "deliver_bills"} <= set(completed()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    done = completed()
+    (staged,) = done["extract_bills"]["outputs"]
+    assert [(d["namespace"], d["name"]) for d in done["extract_bills"]["inputs"]] == [
+        ("intacct://intacct_default", "APBILL"), ("intacct://intacct_default", "APBILLITEM")]
+    assert [d["name"] for d in done["render_bills"]["inputs"]] == [staged["name"]]
+    (rendered,) = done["render_bills"]["outputs"]
+    assert [d["name"] for d in done["deliver_bills"]["inputs"]] == [rendered["name"]]
+    (delivered,) = done["deliver_bills"]["outputs"]
+    assert (delivered["namespace"], delivered["name"]) == ("sftp://sftp_default",
+                                                           f"outbound/{rendered['name'].rsplit('/', 1)[-1]}")
+

@@ -67,6 +67,8 @@ class ExactExtractOperator(StagedExtractOperator):
     def source_conn_id(self) -> str:
         return str(self.exact_online_conn_id)
 
+    lineage_scheme = "exactonline"
+
     def calls_made(self) -> dict[str, Any]:
         return {"requests": self.hook.calls, "rate_limited": self.hook.rate_limited}
 

@@ -26,6 +26,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlc.operators.audit import audit
+from mlc.operators.lineage import ReportsLineage, dataset, file_dataset
 from mlc.operators.staging import staging_dir, write_chunks
 from mlc.state.progress import Watermarks, watermark_scope
 
@@ -72,7 +73,7 @@ def window_from_mark(context: Context, mark: datetime | None) -> tuple[datetime,
     return min(since, until), until
 
 
-class StagedExtractOperator(BaseOperator):
+class StagedExtractOperator(ReportsLineage, BaseOperator):
     """Base of the extract operators: a subclass names its ``EXPORTS`` and yields records.
 
     :param export: what this task extracts (one of the subclass's ``EXPORTS``).
@@ -93,6 +94,17 @@ class StagedExtractOperator(BaseOperator):
         super().__init__(**kwargs)
         self.export, self.exports = export, exports
         self.window_start, self.window_end, self.overlap_minutes = window_start, window_end, overlap_minutes
+
+    #: the source system's scheme in lineage datasets (``intacct``, ``exactonline``)
+    lineage_scheme = "source"
+
+    @property
+    def source_namespace(self) -> str:
+        return f"{self.lineage_scheme}://{self.source_conn_id}"
+
+    def source_objects(self) -> list[str]:
+        """What the export reads in the source system, as lineage names it (default: the export's name)."""
+        return [self.export]
 
     def records(self, since: datetime | None, until: datetime | None, overlap: timedelta) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
@@ -154,6 +166,8 @@ class StagedExtractOperator(BaseOperator):
                   reason="characters XML 1.0 forbids (control characters) were removed; the rest of the record is kept")
         audit("records_staged", context, logger=self.log, export=self.export, records=count["n"], file=str(staged),
               sha256=sha256, bytes=size, window=window, **self.calls_made())
+        self.lineage = ([dataset(self.source_namespace, name) for name in self.source_objects()],
+                        [file_dataset(str(staged))])
         return {"uri": str(staged), "export": self.export, "records": count["n"], "sha256": sha256, "window": window,
                 "watermark": watermark}
 

@@ -20,6 +20,9 @@ EXPORTS = ("vendors", "bills", "gl_accounts", "dimensions", "payments", "deletes
 DIMENSIONS = ("DEPARTMENT", "LOCATION", "CLASS")
 #: the objects whose deletions ``deletes`` reads from AUDITHISTORY
 DELETABLE = ("VENDOR", "APBILL", "APPYMT", "GLACCOUNT")
+#: the Intacct objects each export reads (lineage's input datasets)
+SOURCE_OBJECTS = {"vendors": ("VENDOR",), "bills": ("APBILL", "APBILLITEM"), "gl_accounts": ("GLACCOUNT",),
+                  "dimensions": DIMENSIONS, "payments": ("APPYMT", "APPYMTDETAIL"), "deletes": ("AUDITHISTORY",)}
 
 
 class IntacctExtractOperator(StagedExtractOperator):
@@ -75,6 +78,11 @@ class IntacctExtractOperator(StagedExtractOperator):
     @property
     def source_conn_id(self) -> str:
         return str(self.intacct_conn_id)
+
+    lineage_scheme = "intacct"
+
+    def source_objects(self) -> list[str]:
+        return list(SOURCE_OBJECTS.get(self.export, (self.export,)))
 
     def records(self, since: datetime | None, until: datetime | None, overlap: timedelta) -> Iterator[dict[str, Any]]:
         hook = self.hook

@@ -27,6 +27,7 @@ from mlc.formats.partner import with_partner
 from mlc.formats.render import file_name, render
 from mlc.operators.audit import audit
 from mlc.operators.checks import truthy
+from mlc.operators.lineage import ReportsLineage, file_dataset
 from mlc.operators.progress import LedgerGate, commit_watermark, waived_keys
 from mlc.operators.staging import staged_records, staging_dir
 from mlc.state.control_numbers import control_number_store
@@ -41,7 +42,7 @@ def run_timestamp(context: Context) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
-class RenderFileOperator(BaseOperator):
+class RenderFileOperator(ReportsLineage, BaseOperator):
     """Turn the records staged by ``source_task_id`` into one file for a partner.
 
     :param mapping: mapping name under include/mappings (templated, so a Param can choose it).
@@ -103,6 +104,7 @@ class RenderFileOperator(BaseOperator):
         name = file_name(mapping, timestamp=timestamp, run_id=ti.run_id, control=control)
         final = out_dir / name
         partial.rename(final)
+        self.lineage = ([file_dataset(staged["uri"])], [file_dataset(str(final))])
         for adjusted in result.adjusted:
             audit("value_adjusted", context, logger=self.log, mapping=self.mapping, export=staged.get("export"), **adjusted)
         for rejected in result.rejected:

@@ -28,6 +28,7 @@ from mlc.hooks.sftp import MlcSFTPHook, SftpUnreachable, is_retryable_transfer_e
 from mlc.operators.assets import announce, declare
 from mlc.operators.audit import audit
 from mlc.operators.checks import is_plain_file_name, truthy
+from mlc.operators.lineage import ReportsLineage, dataset, file_dataset
 from mlc.operators.progress import finish_delivery
 from mlc.state.ledgers import DeliveryLedger, sftp_destination
 
@@ -46,7 +47,7 @@ def delivery_failure(exc: BaseException, name: str, destination: str) -> Airflow
                                 "the task.")
 
 
-class SftpDeliverOperator(BaseOperator):
+class SftpDeliverOperator(ReportsLineage, BaseOperator):
     """Upload the file rendered by ``source_task_id`` into ``remote_dir``.
 
     :param source_task_id: the render task whose XCom names the staged file.
@@ -117,6 +118,7 @@ class SftpDeliverOperator(BaseOperator):
         if staged.get("content_key"):
             ledger.record(destination, staged["content_key"], final, size, context["ti"].run_id, kept)
         audit("file_delivered", context, logger=self.log, status=status, **fields)
+        self.lineage = ([file_dataset(staged["uri"])], [dataset(f"sftp://{self.sftp_conn_id}", final)])
         announce(self, context, destination, {"file": name, "remote_path": final, "sha256": sha256, "bytes": size,
                                               "records": staged.get("records"), "control": staged.get("control"),
                                               "run_id": context["ti"].run_id})

@@ -27,6 +27,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 
 from mlc.operators.assets import announce, declare
 from mlc.operators.audit import audit
+from mlc.operators.lineage import ReportsLineage, dataset, file_dataset
 from mlc.operators.progress import commit_watermark
 from mlc.operators.staging import staged_records
 from mlc.operators.snowflake_tables import (CHILDREN, SYSTEM_COLUMNS, TableSpec, cell, column_name, create_table_sql,
@@ -48,7 +49,7 @@ class CountingCursor:
         return self.cursor.fetchall()
 
 
-class SnowflakeLoadOperator(BaseOperator):
+class SnowflakeLoadOperator(ReportsLineage, BaseOperator):
     """MERGE the records staged by the extract tasks into their Snowflake tables.
 
     :param sources: export name → the extract task that staged it (``vendors``, ``bills``, ...).
@@ -130,6 +131,10 @@ class SnowflakeLoadOperator(BaseOperator):
         finally:
             conn.close()
         where = table_uri_prefix(hook, self.snowflake_conn_id)
+        account, database, schema = where.removeprefix("snowflake://").split("/", 2)
+        self.lineage = ([file_dataset(source["uri"]) for source in staged.values() if source],
+                        [dataset(f"snowflake://{account}", f"{database}.{schema}.{plan['spec'].name}".lower())
+                         for plan in plans])
         for plan in plans:
             name = plan["spec"].name
             results[name] = {**statements[name], "rows_staged": plan["rows"], "rejected": plan["rejected"],

@@ -27,6 +27,7 @@ from mlc.formats.render import render
 from mlc.hooks.sterling import SterlingError, SterlingHook, SterlingUnavailable
 from mlc.operators.assets import announce, declare
 from mlc.operators.audit import audit
+from mlc.operators.lineage import ReportsLineage, dataset, file_dataset
 from mlc.operators.checks import truthy
 from mlc.operators.progress import commit_watermark, waived_keys
 from mlc.operators.render_file import run_timestamp
@@ -35,7 +36,7 @@ from mlc.state.control_numbers import control_number_store
 from mlc.state.ledgers import DeliveryLedger
 
 
-class SterlingUploadOperator(BaseOperator):
+class SterlingUploadOperator(ReportsLineage, BaseOperator):
     """Render and upload the bills staged by ``source_task_id``.
 
     :param mapping: mapping name under include/mappings (templated).
@@ -69,6 +70,7 @@ class SterlingUploadOperator(BaseOperator):
         mapping = with_partner(load_mapping(mapping_path(self.mapping)), self.interchange, None)
         document = str(mapping.get("document") or mapping["format"])
         hook = SterlingHook(self.sterling_conn_id, **self.hook_kwargs)
+        outputs: list[Any] = []  # each document uploaded, for lineage
         hook.warn_if_admin()
         ledger, store = DeliveryLedger(), control_number_store()
         ti, when = context["ti"], run_timestamp(context)
@@ -131,6 +133,7 @@ class SterlingUploadOperator(BaseOperator):
                 audit("document_failed", context, logger=self.log, error=str(exc), **fields)
                 continue
             counts[status] += 1
+            outputs.append(dataset(f"sterling://{self.sterling_conn_id}", f"{mailbox}/{name}"))
             for key in (f"content:{content}", result.sha256):  # what it says, and the document itself (mlc status)
                 ledger.record(destination, key, f"{mailbox}/{name}", result.bytes, ti.run_id,
                               {**result.control_numbers, "records": result.records})
@@ -139,6 +142,7 @@ class SterlingUploadOperator(BaseOperator):
             announce(self, context, destination, {"file": name, "mailbox": mailbox, "sha256": result.sha256,
                                                   "bytes": result.bytes, "records": result.records,
                                                   "control": result.control_numbers, "run_id": ti.run_id})
+        self.lineage = ([file_dataset(staged["uri"])], outputs)
         self.log.info("Bills to Sterling: %s, failed %s (Sterling calls: %s)", counts, len(failed), hook.calls)
         if not failed and not truthy(self.dry_run):
             commit_watermark(context, staged.get("watermark"), logger=self.log)
