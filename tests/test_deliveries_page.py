@@ -5,6 +5,7 @@ tests/test_deliveries_browser.py."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from fastapi import Request
@@ -15,6 +16,7 @@ from mlc.ui import app as page
 from mlc.ui.deliveries import Filters, inbound, outbound
 from mlc.formats.partner import load_partners
 
+REPO = Path(__file__).resolve().parent.parent
 ACME = sftp_destination("sftp_default", "outbound")
 NORTHWIND = sftp_destination("sftp_default", "northwind/in")
 
@@ -92,6 +94,18 @@ def test_the_page_shows_rows_escaped_and_links_each_run(client):
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;.txt" in html
     assert 'href="http://airflow.test/dags/intacct_to_sftp__acme/runs/scheduled__2026-11-30T06%3A00%3A00%2B00%3A00"' in html
     assert 'class="ack ack-rejected">rejected' in html
+
+
+def test_a_broken_profile_leaves_the_page_up_with_the_others(client, tmp_path, monkeypatch):
+    http, _ = client
+    folder = tmp_path / "partners"
+    folder.mkdir()
+    for profile in ("acme.yaml", "northwind.yaml"):
+        (folder / profile).write_text((REPO / "include" / "partners" / profile).read_text())
+    (folder / "broken.yaml").write_text("partner: broken\nintegrations: [\n")
+    monkeypatch.setenv("MLC_PARTNERS_DIR", str(folder))
+    answer = http.get("/mlc/api/deliveries")
+    assert answer.status_code == 200 and answer.json()["partners"] == ["acme", "northwind"]
 
 
 def test_the_json_and_the_filters_refuse_what_they_cannot_read(client):
