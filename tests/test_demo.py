@@ -50,7 +50,7 @@ def test_demo_runs_every_dag_to_success_and_stops_everything(tmp_path):
         assert re.search(rf"^{dag_id}\s+manual__\S+\s+success\s", out, re.M), f"{dag_id} missing from summary"
     assert re.search(r"check_sftp_default\s+success\s+remote_path=\S+ [0-9a-f]{64}$", out, re.M)
     assert re.search(r"^intacct_to_sftp__acme\s+manual__\S+\s+success\s+deliver_bills\s+success\s+"
-                     r"remote_path=outbound/MLC_810_\S+\.x12 file=\S+ [0-9a-f]{64}$", out, re.M)
+                     r"remote_path=outbound/MLC_810_\S+\.x12 file=\S+ records=[1-9]\d* [0-9a-f]{64}$", out, re.M)
     assert re.search(r"\d+ run\(s\) succeeded, 0 failed", out)
     # Per run with records: extracted = delivered + waived (dirty data included), for every DAG that extracts.
     counted = re.findall(r"^(\w+)\s+(?:manual|scheduled)__\S+\s+(\d+)\s+(\d+)\s+(\d+)$", out, re.M)
