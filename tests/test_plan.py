@@ -80,3 +80,10 @@ def test_dates_read_without_strptime_read_as_strptime_reads_them(text):
     except RenderError as exc:
         ours = "not a date" if "is not a date" in exc.reason else exc.reason
     assert ours == by_strptime(text)
+
+
+def test_an_amount_of_more_than_fifteen_integer_digits_is_refused_even_when_already_at_two_places():
+    plan = compile_spec({"path": "A", "type": "amount"}, "amount")
+    assert plan({"A": "9" * 15 + ".00"}, 1) == "9" * 15 + ".00"
+    with pytest.raises(RenderError, match="too large for an amount"):
+        plan({"A": "9" * 16 + ".00"}, 1)  # a typing or export error, never written as it came

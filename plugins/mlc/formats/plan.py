@@ -22,7 +22,7 @@ from mlc.formats.values import as_date, as_decimal, decimal_text
 
 Resolver = Callable[[Mapping[str, Any], "int | None"], Any]
 
-_TWO_PLACES = re.compile(r"-?(?:0|[1-9][0-9]{0,30})\.[0-9][0-9]\Z")
+_TWO_PLACES = re.compile(r"-?(?:0|[1-9][0-9]{0,14})\.[0-9][0-9]\Z")  # at most MAX_INTEGER_DIGITS (15)
 
 
 def compile_spec(spec: Any, name: str = "") -> Resolver:
