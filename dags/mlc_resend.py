@@ -27,8 +27,8 @@ from airflow.sdk import DAG, Param
 from mlc.operators.dag_params import task_defaults
 from mlc.operators.partner_dags import FOLDER_PATTERN, profiles
 from mlc.operators.resend import ResendFileOperator
+from mlc.state.status import SFTP_INTEGRATIONS
 
-SFTP_INTEGRATIONS = ("intacct_to_sftp", "exact_online_to_sftp")
 parts = [(integration, partner, part) for integration in SFTP_INTEGRATIONS
          for partner, part in profiles(integration).parts]
 partner_dags = sorted(f"{integration}__{partner.partner}" for integration, partner, _part in parts)

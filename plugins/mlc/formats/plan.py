@@ -182,8 +182,3 @@ def compile_leaf(spec: Mapping[str, Any], name: str) -> Resolver:
         return value if value.__class__ is str else str(value)
 
     return leaf
-
-
-def resolve(spec: Any, record: Mapping[str, Any], index: int | None, name: str) -> Any:
-    """Resolve one field spec against a source record (compiles it; prefer :func:`compile_spec` in loops)."""
-    return compile_spec(spec, name)(record, index)
