@@ -15,6 +15,7 @@ interchange IDs, and delivered to its SFTP inbound folder.
 | `render_<export>` | renders the mapping, leaving out records the ERP already has in that version; a record that cannot be rendered gets a `record_rejected` AUDIT line | the mapping and the rejected record's key and field |
 | `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file already delivered; records what arrived and moves the watermark; **fails after delivering when records are pending** | the profile's SFTP connection: host key, login, folder, disk space; the pending records named in its last line |
 | `acknowledge` | for each delivered X12 / EDIFACT file the ERP moved to its processed folder, writes a 997 / CONTRL into `acks/` | the processed folder Param |
+| `needs_a_person`, `watcher` | run only when a task failed: each failure goes under Required Actions (what failed and what to do, as its alert said), and the run is marked failed (acknowledge runs whatever happened) | the task that failed before them |
 
 **Trigger with config**: `window_start` / `window_end` to re-send another period; `exports` to
 choose what to send; `*_mapping` for another layout (CSV, X12 810/820, EDIFACT INVOIC,
@@ -46,7 +47,7 @@ from datetime import timedelta
 from airflow.sdk import DAG, Param
 
 from mlc.operators.ack_generate import AckGenerateOperator
-from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
+from mlc.operators.dag_params import send_params, steps, task_defaults, waive_param, window_params
 from mlc.operators.exact_extract import ExactExtractOperator
 from mlc.operators.partner_dags import (broken_profile_dags, document_params, folder_param, partner_dag, profiles,
                                         render_and_deliver)
@@ -89,13 +90,14 @@ for partner, part in found.parts:
             trigger_rule="all_done",  # files delivered by earlier runs are acknowledged even if today's run failed
         )
         for export in part.documents:
-            extract = ExactExtractOperator(
-                task_id=f"extract_{export}", export=export, exports="{{ params.exports | join(',') }}",
-                window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
-                overlap_minutes="{{ params.overlap_minutes }}", exact_online_conn_id=conns["exact_online_conn_id"],
-                division=part.division, pool=part.pool)
-            deliver = render_and_deliver(export, extract, part)
-            deliver >> acknowledge
+            with steps(export, f"{export}: extract from Exact Online, render, deliver") as document:
+                extract = ExactExtractOperator(
+                    task_id=f"extract_{export}", export=export, exports="{{ params.exports | join(',') }}",
+                    window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
+                    overlap_minutes="{{ params.overlap_minutes }}",
+                    exact_online_conn_id=conns["exact_online_conn_id"], division=part.division, pool=part.pool)
+                render_and_deliver(export, extract, part)
+            document >> acknowledge
         watch(dag)  # acknowledge runs whatever happened: the watcher makes a failure fail the run
 
 broken_profile_dags(INTEGRATION, found, DEFAULTS)

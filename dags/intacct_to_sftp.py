@@ -14,7 +14,7 @@ with its interchange IDs, and delivered to its SFTP folder.
 | `render_<export>` | renders the mapping, leaving out records the partner already has in that version; a value too long for its element is cut (`value_adjusted`); a record that cannot be rendered gets a `record_rejected` AUDIT line and the rest go on | the mapping named in the log; the rejected record's key and field |
 | `poll_acks` | reads 997 / TA1 / CONTRL files in `acks/`, matches them to delivered files by control number, AUDIT per set, moves them to `acks/processed/`; **fails when the partner rejected a file** | the log's last line: file, control number and the partner's error codes |
 | `deliver_<export>` | uploads as `.name.part`, checks the size, renames; skips a file whose sha256 already reached this folder; records what arrived and moves the watermark; **fails after delivering when records are pending** | the profile's SFTP connection: host key (the log names both fingerprints), login, folder, disk space; the pending records named in its last line |
-| `watcher` | runs only when a task failed, and fails the run (poll_acks runs whatever happened, so the run would otherwise look green) | the task that failed before it |
+| `needs_a_person`, `watcher` | run only when a task failed: each failure goes under Required Actions (what failed and what to do, as its alert said), and the run is marked failed (poll_acks runs whatever happened, so the run would otherwise look green) | the task that failed before them |
 
 **Trigger with config**: `window_start` / `window_end` (ISO date-times) to re-send another week;
 `exports` to choose what to send; `*_mapping` to use another partner layout; `force` to re-send
@@ -44,7 +44,7 @@ from datetime import timedelta
 from airflow.sdk import DAG, Param
 
 from mlc.operators.ack_poll import AckPollOperator
-from mlc.operators.dag_params import send_params, task_defaults, waive_param, window_params
+from mlc.operators.dag_params import send_params, steps, task_defaults, waive_param, window_params
 from mlc.operators.intacct_extract import IntacctExtractOperator
 from mlc.operators.partner_dags import (broken_profile_dags, document_params, folder_param, partner_dag, profiles,
                                         render_and_deliver)
@@ -82,13 +82,14 @@ for partner, part in found.parts:
                                     remote_dir="{{ params.remote_dir }}", acks_dir="{{ params.acks_dir }}",
                                     enabled="{{ params.read_acks }}", trigger_rule="all_done")
         for export in part.documents:
-            extract = IntacctExtractOperator(
-                task_id=f"extract_{export}", export=export, exports="{{ params.exports | join(',') }}",
-                window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
-                overlap_minutes="{{ params.overlap_minutes }}", intacct_conn_id=conns["intacct_conn_id"],
-                pool=part.pool)
-            deliver = render_and_deliver(export, extract, part)
-            deliver >> poll_acks
+            with steps(export, f"{export}: extract from Intacct, render, deliver") as document:
+                extract = IntacctExtractOperator(
+                    task_id=f"extract_{export}", export=export, exports="{{ params.exports | join(',') }}",
+                    window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
+                    overlap_minutes="{{ params.overlap_minutes }}", intacct_conn_id=conns["intacct_conn_id"],
+                    pool=part.pool)
+                render_and_deliver(export, extract, part)
+            document >> poll_acks
         watch(dag)  # poll_acks runs whatever happened: the watcher makes a failure fail the run
 
 broken_profile_dags(INTEGRATION, found, DEFAULTS)

@@ -13,6 +13,7 @@ Intacct record as JSON, so a custom field is never lost).
 |---|---|---|
 | `extract_<export>` | reads Intacct (pool `intacct_default`), stages JSON lines | the `intacct_default` connection |
 | `load_snowflake` | one session, one transaction: staging tables loaded by PUT + COPY, one MERGE per table, deletions marked; AUDIT `table_loaded` per table (inserted, updated, marked deleted, window) | the `snowflake_default` connection (key-pair); a refused new field names the table and field |
+| `needs_a_person`, `watcher` | run only when a task failed: each failure goes under Required Actions (what failed and what to do, as its alert said), and the run is marked failed | the task that failed before them |
 
 **Trigger with config**: `window_start` / `window_end`; `tables` to load only some; `full_refresh`
 to reload one table whole (its rows no longer in Intacct are marked `_deleted`); `new_fields`
@@ -35,9 +36,10 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, Param
 
-from mlc.operators.dag_params import schedule, task_defaults, window_params
+from mlc.operators.dag_params import schedule, steps, task_defaults, window_params
 from mlc.operators.intacct_extract import IntacctExtractOperator
 from mlc.operators.snowflake_load import SnowflakeLoadOperator
+from mlc.operators.watcher import watch
 
 TABLES = ["vendor", "ap_bill", "ap_bill_item", "ap_payment", "ap_payment_detail", "gl_account", "department",
           "location", "class"]
@@ -86,19 +88,22 @@ with DAG(
         full_refresh="{{ params.full_refresh or '' }}", merge_via="{{ params.merge_via }}",
         trigger_rule="none_failed_min_one_success",  # the exports not asked for are skipped, not missing
     )
-    for export, tables in EXPORTS.items():
-        # a table reloaded whole reads its object from the beginning; the others read the window
-        whole = " or ".join(f"params.full_refresh == '{t}'" for t in tables)
-        extract = IntacctExtractOperator(
-            task_id=f"extract_{export}", export=export,
-            exports=f"{{{{ '{export}' if (params.tables | select('in', {tables}) | list) else 'none' }}}}",
-            window_start=f"{{{{ '2000-01-01T00:00:00Z' if ({whole}) else (params.window_start or '') }}}}",
-            window_end=f"{{{{ '2100-01-01T00:00:00Z' if ({whole}) else (params.window_end or '') }}}}",
-            overlap_minutes="{{ params.overlap_minutes }}", dimensions=DIMENSIONS, extra_fields="{{ params.extra_fields | tojson }}")
-        extract >> load
-    deletes = IntacctExtractOperator(
-        task_id="extract_deletes", export="deletes",
-        exports="{{ 'deletes' if params.capture_deletes else 'none' }}",
-        window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
-        overlap_minutes="{{ params.overlap_minutes }}")
-    deletes >> load
+    skipped_when_unneeded = "one extract per Intacct object; one the tables asked for do not need is skipped"
+    with steps("extracts", skipped_when_unneeded) as extracts:
+        for export, tables in EXPORTS.items():
+            # a table reloaded whole reads its object from the beginning; the others read the window
+            whole = " or ".join(f"params.full_refresh == '{t}'" for t in tables)
+            IntacctExtractOperator(
+                task_id=f"extract_{export}", export=export,
+                exports=f"{{{{ '{export}' if (params.tables | select('in', {tables}) | list) else 'none' }}}}",
+                window_start=f"{{{{ '2000-01-01T00:00:00Z' if ({whole}) else (params.window_start or '') }}}}",
+                window_end=f"{{{{ '2100-01-01T00:00:00Z' if ({whole}) else (params.window_end or '') }}}}",
+                overlap_minutes="{{ params.overlap_minutes }}", dimensions=DIMENSIONS,
+                extra_fields="{{ params.extra_fields | tojson }}")
+        IntacctExtractOperator(
+            task_id="extract_deletes", export="deletes",
+            exports="{{ 'deletes' if params.capture_deletes else 'none' }}",
+            window_start="{{ params.window_start or '' }}", window_end="{{ params.window_end or '' }}",
+            overlap_minutes="{{ params.overlap_minutes }}")
+    extracts >> load
+    watch(dag)  # a failure goes under Required Actions, and the run is marked failed

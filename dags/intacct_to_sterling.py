@@ -16,7 +16,7 @@ messages are taken out of Sterling by the separate DAG `sterling_mailbox_poll`.
 | `extract_vendors`, `extract_bills` | read Intacct (the pool named after the Intacct connection), stage the served vendors' records as JSON lines | the profile's Intacct connection |
 | `sync_partners` | creates or updates a trading partner per vendor changed in the window, and creates the missing partner of any bill's vendor; AUDIT `partner_synced` / `partner_rejected` with Sterling's id; **fails after the others are synced when a partner could not be created** | the profile's Sterling connection; a rejected vendor's missing e-mail or phone |
 | `upload_bills` | one interchange per bill, uploaded as `810_<vendor>_<recordno>_<hash>.x12` into the partner's mailbox (created first when missing: B2Bi gives a new partner only `/<partner>`); AUDIT `document_uploaded` with the message id; runs even when some partners failed, holding their bills back (`document_pending`); **fails naming each bill that could not go** | the last log line lists the documents not uploaded |
-| `watcher` | runs only when a task failed, and fails the run | the task that failed before it |
+| `needs_a_person`, `watcher` | run only when a task failed: each failure goes under Required Actions (what failed and what to do, as its alert said), and the run is marked failed (upload_bills runs whatever happened) | the task that failed before them |
 
 **Trigger with config**: `window_start` / `window_end`, `bills_mapping`, `community`,
 `mailbox_template`, `force` (upload again documents already delivered), `dry_run` (render, send

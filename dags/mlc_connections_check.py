@@ -9,6 +9,7 @@ partner's Monday file is due.
 | `check_sftp_default` | logs in to the partner SFTP server (**host key verified**), writes a probe file under a temporary name, renames it, reads it back, compares sha256, removes it | the connection's `host_key` extra (the log names the expected and the offered fingerprints), the login, the folder's permissions, free space on the server |
 | `check_stampli_sftp` | the same against Stampli's export folder | as above, for `stampli_sftp` |
 | `check_snowflake` | opens a Snowflake session and reports the database and schema it landed in | the key pair, the role, the warehouse |
+| `needs_a_person`, `watcher` | run only when a task failed: each failure goes under Required Actions (what failed and what to do, as its alert said), and the run is marked failed | the task that failed before them |
 
 Each check writes one `AUDIT` line with the connection id, the server's host-key fingerprint and
 the probe's sha256. **Nothing is delivered** to a partner: the probe is a hidden file
@@ -27,6 +28,7 @@ from airflow.sdk import DAG, Param
 
 from mlc.operators.connection_check import SftpProbeOperator, SnowflakeProbeOperator
 from mlc.operators.dag_params import schedule, task_defaults
+from mlc.operators.watcher import watch
 
 with DAG(
     dag_id="mlc_connections_check",
@@ -66,3 +68,4 @@ with DAG(
         remote_dir="{{ params.remote_dir }}",
     )
     SnowflakeProbeOperator(task_id="check_snowflake", snowflake_conn_id="{{ params.snowflake_conn_id }}")
+    watch(dag)  # a failure goes under Required Actions, and the run is marked failed

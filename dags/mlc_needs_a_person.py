@@ -9,8 +9,9 @@ acknowledge it: what, where (DAG and run) and what to do. Answer *Handled* once 
 the answer for later (after 7 days without an answer, *Later* is taken). The run that found the work stays green
 and is not held up.
 
-Failures that stop a run (a partner's rejecting 997, records that could not be delivered) are not here: the run
-is red, the task's last log line and the alert say what to do.
+A run that failed (a partner's rejecting 997, records that could not be delivered, a system that stopped
+answering) is reported here as well, by its own `needs_a_person` task: each failed task, with the error and the
+advice its alert mail gave. That run stays red; clear its failed task once the cause is mended.
 
 | task | what it does | when it fails, look at |
 |---|---|---|
@@ -38,7 +39,7 @@ ITEMS = """{% for _asset, events in triggering_asset_events.items() %}{% for eve
 
 with DAG(
     dag_id="mlc_needs_a_person",
-    description="Work a successful run left for a person, under Required Actions",
+    description="Work a run left for a person (rows rejected, acks owed, a failure), under Required Actions",
     doc_md=__doc__,
     schedule=[NEEDS_A_PERSON],  # a run per report of work for a person
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),

@@ -10,6 +10,7 @@ delimiter and formats are set per customer in `include/mappings/stampli_to_intac
 |---|---|---|
 | `pick_up_<feed>` | takes the files whose size and mtime held still between two looks; skips a file (by sha256) already processed | the `stampli_sftp` connection and host key; a refused file name in the AUDIT lines |
 | `post_<feed>` | checks every row (vendor, GL account, dimensions, amounts, dates, currency), posts bills / payments once each, writes rejected rows to `errors/` with a Reason column, archives the file | the last log line: which file has rows not posted yet, and Intacct's error |
+| `needs_a_person`, `watcher` | run only when a task failed: each failure goes under Required Actions (what failed and what to do, as its alert said), and the run is marked failed | the task that failed before them |
 
 Every row gets an AUDIT line (`row_posted`, `row_already_posted`, `row_rejected`, `row_skipped`,
 `row_unfinished`) with the file, row, vendor, invoice, amount, GL account, controlid and RECORDNO.
@@ -29,9 +30,10 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, Param
 
-from mlc.operators.dag_params import schedule, task_defaults
+from mlc.operators.dag_params import schedule, steps, task_defaults
 from mlc.operators.sftp_pickup import SftpPickupOperator
 from mlc.operators.stampli_post import StampliPostOperator
+from mlc.operators.watcher import watch
 
 FEEDS = {"invoices": "stampli_to_intacct/invoices_feed", "payments": "stampli_to_intacct/payments_feed"}
 
@@ -63,22 +65,24 @@ with DAG(
 ) as dag:
     previous = None
     for feed in FEEDS:
-        pick_up = SftpPickupOperator(
-            task_id=f"pick_up_{feed}",
-            feed=f"{{{{ params.{feed}_feed }}}}",
-            file_name=f"{{{{ (params.file_name or '') if params.file_feed == '{feed}' else '' }}}}",
-            only_named="{{ params.file_name or '' }}",
-            rerun_from="{{ params.rerun_from or '' }}",
-            rerun_to="{{ params.rerun_to or '' }}",
-            trigger_rule="none_failed",  # payments wait for a failed invoice run, not for one with nothing to do
-        )
-        post = StampliPostOperator(
-            task_id=f"post_{feed}",
-            feed=f"{{{{ params.{feed}_feed }}}}",
-            source_task_id=f"pick_up_{feed}",
-            pool="intacct_default",
-        )
+        with steps(feed, f"{feed}: pick up Stampli's files, post them into Intacct") as steps_of_feed:
+            pick_up = SftpPickupOperator(
+                task_id=f"pick_up_{feed}",
+                feed=f"{{{{ params.{feed}_feed }}}}",
+                file_name=f"{{{{ (params.file_name or '') if params.file_feed == '{feed}' else '' }}}}",
+                only_named="{{ params.file_name or '' }}",
+                rerun_from="{{ params.rerun_from or '' }}",
+                rerun_to="{{ params.rerun_to or '' }}",
+                trigger_rule="none_failed",  # payments wait for a failed invoice run, not for one with nothing to do
+            )
+            post = StampliPostOperator(
+                task_id=f"post_{feed}",
+                feed=f"{{{{ params.{feed}_feed }}}}",
+                source_task_id=f"pick_up_{feed}",
+                pool="intacct_default",
+            )
+            pick_up >> post
         if previous is not None:
-            previous >> pick_up
-        pick_up >> post
-        previous = post
+            previous >> steps_of_feed
+        previous = steps_of_feed
+    watch(dag)  # a failure goes under Required Actions, and the run is marked failed

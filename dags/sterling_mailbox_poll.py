@@ -15,6 +15,7 @@ no triggerer. `max_active_runs=1` keeps two polls from overlapping.
 | task | what it does | when it fails, look at |
 |---|---|---|
 | `poll_mailboxes` | lists each mailbox, reads every message not handed on yet, hands it on, records its id | the `sterling_default` connection; the `content_path` extra if downloads fail (Sterling documents no download API) |
+| `needs_a_person`, `watcher` | run only when a task failed: each failure goes under Required Actions (what failed and what to do, as its alert said), and the run is marked failed | the task that failed before them |
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from airflow.sdk import DAG, Param
 
 from mlc.operators.dag_params import schedule, task_defaults
 from mlc.operators.sterling_poll import SterlingPollOperator
+from mlc.operators.watcher import watch
 
 with DAG(
     dag_id="sterling_mailbox_poll",
@@ -50,3 +52,4 @@ with DAG(
 ) as dag:
     SterlingPollOperator(task_id="poll_mailboxes", mailboxes="{{ params.mailboxes | join(',') }}",
                          handoff="{{ params.handoff }}", handoff_dir="{{ params.handoff_dir }}")
+    watch(dag)  # a failure goes under Required Actions, and the run is marked failed

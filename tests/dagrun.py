@@ -61,13 +61,13 @@ def clear_and_rerun(run, dag, task_id: str) -> str:
 def replay_failed(run, dag) -> bool:
     """What the README tells a person to do after a failed run: clear each failed task of that run (with what is
     downstream of it, which never ran), and they run again, upstream first. Whether every one of them succeeded
-    or was skipped. The watcher, which only states the run's verdict, is left out."""
+    or was skipped. The watcher and needs_a_person, which only state the run's verdict, are left out."""
     states = {t.task_id: t.state for t in run.get_task_instances()}
     failed = [task_id for task_id, state in states.items() if state in ("failed", "upstream_failed")]
     again = set(failed)
     for task_id in failed:
         again |= {t.task_id for t in dag.task_dict[task_id].get_flat_relatives(upstream=False)}
-    again.discard("watcher")
+    again -= {"needs_a_person", "watcher"}
     order: list[str] = []
     while len(order) < len(again):  # upstream first
         for task_id in sorted(again - set(order)):

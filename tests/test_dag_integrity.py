@@ -89,7 +89,7 @@ def test_retries_with_exponential_backoff(dagbag):
         assert dag.default_args.get("retry_exponential_backoff") is True, dag.dag_id
         for task in dag.tasks:
             if task.task_id == "watcher":  # it only states the run's verdict: nothing to retry
-                assert task.retries == 0 and task.trigger_rule == "one_failed"
+                assert task.retries == 0 and task.upstream_task_ids == {"needs_a_person"}
                 continue
             assert task.retries >= 2 and task.retry_exponential_backoff, f"{dag.dag_id}.{task.task_id}"
 
@@ -97,11 +97,41 @@ def test_retries_with_exponential_backoff(dagbag):
 def test_a_failed_task_fails_the_run_even_when_the_last_task_runs_all_done(dagbag):
     for dag in _dags(dagbag):
         leaves_all_done = [t for t in dag.tasks if not t.downstream_list and t.trigger_rule == "all_done"]
-        if any(t.trigger_rule == "all_done" for t in dag.tasks):
+        if dag.dag_id not in ON_DEMAND | ON_DATA:  # a person triggered those and watches them (or is asked by one)
             watcher = dag.task_dict.get("watcher")
-            assert watcher is not None, f"{dag.dag_id}: an all_done task without a watcher"
-            assert set(watcher.upstream_task_ids) == set(dag.task_dict) - {"watcher"}
+            assert watcher is not None, f"{dag.dag_id}: no watcher to fail the run and report its failures"
+            report = dag.task_dict["needs_a_person"]
+            assert report.trigger_rule == "one_failed" and report.downstream_list == [watcher]
+            for task in dag.tasks:  # every failure reaches it, directly or as upstream_failed down the graph
+                if task not in (report, watcher):
+                    assert _failure_reaches(task, report), f"{dag.dag_id}.{task.task_id}"
         assert not leaves_all_done, dag.dag_id
+
+
+def _failure_reaches(task, report) -> bool:
+    """Whether ``task`` failing makes ``report`` run (``one_failed`` counts failed and upstream_failed): directly
+    above it, or above a task that turns a failure into upstream_failed and whose own state reaches it."""
+    return any(down is report or (down.trigger_rule in ("all_success", "none_failed", "none_failed_min_one_success")
+                                  and _failure_reaches(down, report)) for down in task.downstream_list)
+
+
+def test_the_graph_shows_a_box_per_document_and_the_watcher_below_what_could_hide_a_failure(dagbag):
+    """Exports are task groups whose tasks keep their ids; the watcher's report hangs below the deliveries and the
+    all_done task, not below every extract and render (the graph is drawn with a handful of edges into it)."""
+    dag = dagbag.dags["intacct_to_sftp__acme"]
+    for export in ("vendors", "bills"):
+        group = dag.task_group_dict[export]
+        assert sorted(group.children) == [f"deliver_{export}", f"extract_{export}", f"render_{export}"]
+    assert sorted(dag.task_dict["needs_a_person"].upstream_task_ids) == sorted(
+        ["poll_acks", *(f"deliver_{e}" for e in dag.params["exports"])])
+    sterling = dagbag.dags["intacct_to_sterling__sterling_hub"]
+    assert sorted(sterling.task_dict["needs_a_person"].upstream_task_ids) == ["sync_partners", "upload_bills"]
+    stampli = dagbag.dags["stampli_to_intacct"]
+    assert sorted(stampli.task_group_dict) == ["invoices", "payments"]
+    assert stampli.task_dict["pick_up_payments"].upstream_task_ids == {"post_invoices"}
+    snowflake = dagbag.dags["intacct_to_snowflake"]
+    assert set(snowflake.task_dict["load_snowflake"].upstream_task_ids) == set(
+        snowflake.task_group_dict["extracts"].children)
 
 
 ON_DEMAND = {"mlc_resend"}  # triggered by a person only, one run per request

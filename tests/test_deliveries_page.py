@@ -33,9 +33,10 @@ def state(tmp_path, monkeypatch):
     ledger.record(ACME, "c" * 64, "outbound/MLC_810_20261123_000000006.x12", 900, "scheduled__2026-11-23T06:00:00+00:00",
                   {"isa13": "000000006", "ack_within_hours": 24, "records": 3})
     ledger.record(NORTHWIND, "d" * 64, "northwind/in/<img src=x onerror=alert(1)>.txt", 80, "manual__x", {"records": 1})
-    acks.answered(ACME, "c" * 64, "rejected", "acks/processed/997_6.x12")
+    acks.answered(ACME, "c" * 64, "rejected", "acks/processed/997_6.x12", "set 0001: 5, IT1@6:8")
     InboundLedger(url).mark("sftp://stampli_sftp/invoices", "e" * 64, "invoices_1130.csv", "done",
-                            "scheduled__2026-11-30T05:00:00+00:00", rows=10, posted=8, rejected=2)
+                            "scheduled__2026-11-30T05:00:00+00:00", rows=10, posted=8, rejected=2,
+                            report="outbound/errors/invoices_1130_errors_eeeeeeee.csv")
     return url
 
 
@@ -94,6 +95,27 @@ def test_the_page_shows_rows_escaped_and_links_each_run(client):
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;.txt" in html
     assert 'href="http://airflow.test/dags/intacct_to_sftp__acme/runs/scheduled__2026-11-30T06%3A00%3A00%2B00%3A00"' in html
     assert 'class="ack ack-rejected">rejected' in html
+    assert "codes set 0001: 5, IT1@6:8" in html  # the partner's error codes under its answer
+    assert ('href="inbound/report?source=sftp%3A//stampli_sftp/invoices&amp;sha256=' + "e" * 64 + '"') in html
+
+
+def test_an_inbound_files_error_report_downloads_from_its_sftp_server(client, sftp_connections):
+    http, seen = client
+    report = "Vendor,Invoice,Amount,Reason\nV1,INV-1,10.00,row 3: vendor_id: unknown vendor\n".encode()
+    folder = sftp_connections.home("stampli") / "outbound" / "errors"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "invoices_1130_errors_eeeeeeee.csv").write_bytes(report)
+    ask = {"source": "sftp://stampli_sftp/invoices", "sha256": "e" * 64}
+
+    answer = http.get("/mlc/inbound/report", params=ask)
+    assert answer.status_code == 200 and answer.content == report
+    assert answer.headers["content-disposition"] == "attachment; filename*=UTF-8''invoices_1130_errors_eeeeeeee.csv"
+    (folder / "invoices_1130_errors_eeeeeeee.csv").unlink()
+    gone = http.get("/mlc/inbound/report", params=ask)
+    assert gone.status_code == 502 and "outbound/errors/invoices_1130_errors_eeeeeeee.csv" in gone.json()["detail"]
+    assert http.get("/mlc/inbound/report", params={**ask, "sha256": "0" * 64}).status_code == 404  # no such file
+    seen["dags"] = {"intacct_to_sftp__acme"}  # may not read stampli_to_intacct's runs
+    assert http.get("/mlc/inbound/report", params=ask).status_code == 404
 
 
 def test_a_broken_profile_leaves_the_page_up_with_the_others(client, tmp_path, monkeypatch):

@@ -174,6 +174,18 @@ def test_acks_are_matched_audited_filed_and_a_reject_fails_the_poller(dag, env, 
     assert [(a["control_number"], a["outcome"], a["matched"]) for a in received] == [
         ("0001", "rejected", True), ("0002", "accepted", True)]
     assert not (acks / "997_reject.x12").exists() and (acks / "processed" / "997_reject.x12").exists()
+    from mlc.state.ledgers import AckLedger, sftp_destination  # what the deliveries page shows for the file
+
+    (answer,) = [f for f in AckLedger().delivered(sftp_destination("sftp_default", "outbound")) if f["ack_file"]]
+    assert (answer["ack"], answer["codes"], answer["ack_file"]) == ("rejected", "set 0001: 5, IT1@6:8",
+                                                                    "997_reject.x12")
+    # The run is red, and the rejection waits for a person under Required Actions, as the alert words it.
+    assert run.state == "failed" and states["needs_a_person"] == "success" and states["watcher"] == "failed"
+    (report,) = [(extra, task) for name, extra, task in asset_events(run.run_id) if name == "mlc_needs_a_person"]
+    assert report[1] == "needs_a_person" and report[0]["task_id"] == "needs_a_person"
+    (item,) = report[0]["items"]
+    assert item["what"].startswith("Task poll_acks failed: AckRejected: ") and "IT1@6:8" in item["what"]
+    assert item["do"].startswith("Read the partner's acknowledgment")
 
 
 def _accepting_997(sender: str, receiver: str, gs06: str, gs_sender: str | None = None) -> str:
@@ -330,6 +342,8 @@ def test_a_failed_extract_fails_the_run_although_poll_acks_runs_after_it(dag, en
     assert states["extract_bills"] == "failed" and states["deliver_bills"] == "upstream_failed"
     assert states["poll_acks"] == "success" and states["watcher"] == "failed"
     assert run.state == "failed" and outbound(sftp) == {}
+    (report,) = [extra for name, extra, _task in asset_events(run.run_id) if name == "mlc_needs_a_person"]
+    assert [item["what"].split(":")[0] for item in report["items"]] == ["Task extract_bills failed"]
 
 
 def test_a_re_extract_that_finds_changed_data_gets_new_control_numbers_and_a_new_file(dag, env, capsys):

@@ -58,8 +58,8 @@ def test_the_shipped_profiles_give_each_partner_its_own_dags(partners_dir):
     northwind = bag.dags["intacct_to_sftp__northwind"]
     assert (northwind.timetable.summary, str(northwind.timetable._timezone)) == ("30 7 * * 1,4", "Europe/Amsterdam")
     assert sorted(t.task_id for t in northwind.tasks) == ["deliver_bills", "deliver_vendors", "extract_bills",
-                                                          "extract_vendors", "poll_acks", "render_bills",
-                                                          "render_vendors", "watcher"]
+                                                          "extract_vendors", "needs_a_person", "poll_acks",
+                                                          "render_bills", "render_vendors", "watcher"]
     assert {t.pool for t in northwind.tasks if t.task_id.startswith("extract_")} == {"intacct_west"}
     assert northwind.params["remote_dir"] == "northwind/in"
     assert northwind.params.get_param("exports").schema["items"]["enum"] == ["bills", "vendors"]

@@ -100,6 +100,47 @@ def test_each_delivered_file_has_an_acknowledgment_state(tmp_path):
         "outbound/c.x12"]
 
 
+def test_a_file_keeps_its_worst_answer_and_every_parts_error_codes(tmp_path):
+    from mlc.state.ledgers import AckLedger
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    where = "sftp://sftp_default/outbound"
+    DeliveryLedger(url).record(where, "e" * 64, "outbound/e.x12", 1, "run-1", {"ack_within_hours": 24})
+    acks = AckLedger(url)
+    acks.answered(where, "e" * 64, "accepted with errors", "997_1.x12", "set 0001: I12")
+    acks.answered(where, "e" * 64, "accepted", "997_1.x12")  # another set, clean: the file stays as it was
+    acks.answered(where, "e" * 64, "accepted with errors", "997_1.x12", "set 0001: I12")  # the same part again
+    (row,) = acks.delivered(where)
+    assert (row["ack"], row["codes"], row["ack_file"]) == ("accepted with errors", "set 0001: I12", "997_1.x12")
+    acks.answered(where, "e" * 64, "rejected", "997_2.x12", "set 0002: 5, IT1@6:8")
+    acks.answered(where, "e" * 64, "invalid", "997_3.x12")
+    (row,) = acks.delivered(where)
+    assert (row["ack"], row["codes"], row["ack_file"]) == ("rejected", "set 0001: I12; set 0002: 5, IT1@6:8",
+                                                           "997_2.x12")
+
+
+def test_a_database_made_before_a_column_was_added_gets_it(tmp_path):
+    import sqlalchemy as sa
+
+    from mlc.state import schema
+    from mlc.state.ledgers import AckLedger, InboundLedger
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = sa.MetaData()
+    for table in schema.METADATA.sorted_tables:  # as an earlier ml-connector made them: without codes and report
+        sa.Table(table.name, old, *(c.copy() for c in table.columns if c.name not in ("codes", "report")))
+    old.create_all(sa.create_engine(url))
+    before = {c["name"] for c in sa.inspect(sa.create_engine(url)).get_columns("mlc_delivery_ack")}
+    assert "codes" not in before
+
+    DeliveryLedger(url).record("sftp://s/o", "f" * 64, "o/f.x12", 1, "run-1", {})
+    AckLedger(url).answered("sftp://s/o", "f" * 64, "rejected", "997.x12", "set 0001: 5")
+    InboundLedger(url).mark("sftp://stampli_sftp/invoices", "f" * 64, "f.csv", "done", "run-1", rows=1,
+                            report="errors/f_errors.csv")
+    assert AckLedger(url).delivered("sftp://s/o")[0]["codes"] == "set 0001: 5"
+    assert InboundLedger(url).find("sftp://stampli_sftp/invoices", "f" * 64)["report"] == "errors/f_errors.csv"
+
+
 def test_the_render_gate_reads_the_staged_file_once_asking_the_ledger_chunk_by_chunk(tmp_path, monkeypatch):
     import io
     import json

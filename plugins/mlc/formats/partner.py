@@ -248,6 +248,31 @@ def load_partners(folder: Path | None = None) -> list[Partner]:
     return [load_partner(path) for path in sorted(folder.glob("*.yaml"))] if folder.is_dir() else []
 
 
+def load_profiles(folder: Path | None = None, *, mentioning: str | None = None
+                  ) -> tuple[list[Partner], dict[str, str]]:
+    """Every profile in ``folder`` (default :func:`partners_dir`) that loads, and the error of each that does not
+    (file stem -> the error, naming file and line): one broken file never hides the others. With ``mentioning``,
+    only the files whose text names it are parsed (another integration's partners are none of its business)."""
+    folder = folder or partners_dir()
+    loaded: list[Partner] = []
+    broken: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        if mentioning is not None and not _mentions(path, mentioning):
+            continue
+        try:
+            loaded.append(load_partner(path))
+        except (MappingError, ValueError, OSError) as exc:
+            broken[path.stem] = str(exc)
+    return loaded, broken
+
+
+def _mentions(path: Path, text: str) -> bool:
+    try:
+        return text in path.read_text(errors="replace")
+    except OSError:
+        return True  # let the loader say what is wrong with it
+
+
 def dag_id(integration: str, partner: str) -> str:
     """The id of the DAG that runs ``integration`` for ``partner``."""
     return f"{integration}__{partner}"

@@ -40,6 +40,7 @@ X12_ACCEPTS = {"A", "E"}
 X12_REJECTS = {"R", "M", "W", "X", "P"}  # P: some sets of the group were rejected
 EDIFACT_ACCEPTS = {"1", "2", "5", "7", "8"}  # 2: acknowledged, errors noted (like X12's E)
 EDIFACT_REJECTS = {"3", "4", "6"}
+ERRORS_NOTED = {"E", "2"}  # accepted, errors noted: the file went through, and the partner says what was wrong
 
 
 def _same_number(ours: Any, theirs: Any) -> bool:
@@ -186,7 +187,9 @@ class AckPollOperator(BaseOperator):
                                   f"delivered to {destination}",
                           "do": "Check which partner sent it and to which of our files it belongs (control number and "
                                 "parties in the task log); it is filed in acks/processed/."}
-        answers.answered(destination, row["sha256"], verdict, name)
+        codes = f"{entry['level']} {entry['control_number']}: {', '.join(entry['errors'])}" if entry["errors"] else None
+        noted = verdict == "accepted" and (codes is not None or entry["status"] in ERRORS_NOTED)
+        answers.answered(destination, row["sha256"], "accepted with errors" if noted else verdict, name, codes)
         if verdict == "accepted":
             return None, None
         return (f"{name}: {entry['level']} {entry['control_number']} of {row['remote_path']} {verdict} "

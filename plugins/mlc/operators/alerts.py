@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,11 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from mlc.hooks.masking import redacted
 
+log = logging.getLogger(__name__)
+
 ALERTS_XCOM_KEY = "alerts"
+#: what a task that failed for good leaves for the run's ``needs_a_person`` task (:mod:`mlc.operators.watcher`)
+FAILURE_XCOM_KEY = "failure"
 
 # What to do, by failure: matched on the exception's class name (and its bases), so this module
 # imports no hook. An exception may also carry its own ``advice`` attribute.
@@ -103,6 +108,18 @@ def failure_alert(context: Context) -> Alert:
     return Alert(f"[ml-connector] {dag_id}.{task_id} {kind}", text)
 
 
+def leave_failure(context: Context) -> None:
+    """Leave what failed and what to do (an XCom) for the run's ``needs_a_person`` task; never in the alert's way."""
+    dag_id, task_id, run_id, _ = _where(context)
+    exc = context.get("exception")
+    error = redacted(f"{type(exc).__name__}: {exc}") if exc is not None else "no error recorded"
+    try:
+        context["ti"].xcom_push(key=FAILURE_XCOM_KEY, value={"what": f"Task {task_id} failed: {error}"[:2000],
+                                                             "do": advice_for(exc)})
+    except Exception:  # noqa: BLE001 - the mail matters more; the report then says "its log says why"
+        log.warning("Could not leave the failure of %s.%s for needs_a_person", dag_id, task_id, exc_info=True)
+
+
 def pending_alerts(context: Context) -> Alert | None:
     """The alert for a task that succeeded but pushed ``alerts``; None when it pushed none."""
     items = context["ti"].xcom_pull(task_ids=context["ti"].task_id, key=ALERTS_XCOM_KEY) or []
@@ -128,7 +145,11 @@ class MlcAlertNotifier(BaseNotifier):
         self.on, self.to, self.smtp_conn_id, self.from_email = on, to, smtp_conn_id, from_email
 
     def notify(self, context: Context) -> None:
-        alert = failure_alert(context) if self.on == "failure" else pending_alerts(context)
+        if self.on == "failure":
+            alert = failure_alert(context)
+            leave_failure(context)
+        else:
+            alert = pending_alerts(context)
         if alert is not None:
             self.send(alert, context)
 

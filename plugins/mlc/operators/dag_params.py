@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import Param
+from airflow.sdk import Param, TaskGroup
 from airflow.timetables.interval import CronDataIntervalTimetable
 from airflow.timetables.trigger import CronTriggerTimetable
 
@@ -99,3 +99,10 @@ def schedule(dag_id: str, cron: str, timezone: str = "UTC", *, trigger: bool = F
             raise ValueError(f"{name}={setting!r}: {timezone!r} is not a time zone") from exc
     timetable = CronTriggerTimetable if trigger else CronDataIntervalTimetable
     return timetable(cron, timezone=timezone)
+
+
+def steps(name: str, what: str) -> TaskGroup:
+    """A box in the graph around one document's (or feed's) tasks, which keep their ids (``extract_bills``,
+    not ``bills.extract_bills``): XCom pulls, ``mlc_resend``, alerts and the runbooks name them as before, and
+    the graph shows one box per document a run sends, folded or opened."""
+    return TaskGroup(group_id=name, prefix_group_id=False, tooltip=what)

@@ -23,8 +23,7 @@ from airflow.sdk import DAG, BaseOperator, Context, Param
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from mlc.formats.errors import MappingError
-from mlc.formats.partner import Partner, PartnerIntegration, dag_id, load_partner, partners_dir
+from mlc.formats.partner import Partner, PartnerIntegration, dag_id, load_profiles
 from mlc.operators.dag_params import mapping_param, schedule
 from mlc.operators.render_file import RenderFileOperator
 from mlc.operators.sftp_deliver import SftpDeliverOperator
@@ -44,29 +43,11 @@ class Profiles:
 
 def profiles(integration: str, folder: Path | None = None) -> Profiles:
     """Load every profile once; a profile that does not load is set aside with its error, the others go on."""
-    found = Profiles()
-    folder = folder or partners_dir()
-    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        if not _mentions(path, integration):  # another integration's partner: not parsed here
-            continue
-        try:
-            partner = load_partner(path)
-        except (MappingError, ValueError, OSError) as exc:
-            log.error("Partner profile %s does not load: %s", path, exc)
-            found.broken[path.stem] = str(exc)  # its stand-in goes where its DAG would have been
-            continue
-        found.loaded.append(partner)
-        part = partner.takes_part_in(integration)
-        if part is not None:
-            found.parts.append((partner, part))
-    return found
-
-
-def _mentions(path: Path, integration: str) -> bool:
-    try:
-        return integration in path.read_text(errors="replace")
-    except OSError:
-        return True
+    loaded, broken = load_profiles(folder, mentioning=integration)
+    for stem, error in broken.items():  # its stand-in goes where its DAG would have been
+        log.error("Partner profile %s.yaml does not load: %s", stem, error)
+    parts = [(partner, part) for partner in loaded if (part := partner.takes_part_in(integration)) is not None]
+    return Profiles(parts=parts, loaded=loaded, broken=broken)
 
 
 def timetable(dag_id: str, part: PartnerIntegration, default_cron: str) -> CronDataIntervalTimetable | None:

@@ -285,7 +285,8 @@ class StampliPostOperator(BaseOperator):
             if summary["unfinished"]:
                 return summary
             ledger.mark(item["source"], sha256, name, "done", run_id, rows=summary["rows"], posted=counts["posted"]
-                        + counts["already_posted"], rejected=counts["rejected"], skipped=counts["skipped"])
+                        + counts["already_posted"], rejected=counts["rejected"], skipped=counts["skipped"],
+                        report=summary.get("error_report"))
             archive = remote_folder(config.archive_dir)
             if posixpath.dirname(item["remote_path"]) != archive:
                 summary["archived"] = hook.move_aside(item["remote_path"], archive, sha256)
@@ -299,9 +300,9 @@ class StampliPostOperator(BaseOperator):
         hook = MlcSFTPHook(ssh_conn_id=self.sftp_conn_id)
         with hook.get_managed_conn():
             errors = remote_folder(config.error_dir)
-            hook.put_atomic(f"{exc}\n".encode(), errors, f"{item['name']}.reason.txt", replace=True)
+            note = hook.put_atomic(f"{exc}\n".encode(), errors, f"{item['name']}.reason.txt", replace=True).path
             moved = hook.move_aside(item["remote_path"], errors, item["sha256"])
-        ledger.mark(item["source"], item["sha256"], item["name"], "rejected", context["ti"].run_id, rows=0)
+        ledger.mark(item["source"], item["sha256"], item["name"], "rejected", context["ti"].run_id, rows=0, report=note)
         audit("file_rejected", context, logger=self.log, file=item["name"], sha256=item["sha256"], moved_to=moved,
               reason=exc.reason)
         return {"file": item["name"], "sha256": item["sha256"], "rows": 0, "posted": 0, "already_posted": 0,

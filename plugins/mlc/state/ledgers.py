@@ -80,6 +80,10 @@ class DeliveryLedger:
             return [dict(row, control=json.loads(row["control"] or "{}")) for row in rows.mappings()]
 
 
+#: how bad each answer is: a file keeps the worst answer any of its parts got
+ACK_SEVERITY = {"accepted": 1, "accepted with errors": 2, "invalid": 3, "rejected": 4}
+
+
 class AckLedger:
     """What the partner answered for each delivered file, and which files are overdue an answer.
 
@@ -90,15 +94,19 @@ class AckLedger:
     def __init__(self, url: str | None = None) -> None:
         self.engine = ensure_tables(url)
 
-    def answered(self, destination: str, sha256: str, status: str, ack_file: str) -> None:
-        """Note the partner's answer; a rejection is never overwritten by a later acceptance of another part."""
+    def answered(self, destination: str, sha256: str, status: str, ack_file: str, codes: str | None = None) -> None:
+        """Note the partner's answer for one part of a file (a set, a message, the interchange): the file keeps its
+        worst answer (a rejection is never overwritten by a later acceptance of another part) and every part's
+        error codes (``codes``: ``"set 0001: 5, IT1@6:8"``), each part once."""
         where = (DELIVERY_ACKS.c.destination == destination, DELIVERY_ACKS.c.sha256 == sha256)
         with self.engine.begin() as conn:
-            known = conn.execute(sa.select(DELIVERY_ACKS.c.status).where(*where)).scalar()
-            if known in ("rejected", "invalid") and status == "accepted":
-                return
+            known = conn.execute(sa.select(DELIVERY_ACKS.c.status, DELIVERY_ACKS.c.codes).where(*where)).first()
+            said = [part for part in (known.codes or "").split("; ") if part] if known is not None else []
+            said += [codes] if codes and codes not in said else []
+            worse = known is None or ACK_SEVERITY.get(status, 0) >= ACK_SEVERITY.get(known.status, 0)
             _upsert(conn, DELIVERY_ACKS, where, {"destination": destination, "sha256": sha256},
-                    {"status": status, "ack_file": ack_file, "updated": _now()})
+                    {**({"status": status, "ack_file": ack_file} if worse else {}), "codes": "; ".join(said) or None,
+                     "updated": _now()})
 
     def delivered(self, destination: str, now: datetime | None = None) -> list[dict[str, Any]]:
         """Every file delivered to ``destination`` with its acknowledgment state in ``ack``: the partner's answer
@@ -119,6 +127,7 @@ class AckLedger:
             else:
                 ack = "none expected"
             files.append(dict(row, ack=ack, ack_file=answer.ack_file if answer is not None else None,
+                              codes=answer.codes if answer is not None else None,
                               due=due.isoformat(timespec="seconds") if due else None,
                               alerted=bool(answer is not None and answer.overdue_alerted)))
         return files
@@ -159,9 +168,12 @@ class InboundLedger:
             rows = conn.execute(sa.select(INBOUND).order_by(INBOUND.c.updated.desc()).limit(limit)).mappings()
             return [dict(row) for row in rows]
 
-    def mark(self, source: str, sha256: str, name: str, status: str, run: str, **counts: int) -> None:
+    def mark(self, source: str, sha256: str, name: str, status: str, run: str, *, report: str | None = None,
+             **counts: int) -> None:
+        """Note how far a file got (``counts``: rows, posted, rejected, skipped) and where its error report is."""
         now = _now()
         where = (INBOUND.c.source == source, INBOUND.c.sha256 == sha256)
         with self.engine.begin() as conn:
             _upsert(conn, INBOUND, where, {"source": source, "sha256": sha256},
-                    {"name": name, "status": status, "run": run, "updated": now, **counts}, {"first_seen": now})
+                    {"name": name, "status": status, "run": run, "updated": now, **counts,
+                     **({"report": report} if report else {})}, {"first_seen": now})

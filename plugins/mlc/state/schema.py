@@ -3,7 +3,8 @@
 ``MLC_STATE_URL`` is any SQLAlchemy URL; the Celery deployment points it at its PostgreSQL. The
 default, a SQLite file beside ``AIRFLOW_HOME``, suits one machine (``airflow standalone``, the demo,
 the tests). The tables are created on first use by :func:`ensure_tables`, once per process and
-database; two workers creating them at the same moment is expected, and the loser looks again.
+database; two workers creating them at the same moment is expected, and the loser looks again. A column added
+to a table since a database was made (always nullable) is added to it the same way (:func:`add_new_columns`).
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ DELIVERY_ACKS = sa.Table(
     "mlc_delivery_ack", METADATA,
     sa.Column("destination", sa.String(500), primary_key=True),
     sa.Column("sha256", sa.String(80), primary_key=True),  # the delivery's
-    sa.Column("status", sa.String(20), nullable=True),  # accepted | rejected | invalid; None: none yet
+    # accepted | accepted with errors | rejected | invalid; None: none yet
+    sa.Column("status", sa.String(20), nullable=True),
     sa.Column("ack_file", sa.String(1000), nullable=True),
     sa.Column("updated", sa.String(40), nullable=False),
     sa.Column("overdue_alerted", sa.String(40), nullable=True),
+    sa.Column("codes", sa.Text, nullable=True),  # the partner's error codes, per set / message ("set 0001: 5, ...")
 )
 
 #: Which inbound file (by sha256) from which feed was processed, and how it ended.
@@ -52,6 +55,7 @@ INBOUND = sa.Table(
     sa.Column("first_seen", sa.String(40), nullable=False),
     sa.Column("updated", sa.String(40), nullable=False),
     sa.Column("run", sa.String(500), nullable=False),
+    sa.Column("report", sa.String(1000), nullable=True),  # the error report (or the refusal's note) on its server
 )
 
 #: The last control number of each sequence (``ISA|ZZ:SENDER|ZZ:RECEIVER``) ...
@@ -125,8 +129,32 @@ def ensure_tables(url: str | None = None) -> sa.Engine:
     for attempt in range(3):
         try:
             METADATA.create_all(engine)
+            add_new_columns(engine)
             return engine
         except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError):
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+_COMPLETE: set[str] = set()  # databases whose tables have every column, in this process
+
+
+def add_new_columns(engine: sa.Engine) -> None:
+    """Add to each table the columns a database made by an earlier ml-connector lacks (nullable ones only: rows
+    already there keep NULL, which every reader takes as "not known"). Looked at once per process and database."""
+    key = engine.url.render_as_string(hide_password=True)
+    if key in _COMPLETE:
+        return
+    inspector = sa.inspect(engine)
+    for table in METADATA.sorted_tables:
+        have = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable:
+                raise RuntimeError(f"{table.name}.{column.name} is missing and not nullable: migrate by hand")
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as conn:  # a worker adding it at the same moment makes ours fail: ensure_tables retries
+                conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}'))
+    _COMPLETE.add(key)

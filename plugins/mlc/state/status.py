@@ -46,6 +46,6 @@ def partner_files(partner: Partner, url: str | None = None, now: datetime | None
             files.append({"partner": partner.partner, "integration": integration, "destination": destination,
                           "file": row["remote_path"], "delivered_at": row["delivered_at"], "sha256": row["sha256"],
                           "bytes": row["size"], "control": numbers, "sets": sets, "ack": row["ack"],
-                          "due": row["due"], "ack_file": row["ack_file"], "run": row["run"],
+                          "due": row["due"], "ack_file": row["ack_file"], "codes": row["codes"], "run": row["run"],
                           "records": control.get("records")})
     return sorted(files, key=lambda f: (f["delivered_at"], f["file"]))

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 import jinja2
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
-from mlc.formats.errors import MappingError
-from mlc.formats.partner import Partner, load_partner, partners_dir
-from mlc.ui.deliveries import ACK_STATES, Filters, inbound, outbound
+from mlc.formats.partner import load_profiles
+from mlc.ui.deliveries import ACK_STATES, Filters, inbound, outbound, report_of
 
 app = FastAPI(title="ml-connector deliveries", docs_url=None, redoc_url=None, openapi_url=None)
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -101,20 +102,9 @@ def _filters(partner: str | None, status: str | None, since: str | None) -> Filt
     return Filters(partner=partner or None, status=status or None, since=since or None)
 
 
-def loadable_partners() -> list[Partner]:
-    """Every partner profile that loads; one that does not is left out here (its DAG's stand-in shows the error)."""
-    found = []
-    for path in sorted(partners_dir().glob("*.yaml")) if partners_dir().is_dir() else []:
-        try:
-            found.append(load_partner(path))
-        except (MappingError, ValueError, OSError):
-            continue
-    return found
-
-
 def _rows(filters: Filters, user: Any) -> dict[str, Any]:
     dag_ids = readable_dags(user)
-    partners = loadable_partners()
+    partners, _broken = load_profiles()  # one that does not load is left out here: its DAG's stand-in says why
     return {"partners": sorted(p.partner for p in partners), "states": list(ACK_STATES),
             "outbound": outbound(partners, filters, dag_ids=dag_ids),
             "inbound": inbound(dag_ids=dag_ids, since=filters.since)}
@@ -136,3 +126,39 @@ async def deliveries_page(request: Request, partner: str | None = Query(None), s
     data = await asyncio.to_thread(_rows, filters, user)
     html = _TEMPLATES.get_template("deliveries.html").render(root=_root(request), filters=filters, **data)
     return HTMLResponse(html)
+
+
+@app.get("/inbound/report")
+async def inbound_report(source: str = Query(...), sha256: str = Query(...),
+                         user: Any = Depends(viewer)) -> StreamingResponse:
+    """The error report of an inbound file (a Stampli export's rejected rows with their reasons, or the note of
+    a file refused whole), read from the SFTP server it was written to and passed on as it is read."""
+    found = await asyncio.to_thread(report_of, source, sha256, dag_ids=readable_dags(user))
+    if found is None:
+        raise HTTPException(404, "No error report for this file (or not one you may read).")
+    conn_id, path = found
+    chunks = _read_remote(conn_id, path)
+    try:
+        first = await asyncio.to_thread(next, chunks, b"")
+    except (OSError, EOFError) as exc:  # the server, the login or the file: say which, in the page's words
+        raise HTTPException(502, f"Could not read {path} on {conn_id}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a connection that is not set up, a host key refused
+        raise HTTPException(502, f"Could not read {path} on {conn_id}: {type(exc).__name__}: {exc}") from None
+    name = path.rsplit("/", 1)[-1]
+    return StreamingResponse(_then(first, chunks), media_type="text/csv" if name.endswith(".csv") else "text/plain",
+                             headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+
+
+def _read_remote(conn_id: str, path: str, size: int = 64 * 1024) -> Iterator[bytes]:
+    """The file's bytes, ``size`` at a time, over the connection's SFTP (host key verified as for any task)."""
+    from mlc.hooks.sftp import MlcSFTPHook
+
+    hook = MlcSFTPHook(ssh_conn_id=conn_id)
+    with hook.get_managed_conn() as sftp, sftp.open(path, "rb") as handle:
+        while chunk := handle.read(size):
+            yield chunk
+
+
+def _then(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest

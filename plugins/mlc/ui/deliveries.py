@@ -16,7 +16,7 @@ from mlc.state.ledgers import InboundLedger
 from mlc.state.status import partner_files
 
 #: acknowledgment states a person can filter on, in the order the page offers them
-ACK_STATES = ("rejected", "invalid", "overdue", "pending", "accepted", "none expected")
+ACK_STATES = ("rejected", "invalid", "overdue", "pending", "accepted with errors", "accepted", "none expected")
 #: those that want a person to look
 NEEDS_A_PERSON = frozenset({"rejected", "invalid", "overdue"})
 
@@ -65,6 +65,20 @@ def inbound(*, dag_ids: Collection[str] | None = None, since: str | None = None,
         rows.append({**row, "kind": kind, "dag_id": dag,
                      "needs_a_person": row["status"] in ("rejected", "processing") or bool(row.get("rejected"))})
     return rows
+
+
+def report_of(source: str, sha256: str, *, dag_ids: Collection[str] | None = None, url: str | None = None
+              ) -> tuple[str, str] | None:
+    """(SFTP connection, path) of the error report an inbound file left, when the viewer may read the DAG that
+    took it in (``dag_ids``; ``None``: all); ``None`` when there is none to show them. The path is the one the
+    ledger recorded, never one a request names."""
+    row = InboundLedger(url).find(source, sha256)
+    if row is None or not row.get("report") or not source.startswith("sftp://"):
+        return None
+    _kind, dag = _taken_in_by(source)
+    if dag_ids is not None and dag is not None and dag not in dag_ids:
+        return None
+    return source.removeprefix("sftp://").split("/", 1)[0], row["report"]
 
 
 def _taken_in_by(source: str) -> tuple[str, str | None]:
