@@ -4,6 +4,7 @@ login. (The rows themselves: tests/test_deliveries_page.py; after a whole demo r
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -13,12 +14,14 @@ import pytest
 import requests
 
 from mlc.state.ledgers import AckLedger, DeliveryLedger, InboundLedger, sftp_destination
+from sandbox.servers import build_sftp
 from tests.apiserver import api_server
 from tests.browser import chromium, need_browser
 
 pytestmark = pytest.mark.system
 PASSWORD = "deliveries-test"
 ACME = sftp_destination("sftp_default", "outbound")
+REPORT = b"Vendor,Invoice,Amount,Reason\r\nV1,INV-9,10.00,row 3: vendor_id: unknown vendor\r\n"
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +34,17 @@ def airflow(tmp_path_factory) -> Iterator[str]:
                   {"isa13": "000000007", "gs06": "7", "st02_count": 47, "ack_within_hours": 24, "records": 47})
     ledger.record(ACME, "c" * 64, "outbound/MLC_810_20261123_000000006.x12", 900, "manual__2026-11-23T06:00:00+00:00",
                   {"isa13": "000000006", "gs06": "6", "ack_within_hours": 24, "records": 3})
-    AckLedger(url).answered(ACME, "c" * 64, "rejected", "acks/processed/997_000000006.x12")
+    AckLedger(url).answered(ACME, "c" * 64, "rejected", "acks/processed/997_000000006.x12", "set 0001: 5, IT1@6:8")
     InboundLedger(url).mark("sftp://stampli_sftp/invoices", "e" * 64, "stampli_invoices_1130.csv", "done",
-                            "manual__2026-11-30T05:00:00+00:00", rows=10, posted=8, rejected=2)
-    with api_server(home, PASSWORD, {"MLC_STATE_URL": url}) as base:
-        yield base
+                            "manual__2026-11-30T05:00:00+00:00", rows=10, posted=8, rejected=2,
+                            report="outbound/errors/stampli_invoices_1130_errors_eeeeeeee.csv")
+    with build_sftp(home / "sftp") as sftp:  # the error report is read from Stampli's server when asked for
+        errors = sftp.home("stampli") / "outbound" / "errors"
+        errors.mkdir(parents=True)
+        (errors / "stampli_invoices_1130_errors_eeeeeeee.csv").write_bytes(REPORT)
+        connections = {f"AIRFLOW_CONN_{k.upper()}": json.dumps(v) for k, v in sftp.connections().items()}
+        with api_server(home, PASSWORD, {"MLC_STATE_URL": url, **connections}) as base:
+            yield base
 
 
 def wait_for(driver, predicate, what: str, seconds: float = 30):
@@ -73,10 +82,17 @@ def test_a_person_logs_in_opens_deliveries_and_sees_each_file_and_its_acknowledg
         assert set(rows) == {"MLC_810_20261130_000000007.x12", "MLC_810_20261123_000000006.x12"}
         assert "rejected" in rows["MLC_810_20261123_000000006.x12"]
         assert "acks/processed/997_000000006.x12" in rows["MLC_810_20261123_000000006.x12"]
+        assert "codes set 0001: 5, IT1@6:8" in rows["MLC_810_20261123_000000006.x12"]
         assert "pending" in rows["MLC_810_20261130_000000007.x12"] and "ISA13 000000007" in rows[
             "MLC_810_20261130_000000007.x12"]
         inbound = browser.find_element(By.ID, "inbound").text
         assert "stampli_invoices_1130.csv" in inbound and "Stampli export" in inbound
+        report = browser.find_element(By.LINK_TEXT, "stampli_invoices_1130_errors_eeeeeeee.csv").get_attribute("href")
+        # the link, as the browser resolved it, downloads the report through the api-server with the session's cookie
+        cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
+        download = requests.get(report, cookies=cookies, timeout=30)
+        assert download.status_code == 200 and download.content == REPORT, download.text[:500]
+        assert "attachment" in download.headers["content-disposition"]
         link = browser.find_element(By.LINK_TEXT, "manual 2026-11-30 06:00").get_attribute("href")
         assert link == f"{airflow}/dags/intacct_to_sftp__acme/runs/manual__2026-11-30T06%3A00%3A00%2B00%3A00"
         browser.switch_to.default_content()
