@@ -28,6 +28,7 @@ from airflow.sdk import DAG, Param
 
 from mlc.operators.connection_check import SftpProbeOperator, SnowflakeProbeOperator
 from mlc.operators.dag_params import schedule, task_defaults
+from mlc.operators.partner_dags import folder_param
 from mlc.operators.watcher import watch
 
 with DAG(
@@ -49,12 +50,8 @@ with DAG(
                                  description="Checked as the partner's is."),
         "snowflake_conn_id": Param("snowflake_default", type="string", title="Snowflake connection",
                                    description="A query is run with it (SELECT CURRENT_VERSION())."),
-        "remote_dir": Param(
-            ".",
-            type="string",
-            title="Remote folder for the probe file",
-            description="Relative to the login folder; the probe is removed after the check.",
-        ),
+        "remote_dir": folder_param(".", "Remote folder for the probe file",
+                                   "Where the probe is written; it is removed after the check."),
     },
 ) as dag:
     SftpProbeOperator(

@@ -7,7 +7,8 @@ does not find them is skipped, saying what to install.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,9 +17,45 @@ import pytest
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
+def has_browser() -> bool:
+    return (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()) or bool(shutil.which("chromium"))
+
+
 def need_browser() -> None:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()) and not shutil.which("chromium"):
+    if not has_browser():
         pytest.skip("Chromium is not installed (apt-get install chromium chromium-driver)")
+
+
+def wait_for(driver, predicate: Callable[[], object], what: str, seconds: float = 30) -> object:
+    """What ``predicate`` finds, once it finds something; fails naming ``what`` and the page after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            found = predicate()
+        except Exception:  # the page is still loading: look again
+            found = None
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"{what} did not appear: {driver.current_url}\n{driver.page_source[:2000]}"
+        time.sleep(0.3)
+
+
+def open_deliveries(browser, base: str, password: str) -> object:
+    """Browse -> Deliveries as ``admin``, logging in through Airflow's own form; the page's frame, entered."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{base}/plugin/mlc-deliveries")
+    wait_for(browser, lambda: browser.find_element(By.CSS_SELECTOR, "input[name=username]"), "the login form")
+    browser.find_element(By.CSS_SELECTOR, "input[name=username]").send_keys("admin")
+    browser.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    # back in the UI, the page in its frame, under the navigation
+    frame = wait_for(browser, lambda: browser.find_element(By.CSS_SELECTOR, "iframe[src$='mlc/deliveries']"),
+                     "the deliveries frame")
+    wait_for(browser, lambda: "Browse" in browser.find_element(By.TAG_NAME, "body").text, "Airflow's navigation")
+    browser.switch_to.frame(frame)
+    wait_for(browser, lambda: browser.find_element(By.ID, "outbound"), "the table of files sent")
+    return frame
 
 
 @contextmanager

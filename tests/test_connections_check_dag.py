@@ -45,7 +45,8 @@ def test_all_checks_pass_and_leave_nothing_behind(dag, sandbox, capsys):
 
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "success", states
-    assert states == {"check_sftp_default": "success", "check_stampli_sftp": "success", "check_snowflake": "success"}
+    assert states == {"check_sftp_default": "success", "check_stampli_sftp": "success", "check_snowflake": "success",
+                      "needs_a_person": "skipped", "watcher": "skipped"}  # they run only when a check failed
     sftp = run.get_task_instance("check_sftp_default").xcom_pull(task_ids="check_sftp_default")
     assert sftp["status"] == "ok" and len(sftp["sha256"]) == 64 and sftp["host_key"].startswith("ssh-ed25519 SHA256:")
     assert list(sandbox.home("partner").iterdir()) == [] and list(sandbox.home("stampli").iterdir()) == []
@@ -73,6 +74,14 @@ def test_a_changed_host_key_fails_only_that_check_and_says_why(dag, sandbox, cap
     assert log.count("Host key verification failed for 127.0.0.1") >= 2
     assert "server offered ssh-ed25519 SHA256:" in log
     assert not [a for a in _audits(log) if a["kind"] == "sftp"], "a failed check must not audit success"
+    # Both wait for a person under Required Actions, with what the alert says to do about a changed key.
+    from tests.dagrun import asset_events
+
+    assert run.state == "failed" and states["needs_a_person"] == "success" and states["watcher"] == "failed"
+    (report,) = [extra for name, extra, _task in asset_events(run.run_id) if name == "mlc_needs_a_person"]
+    assert [item["what"].split(":")[0] for item in report["items"]] == [
+        "Task check_sftp_default failed", "Task check_stampli_sftp failed"]
+    assert all(item["do"].startswith("The SFTP server presented another host key") for item in report["items"])
 
 
 def test_params_point_the_checks_at_other_connections(dag, sandbox, use_connections):

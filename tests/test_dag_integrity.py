@@ -212,6 +212,21 @@ def test_every_param_guides_the_person_filling_the_form(dagbag):
     assert missing == []
 
 
+def test_a_folder_param_refuses_a_path_that_climbs_out(dagbag):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    folders = [(dag.dag_id, name, param) for dag in _dags(dagbag) for name, param in dag.params.items()
+               if name in ("remote_dir", "acks_dir", "processed_dir")]
+    assert len(folders) >= 9  # each SFTP partner DAG's folders, mlc_resend's and the connection check's
+    for dag_id, name, param in folders:
+        for good in ("outbound", "northwind/in", "acks/processed", "a.b_c-d"):
+            assert param.resolve(good) == good, (dag_id, name)
+        empty_means_as_sent = dag_id == "mlc_resend"  # there, no folder: the one the file went to
+        for bad in ("../etc", "outbound/../../etc", "..", "a/..", "out bound", *([] if empty_means_as_sent else [""])):
+            with pytest.raises(ParamValidationError):
+                param.resolve(bad)
+
+
 @pytest.mark.parametrize(("value", "expected"), [(None, 0.0), ("15", 15.0), (1440, 1440.0), (-1, "between 0 and"),
                                                  (1441, "between 0 and"), ("a day", "a number of minutes")])
 def test_an_overlap_out_of_range_is_refused_not_clamped(value, expected):

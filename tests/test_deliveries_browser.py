@@ -5,8 +5,6 @@ login. (The rows themselves: tests/test_deliveries_page.py; after a whole demo r
 from __future__ import annotations
 
 import json
-import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import requests
 from mlc.state.ledgers import AckLedger, DeliveryLedger, InboundLedger, sftp_destination
 from sandbox.servers import build_sftp
 from tests.apiserver import api_server
-from tests.browser import chromium, need_browser
+from tests.browser import chromium, need_browser, open_deliveries, wait_for
 
 pytestmark = pytest.mark.system
 PASSWORD = "deliveries-test"
@@ -47,36 +45,13 @@ def airflow(tmp_path_factory) -> Iterator[str]:
             yield base
 
 
-def wait_for(driver, predicate, what: str, seconds: float = 30):
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            found = predicate()
-        except Exception:  # the page is still loading: look again
-            found = None
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"{what} did not appear: {driver.current_url}\n{driver.page_source[:2000]}"
-        time.sleep(0.3)
-
-
 def test_a_person_logs_in_opens_deliveries_and_sees_each_file_and_its_acknowledgment(airflow, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
     with chromium() as browser:
-        browser.get(f"{airflow}/plugin/mlc-deliveries")  # Browse -> Deliveries
-        wait_for(browser, lambda: browser.find_element(By.CSS_SELECTOR, "input[name=username]"), "the login form")
-        browser.find_element(By.CSS_SELECTOR, "input[name=username]").send_keys("admin")
-        browser.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(PASSWORD)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-
-        # back in the UI, the page in its frame, under the navigation
-        frame = wait_for(browser, lambda: browser.find_element(By.CSS_SELECTOR, "iframe[src$='mlc/deliveries']"),
-                         "the deliveries frame")
-        wait_for(browser, lambda: "Browse" in browser.find_element(By.TAG_NAME, "body").text, "Airflow's navigation")
-        browser.switch_to.frame(frame)
-        table = wait_for(browser, lambda: browser.find_element(By.ID, "outbound"), "the table of files sent")
+        open_deliveries(browser, airflow, PASSWORD)  # logging in through Airflow's form, then Browse -> Deliveries
+        table = browser.find_element(By.ID, "outbound")
         rows = {row.find_elements(By.TAG_NAME, "td")[2].text: row.text
                 for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")}
         assert set(rows) == {"MLC_810_20261130_000000007.x12", "MLC_810_20261123_000000006.x12"}
@@ -97,8 +72,6 @@ def test_a_person_logs_in_opens_deliveries_and_sees_each_file_and_its_acknowledg
         assert link == f"{airflow}/dags/intacct_to_sftp__acme/runs/manual__2026-11-30T06%3A00%3A00%2B00%3A00"
         browser.switch_to.default_content()
         browser.save_screenshot(str(tmp_path / "deliveries.png"))
-        if os.environ.get("MLC_SCREENSHOT"):  # README's picture: MLC_SCREENSHOT=docs/deliveries.png
-            browser.save_screenshot(os.environ["MLC_SCREENSHOT"])
 
         browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, "iframe[src$='mlc/deliveries']"))
         Select(browser.find_element(By.NAME, "status")).select_by_visible_text("rejected")

@@ -21,6 +21,7 @@ from sandbox.snowflake import SNOWFLAKE_KEY
 from sandbox.sterling import PASSWORD as STERLING_PASSWORD
 from sandbox.demo import dag_ids
 from tests.apiserver import api_server, bearer_session
+from tests.browser import chromium, has_browser, open_deliveries
 from tests.processes import processes_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,10 +76,27 @@ def test_demo_runs_every_dag_to_success_and_stops_everything(tmp_path):
     (tmp_path / "api").mkdir()
     with api_server(tmp_path / "api", "demo-page", {"MLC_STATE_URL": state}) as url:
         rows = bearer_session(url, "demo-page").get(f"{url}/mlc/api/deliveries", timeout=30).json()["outbound"]
+        if has_browser():  # and in a browser (README picture: MLC_SCREENSHOT=$PWD/docs/deliveries.png)
+            see_the_demo_in_a_browser(url, tmp_path / "deliveries.png")
     sent = sorted((r["partner"], r["file"].rsplit("/", 1)[-1]) for r in rows)
     assert any(p == "acme" and f.startswith("MLC_810_") for p, f in sent), sent
     assert any(p == "northwind" and f.startswith("MLC_BILLS_") for p, f in sent), sent
     assert all(r["ack"] in ("accepted", "pending", "none expected") for r in rows), [(r["file"], r["ack"]) for r in rows]
+
+
+def see_the_demo_in_a_browser(url: str, screenshot: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    with chromium() as browser:
+        open_deliveries(browser, url, "demo-page")
+        files = [row.find_elements(By.TAG_NAME, "td")[2].text
+                 for row in browser.find_elements(By.CSS_SELECTOR, "#outbound tbody tr")]
+        assert any(f.startswith("MLC_810_") for f in files), files
+        browser.switch_to.default_content()
+        browser.save_screenshot(str(screenshot))
+        if os.environ.get("MLC_SCREENSHOT"):
+            browser.save_screenshot(os.environ["MLC_SCREENSHOT"])
+    assert screenshot.stat().st_size > 10_000
 
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.")
