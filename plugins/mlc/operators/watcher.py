@@ -1,4 +1,4 @@
-"""The run's verdict when a task with ``trigger_rule="all_done"`` is the last one.
+"""A run's verdict, and its failures put before a person.
 
 Airflow decides a run's state from its leaf tasks. ``poll_acks`` / ``acknowledge`` run whatever happened
 upstream (acks of earlier files arrive in their own time), so when they succeed the run would show
@@ -9,13 +9,13 @@ alert of its own: the failed task already did.
 Before it, ``needs_a_person`` puts the run's failures where Airflow 3 shows work for people: each failed task
 (what failed, why and what to do, as its alert said it) goes on the ``mlc://needs-a-person`` asset, and
 ``mlc_needs_a_person`` asks a person under Required Actions. It must be its own task: Airflow keeps the asset
-events of a task that succeeded only, and the watcher's job is to fail.
+events of a task that succeeded only, and the watcher's job is to fail. Every scheduled DAG has the pair.
 
-It hears of every task's failure with as few edges as the graph allows: Airflow's ``one_failed`` fires on an
-upstream that failed *or* is ``upstream_failed``, and a task whose trigger rule turns a failure upstream into
-``upstream_failed`` (``all_success``, ``none_failed``, ``none_failed_min_one_success``) passes the news on. So the
-watcher hangs below the tasks whose failure nothing downstream passes on (the deliveries, ``sync_partners``,
-the all_done tasks) and not below every extract and render, which keeps the graph readable.
+``needs_a_person`` hears of every task's failure with as few edges as the graph allows: Airflow's
+``one_failed`` fires on an upstream that failed *or* is ``upstream_failed``, and a task whose trigger rule turns a
+failure upstream into ``upstream_failed`` (``all_success``, ``none_failed``, ``none_failed_min_one_success``)
+passes the news on. So it hangs below the tasks whose failure nothing downstream passes on (the deliveries,
+``sync_partners``, the all_done tasks) and not below every extract and render, which keeps the graph readable.
 """
 
 from __future__ import annotations

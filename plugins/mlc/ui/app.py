@@ -133,7 +133,7 @@ async def inbound_report(source: str = Query(...), sha256: str = Query(...),
                          user: Any = Depends(viewer)) -> StreamingResponse:
     """The error report of an inbound file (a Stampli export's rejected rows with their reasons, or the note of
     a file refused whole), read from the SFTP server it was written to and passed on as it is read."""
-    found = await asyncio.to_thread(report_of, source, sha256, dag_ids=readable_dags(user))
+    found = await asyncio.to_thread(lambda: report_of(source, sha256, dag_ids=readable_dags(user)))
     if found is None:
         raise HTTPException(404, "No error report for this file (or not one you may read).")
     conn_id, path = found
