@@ -31,7 +31,7 @@ does not stop the others; `deliver_<export>` then fails naming it, the mark stay
 run tries it again until it goes. Fix it in the source, or trigger with `waive` listing its key
 (`record_waived` keeps the decision).
 
-**Replay**: clear `deliver_<export>` to send a file the run staged but could not deliver (one
+**Replay**: clear `deliver_<export>` (with downstream, the default) to send a file the run staged but could not deliver (one
 that already reached the folder is recognised and not sent twice); to send a partner again a file it lost,
 trigger `mlc_resend` with this DAG, the run and the document; clear `extract_<export>` with downstream to
 extract the same window again: the same records render the same bytes and the same control numbers.
