@@ -179,6 +179,11 @@ def test_acks_are_matched_audited_filed_and_a_reject_fails_the_poller(dag, env, 
     (answer,) = [f for f in AckLedger().delivered(sftp_destination("sftp_default", "outbound")) if f["ack_file"]]
     assert (answer["ack"], answer["codes"], answer["ack_file"]) == ("rejected", "set 0001: 5, IT1@6:8",
                                                                     "997_reject.x12")
+    from mlc.cli import main  # and what `mlc status` prints for it
+
+    capsys.readouterr()
+    assert main(["status", "acme"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("ack: rejected (codes set 0001: 5, IT1@6:8)")
     # The run is red, and the rejection waits for a person under Required Actions, as the alert words it.
     assert run.state == "failed" and states["needs_a_person"] == "success" and states["watcher"] == "failed"
     (report,) = [(extra, task) for name, extra, task in asset_events(run.run_id) if name == "mlc_needs_a_person"]

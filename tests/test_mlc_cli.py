@@ -300,3 +300,19 @@ def test_read_ack_skips_a_byte_order_mark_and_flags_codes_off_the_lists(tmp_path
     assert main(["read-ack", str(tmp_path / "q.x12")]) == 1
     assert b"mlc read-ack: invalid: segment 6: AK501 'Q' is not a transaction set acknowledgment code (717)" in \
         capfdbinary.readouterr().err
+
+
+def test_status_leaves_a_broken_profile_out_and_says_so(tmp_path, monkeypatch, capsys):
+    from mlc.cli import main
+
+    folder = tmp_path / "partners"
+    folder.mkdir()
+    (folder / "acme.yaml").write_text((REPO / "include" / "partners" / "acme.yaml").read_text())
+    (folder / "broken.yaml").write_text("partner: broken\nintegrations: [\n")
+    monkeypatch.setenv("MLC_PARTNERS_DIR", str(folder))
+    monkeypatch.setenv("MLC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+
+    assert main(["status"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["acme (ACME Supply): 0 file(s) sent"]
+    assert err.startswith("mlc status: profile broken.yaml does not load, left out: ") and "broken.yaml" in err

@@ -105,10 +105,12 @@ def main(argv: list[str] | None = None) -> int:
 def status(args: argparse.Namespace) -> int:
     """One line per file sent to a partner, oldest first, with its acknowledgment state (reads MLC_STATE_URL)."""
     from mlc.formats.cli import say
-    from mlc.formats.partner import load_partners
+    from mlc.formats.partner import load_profiles
     from mlc.state.status import partner_files
 
-    everyone = load_partners()
+    everyone, broken = load_profiles()
+    for stem, error in broken.items():  # the others are still shown
+        print(f"mlc status: profile {stem}.yaml does not load, left out: {error}", file=sys.stderr)
     partners = [p for p in everyone if args.partner in (None, p.partner)]
     if not partners:
         print(f"mlc status: no partner profile {args.partner!r}", file=sys.stderr)
@@ -118,7 +120,8 @@ def status(args: argparse.Namespace) -> int:
         say(f"{partner.partner} ({partner.name}): {len(files)} file(s) sent"
             + ("" if partner.enabled else " (switched off)"))
         for f in files:
-            ack = f["ack"] + (f" by {f['due']}" if f["ack"] in ("pending", "overdue") else "")
+            ack = f["ack"] + (f" by {f['due']}" if f["ack"] in ("pending", "overdue") else "") + (
+                f" (codes {f['codes']})" if f.get("codes") else "")
             sets = f" {f['sets']} set(s)" if f["sets"] else ""
             say(f"  {f['delivered_at']}  {f['destination']}/{f['file'].rsplit('/', 1)[-1]}  {f['bytes']:,} bytes"
                 f"{sets}  {f['control'] or '-'}  sha256 {f['sha256'][:12]}  ack: {ack}")
