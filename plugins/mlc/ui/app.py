@@ -140,10 +140,10 @@ async def inbound_report(source: str = Query(...), sha256: str = Query(...),
     chunks = _read_remote(conn_id, path)
     try:
         first = await asyncio.to_thread(next, chunks, b"")
-    except (OSError, EOFError) as exc:  # the server, the login or the file: say which, in the page's words
-        raise HTTPException(502, f"Could not read {path} on {conn_id}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - a connection that is not set up, a host key refused
-        raise HTTPException(502, f"Could not read {path} on {conn_id}: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the server, the login, the file, a host key refused: say which
+        from mlc.hooks.masking import redacted  # a secret quoted in an error stays out of the answer
+
+        raise HTTPException(502, redacted(f"Could not read {path} on {conn_id}: {type(exc).__name__}: {exc}")) from None
     name = path.rsplit("/", 1)[-1]
     return StreamingResponse(_then(first, chunks), media_type="text/csv" if name.endswith(".csv") else "text/plain",
                              headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
