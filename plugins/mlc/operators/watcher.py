@@ -55,6 +55,7 @@ class FailuresToAPersonOperator(BaseOperator):
     def __init__(self, *, task_id: str = "needs_a_person", **kwargs: Any) -> None:
         kwargs.update(trigger_rule="one_failed")
         super().__init__(task_id=task_id, **kwargs)
+        declare(self)  # the alias its reports go through, as every operator that asks a person declares it
 
     def execute(self, context: Context) -> list[str]:
         ti = context["ti"]
@@ -85,7 +86,6 @@ def watch(dag: Any) -> RunFailedWatcher:
     ``upstream_failed``, which fails the run as well, if the report could not be made)."""
     tasks = list(dag.tasks)
     report = FailuresToAPersonOperator(dag=dag)
-    declare(report)
     for task in heard_from(tasks):
         task >> report
     watcher = RunFailedWatcher(dag=dag)
